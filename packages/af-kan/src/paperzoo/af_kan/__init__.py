@@ -1,0 +1,3 @@
+"""paperzoo.af_kan (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""paperzoo.hpm (in progress)."""
+
+__all__: list[str] = []

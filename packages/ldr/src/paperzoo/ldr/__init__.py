@@ -1,0 +1,3 @@
+"""paperzoo.ldr (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""paperzoo.metric_losses (in progress)."""
+
+__all__: list[str] = []

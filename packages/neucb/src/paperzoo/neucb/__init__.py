@@ -1,0 +1,3 @@
+"""paperzoo.neucb (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""paperzoo.noprop (in progress)."""
+
+__all__: list[str] = []

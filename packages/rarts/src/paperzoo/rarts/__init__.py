@@ -1,0 +1,3 @@
+"""paperzoo.rarts (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""paperzoo.zloss (in progress)."""
+
+__all__: list[str] = []
