@@ -158,3 +158,12 @@ def test_model_rejects_bad_inputs(model: MaskedAutoencoderViT) -> None:
         MaskedAutoencoderViT(img_size=10, patch_size=4)
     with pytest.raises(ValueError, match="num_heads"):
         tiny_model(num_heads=3)
+
+
+def test_predict_loss_equals_the_unmasked_forward(model: MaskedAutoencoderViT) -> None:
+    imgs = torch.rand(3, 2, 8, 8)
+    out = model(imgs)
+    assert out.loss_pred is not None
+    assert torch.allclose(model.predict_loss(imgs), out.loss_pred, atol=1e-6)
+    with pytest.raises(ValueError, match="loss_predictor"):
+        tiny_model(loss_predictor=False).predict_loss(imgs)

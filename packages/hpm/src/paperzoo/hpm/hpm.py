@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from paperzoo.core.training import to_device
 
 from paperzoo.hpm._checks import check_unit_interval
 from paperzoo.hpm.losses import absolute_loss_prediction_loss, relative_loss_prediction_loss
@@ -45,7 +48,9 @@ class HPM:
     MAE step: random masks, ``L_rec`` only, no teacher.
 
     Deviation: when ``alpha_t`` gives no hard patch, the teacher forward is skipped (the mask is
-    random either way). ``ema_decay`` and ``ema_warmup_frac`` are exposed because the reference's
+    random either way); the teacher runs only its encoder and loss predictor
+    (:meth:`MaskedAutoencoderViT.predict_loss`), not the reconstruction decoder whose output the
+    reference computes and discards (same ``s^T``, less work). ``ema_decay`` and ``ema_warmup_frac`` are exposed because the reference's
     0.999 -> 0.9999 is too slow for runs of ~1k steps.
 
     Args:
@@ -97,6 +102,8 @@ class HPM:
         self.learning_loss = learning_loss
         self.generator = generator
         self.teacher: EMATeacher | None = None
+        self.last: dict[str, Tensor] = {}
+        self._pos: tuple[int, int, int | None, int | None] = (0, 1, None, None)
         if learning_loss:
             self.teacher = EMATeacher(model, ema_decay[0], ema_decay[1], ema_warmup_frac)
 
@@ -131,9 +138,9 @@ class HPM:
         """The EMA teacher's predicted difficulty of every patch, ``(N, L)`` (full image)."""
         if self.teacher is None:
             raise ValueError("learning_loss: the teacher exists only with learning_loss=True")
-        out = self.teacher.module(imgs, None, validate=False)
-        assert out.loss_pred is not None
-        return out.loss_pred
+        teacher = self.teacher.module
+        assert isinstance(teacher, MaskedAutoencoderViT)
+        return teacher.predict_loss(imgs, validate=False)
 
     def make_mask(self, imgs: Tensor, alpha: float) -> Tensor:
         """The mask for ``imgs`` at hard share ``alpha`` (random when no hard patch is due)."""
@@ -156,6 +163,7 @@ class HPM:
         *,
         step: int | None = None,
         total_steps: int | None = None,
+        forward: nn.Module | None = None,
     ) -> dict[str, Tensor]:
         """Losses of one student step (with graph; call ``backward`` and the optimizer yourself).
 
@@ -163,6 +171,8 @@ class HPM:
             imgs: ``(N, C, H, W)``.
             epoch: 0-based epoch; ``total_epochs``: ``T`` (> epoch).
             step, total_steps: the global step and step count (needed for ``schedule="step"``).
+            forward: the module to run the student forward through (default the model; pass
+                a DDP wrapper of it for distributed training).
 
         Returns:
             ``loss`` (scalar, with graph), ``loss_rec``, ``loss_pred`` (detached scalars;
@@ -171,7 +181,8 @@ class HPM:
         self.model._check_imgs(imgs, validate=True)
         alpha = self.alpha(epoch, total_epochs, step, total_steps)
         mask = self.make_mask(imgs, alpha)
-        out = self.model(imgs, mask, num_masked=self.num_masked, validate=False)
+        net = self.model if forward is None else forward
+        out = net(imgs, mask, num_masked=self.num_masked, validate=False)
         per_patch = self.model.reconstruction_loss(imgs, out)
         loss_rec = per_patch.mean()
         loss = loss_rec
@@ -185,13 +196,34 @@ class HPM:
             else:
                 loss_pred = absolute_loss_prediction_loss(s, target, validate=False)
             loss = loss_rec + self.pred_weight * loss_pred
-        return {
+        out_dict = {
             "loss": loss,
             "loss_rec": loss_rec.detach(),
             "loss_pred": loss_pred.detach(),
             "mask": mask,
             "alpha": torch.tensor(alpha),
         }
+        self.last = {k: v.detach() for k, v in out_dict.items()}
+        return out_dict
+
+    def set_position(
+        self,
+        epoch: int,
+        total_epochs: int,
+        step: int | None = None,
+        total_steps: int | None = None,
+    ) -> None:
+        """Where training is, for :meth:`fit_step` (``HPMCallback`` keeps it current)."""
+        self._position(epoch, total_epochs, step, total_steps)
+        self._pos = (epoch, total_epochs, step, total_steps)
+
+    def fit_step(self, model: nn.Module, batch: Any, device: torch.device) -> dict[str, Tensor]:
+        """``step_fn`` for ``paperzoo.core.training.fit``: the batch is ``imgs`` or
+        ``(imgs, labels)``; the forward runs through ``model`` (e.g. the DDP wrapper ``fit``
+        passes), the position comes from :meth:`set_position` (use ``HPMCallback``)."""
+        imgs = batch_images(batch, device)
+        epoch, total, step, total_steps = self._pos
+        return self.step(imgs, epoch, total, step=step, total_steps=total_steps, forward=model)
 
     def update_teacher(
         self,
@@ -206,3 +238,15 @@ class HPM:
             return None
         t, total = self._position(epoch, total_epochs, step, total_steps)
         return self.teacher.update(self.model, t / total)
+
+
+def batch_images(batch: Any, device: torch.device) -> Tensor:
+    """The image tensor of a batch (``imgs``, ``(imgs, labels, ...)`` or ``{"imgs": ...}``)."""
+    if isinstance(batch, Mapping):
+        batch = batch["imgs"]
+    if isinstance(batch, list | tuple):
+        batch = batch[0]
+    if not isinstance(batch, Tensor):
+        raise TypeError(f"batch: expected a tensor or (tensor, ...), got {type(batch).__name__}")
+    out: Tensor = to_device(batch, device)
+    return out

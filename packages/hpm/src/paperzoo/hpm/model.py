@@ -315,6 +315,22 @@ class MaskedAutoencoderViT(nn.Module):
             loss_pred = torch.zeros_like(scores).scatter(1, order, scores)
         return MAEOutput(pred, loss_pred_masked, loss_pred, mask, latent)
 
+    def predict_loss(self, imgs: Tensor, *, validate: bool = True) -> Tensor:
+        """Predicted difficulty of every patch from the full image, ``(N, L)`` in patch order.
+
+        Equals ``forward(imgs).loss_pred`` (no mask) but skips the reconstruction decoder, whose
+        output an unmasked view does not need: this is the EMA teacher's forward in HPM.
+        """
+        if self.losspred_blocks is None:
+            raise ValueError("loss_predictor: this model was built without a loss predictor")
+        assert self.losspred_norm is not None and self.losspred_head is not None
+        self._check_imgs(imgs, validate)
+        y = self.decoder_embed(self._encode_tokens(self._embed(imgs)))
+        s = y + self.decoder_pos_embed.to(y.dtype)
+        for blk in self.losspred_blocks:
+            s = blk(s)
+        return self.losspred_head(self.losspred_norm(s))[:, 1:, 0]
+
     def masked_targets(self, imgs: Tensor, mask: Tensor, num_masked: int) -> Tensor:
         """The raw target patches of the masked positions, ``(N, M, D)``, ascending order."""
         _, target = gather_patches(patchify(imgs, self.patch_size), mask, num_masked)
