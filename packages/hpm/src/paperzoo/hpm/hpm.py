@@ -10,7 +10,6 @@ import torch
 from torch import Tensor, nn
 
 from paperzoo.core.training import to_device
-
 from paperzoo.hpm._checks import check_unit_interval
 from paperzoo.hpm.losses import absolute_loss_prediction_loss, relative_loss_prediction_loss
 from paperzoo.hpm.masking import easy_to_hard_alpha, hard_patch_mask, num_masked, random_mask
@@ -148,8 +147,9 @@ class HPM:
         n_hard = int(self.num_masked * check_unit_interval("alpha", alpha))
         if n_hard <= 0 or self.teacher is None:
             gen_dev = self.generator.device if self.generator is not None else imgs.device
-            mask = random_mask(n, self.model.num_patches, self.mask_ratio, self.generator,
-                               device=gen_dev)
+            mask = random_mask(
+                n, self.model.num_patches, self.mask_ratio, self.generator, device=gen_dev
+            )
             return mask.to(imgs.device)
         scores = self.teacher_scores(imgs)
         return hard_patch_mask(scores, self.mask_ratio, alpha, self.generator, validate=False)

@@ -40,7 +40,9 @@ def _check_pair(pred: Tensor, target: Tensor, validate: bool) -> None:
         check_finite("target", target)
 
 
-def _relative_pair_losses(pred: Tensor, target: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+def _relative_pair_losses(
+    pred: Tensor, target: Tensor, valid: Tensor | None
+) -> tuple[Tensor, Tensor]:
     """The ``(N, M, M)`` pair-loss matrix (0 on invalid pairs) and the valid-pair mask."""
     target = target.detach()
     # entry [n, i, j]: logit s_j - s_i, label 1 iff l_j > l_i (the reference's orientation)
@@ -102,9 +104,7 @@ def relative_loss_prediction_loss(
         if not isinstance(valid, Tensor) or valid.dtype != torch.bool:
             raise TypeError("valid: expected a bool tensor")
         if valid.shape != pred.shape:
-            raise ValueError(
-                f"valid: expected shape {tuple(pred.shape)}, got {tuple(valid.shape)}"
-            )
+            raise ValueError(f"valid: expected shape {tuple(pred.shape)}, got {tuple(valid.shape)}")
     pair_loss, pair_valid = _relative_pair_losses(pred, target, valid)
     if red == "none":
         return pair_loss
@@ -144,7 +144,9 @@ def absolute_loss_prediction_loss(
     red = check_reduction(reduction)
     _check_pair(pred, target, validate)
     if pred.shape[1] < 2:
-        raise ValueError(f"pred: expected at least 2 patches per row, got shape {tuple(pred.shape)}")
+        raise ValueError(
+            f"pred: expected at least 2 patches per row, got shape {tuple(pred.shape)}"
+        )
     t = target.detach().to(pred.dtype)
     t = (t - t.mean(dim=1, keepdim=True)) / torch.sqrt(t.var(dim=1, keepdim=True) + eps)
     err = (pred - t).pow(2)
@@ -174,7 +176,9 @@ class RelativeLossPredictionLoss(nn.Module):
 class AbsoluteLossPredictionLoss(nn.Module):
     """Module twin of :func:`absolute_loss_prediction_loss` (same arguments and defaults)."""
 
-    def __init__(self, reduction: str = "mean", eps: float = 1e-6, *, validate: bool = True) -> None:
+    def __init__(
+        self, reduction: str = "mean", eps: float = 1e-6, *, validate: bool = True
+    ) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
         self.eps = eps
