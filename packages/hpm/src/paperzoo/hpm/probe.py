@@ -88,7 +88,7 @@ def linear_probe_accuracy(
             opt.zero_grad()
             loss = objective()
             loss.backward()
-            return float(loss)
+            return float(loss.detach())
 
         opt.step(closure)
     elif optimizer in ("adamw", "sgd"):
