@@ -40,7 +40,9 @@ def _check_pair(pred: Tensor, target: Tensor, validate: bool) -> None:
         check_finite("target", target)
 
 
-def _relative_pair_losses(pred: Tensor, target: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+def _relative_pair_losses(
+    pred: Tensor, target: Tensor, valid: Tensor | None
+) -> tuple[Tensor, Tensor]:
     """The ``(N, M, M)`` pair-loss matrix (0 on invalid pairs) and the pair weights (0/1).
 
     Entry ``[n, i, j]`` has logit ``x = s_j - s_i`` and label ``1[l_j > l_i]`` (the reference's
