@@ -31,7 +31,12 @@ class _DenseLossInputs:
     num_classes: ClassVar[int | None] = D
 
     def make_inputs(
-        self, batch: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+        self,
+        batch: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+        generator: torch.Generator,
     ) -> tuple[Tensor, ...]:
         logits = torch.randn(batch, D, generator=generator, dtype=torch.float64)
         target = torch.randint(0, D, (batch,), generator=generator)
@@ -92,7 +97,12 @@ class TestFactoredZLossHeadContract(LossContractTests):
     num_classes: ClassVar[int | None] = 50
 
     def make_inputs(
-        self, batch: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+        self,
+        batch: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+        generator: torch.Generator,
     ) -> tuple[Tensor, ...]:
         h = torch.randn(batch, 7, generator=generator, dtype=torch.float64)
         target = torch.randint(0, 50, (batch,), generator=generator)
@@ -147,7 +157,12 @@ class TestFactoredSphericalLinearContract(LayerContractTests):
         return _LayerWithTargets()
 
     def make_input(
-        self, batch: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+        self,
+        batch: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+        generator: torch.Generator,
     ) -> Tensor:
         return torch.randn(batch, 6, generator=generator, dtype=torch.float64).to(device, dtype)
 

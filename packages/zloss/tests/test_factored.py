@@ -56,10 +56,21 @@ def _train_both(
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
-def test_factored_sgd_equals_dense_sgd_for_30_steps(k: int, bias: bool, weight_decay: float) -> None:
+def test_factored_sgd_equals_dense_sgd_for_30_steps(
+    k: int, bias: bool, weight_decay: float
+) -> None:
     layer, dense, grad_gap = _train_both(k, bias, weight_decay)
     assert grad_gap < 1e-10
-    moved = (layer.weight() - FactoredSphericalLinear(7, 50, bias=bias, dtype=f64, generator=torch.Generator().manual_seed(11)).weight()).abs().max()  # noqa: E501
+    moved = (
+        (
+            layer.weight()
+            - FactoredSphericalLinear(
+                7, 50, bias=bias, dtype=f64, generator=torch.Generator().manual_seed(11)
+            ).weight()
+        )
+        .abs()
+        .max()
+    )
     assert moved > 1e-2  # training really changed W
     assert (layer.weight() - dense.weight).abs().max() < 1e-9
     if bias:
@@ -79,7 +90,7 @@ def test_recomputed_inverse_equals_dense_sgd_too() -> None:
 
 def test_weight_decay_scaled_before_the_steps_would_fail_the_test() -> None:
     """The order of the weight-decay scaling matters at 1e-9: a wrong order is detectably off."""
-    layer, dense, _ = _train_both(1, True, 0.05)
+    layer, _, _ = _train_both(1, True, 0.05)
     lr, wd = 0.3, 0.05
     g = torch.Generator().manual_seed(0)
     h = torch.randn(5, 7, generator=g, dtype=f64)
@@ -301,7 +312,7 @@ def test_h_with_the_wrong_width_is_rejected() -> None:
 
 def test_h_of_another_dtype_is_rejected() -> None:
     layer = FactoredSphericalLinear(4, 10)
-    with pytest.raises(TypeError, match="h has dtype torch.float64"):
+    with pytest.raises(TypeError, match=r"h has dtype torch\.float64"):
         layer(torch.randn(3, 4, dtype=f64), torch.zeros(3, dtype=torch.long))
 
 
@@ -337,10 +348,10 @@ def test_target_out_of_range_is_rejected_by_the_layer() -> None:
 
 def test_sgd_step_before_backward_is_rejected() -> None:
     layer = FactoredSphericalLinear(4, 10)
-    with pytest.raises(RuntimeError, match="call loss.backward\\(\\) first"):
+    with pytest.raises(RuntimeError, match=r"call loss\.backward\(\) first"):
         layer.sgd_step(0.1)
     layer(torch.randn(2, 4), torch.tensor([1, 2]))  # forward only
-    with pytest.raises(RuntimeError, match="call loss.backward\\(\\) first"):
+    with pytest.raises(RuntimeError, match=r"call loss\.backward\(\) first"):
         layer.sgd_step(0.1)
 
 
@@ -348,7 +359,7 @@ def test_a_second_sgd_step_for_one_backward_is_rejected() -> None:
     layer = FactoredSphericalLinear(4, 10)
     z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
     layer.sgd_step(0.1)
-    with pytest.raises(RuntimeError, match="call loss.backward\\(\\) first"):
+    with pytest.raises(RuntimeError, match=r"call loss\.backward\(\) first"):
         layer.sgd_step(0.1)
 
 
@@ -357,7 +368,7 @@ def test_a_step_between_forward_and_backward_is_rejected() -> None:
     z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
     pending = z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10)
     layer.sgd_step(0.1)
-    with pytest.raises(RuntimeError, match="updated .* between this forward and its backward"):
+    with pytest.raises(RuntimeError, match=r"updated \(sgd_step\) between this forward and its backward"):
         pending.backward()
 
 

@@ -44,9 +44,7 @@ def _reference_losses(logits: torch.Tensor, target: torch.Tensor) -> dict[str, t
         out["log-taylor-softmax"].append(
             sum(-math.log((1 + row[c] + row[c] ** 2 / 2) / taylor) for c in ts)
         )
-        out["log-spherical-softmax"].append(
-            sum(-math.log((row[c] ** 2 + 0.01) / sph) for c in ts)
-        )
+        out["log-spherical-softmax"].append(sum(-math.log((row[c] ** 2 + 0.01) / sph) for c in ts))
     return {k: torch.tensor(v, dtype=f64) for k, v in out.items()}
 
 
@@ -129,7 +127,9 @@ def test_dense_and_stats_forms_match_the_reference_loops(k: int) -> None:
     ref = _reference_losses(o, target)
     stats = spherical_stats(o, target)
     for name, dense in DENSE_SPHERICAL_LOSSES.items():
-        torch.testing.assert_close(dense(o, target, reduction="none"), ref[name], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            dense(o, target, reduction="none"), ref[name], rtol=1e-12, atol=1e-12
+        )
         from_stats = SPHERICAL_LOSSES[name](*stats, 9, reduction="none")
         torch.testing.assert_close(from_stats, ref[name], rtol=1e-10, atol=1e-10)
 
@@ -163,10 +163,7 @@ def test_all_equal_logits_give_finite_loss_and_gradient() -> None:
     for stats_form in (False, True):
         o = torch.full((3, 8), 2.5, dtype=torch.float32, requires_grad=True)
         t = torch.tensor([0, 3, 7])
-        if stats_form:
-            loss = z_loss_from_stats(*spherical_stats(o, t), 8)
-        else:
-            loss = z_loss(o, t)
+        loss = z_loss_from_stats(*spherical_stats(o, t), 8) if stats_form else z_loss(o, t)
         loss.backward()
         assert torch.isfinite(loss) and o.grad is not None
         assert bool(torch.isfinite(o.grad).all())

@@ -40,10 +40,22 @@ def test_public_api_snapshot() -> None:
 
 def test_signatures_of_the_spec_api() -> None:
     assert list(inspect.signature(zl.z_loss).parameters)[:6] == [
-        "logits", "target", "a", "b", "eps", "reduction",
+        "logits",
+        "target",
+        "a",
+        "b",
+        "eps",
+        "reduction",
     ]
     assert list(inspect.signature(zl.z_loss_from_stats).parameters)[:8] == [
-        "target_logits", "sq_sum", "sum", "num_classes", "a", "b", "eps", "reduction",
+        "target_logits",
+        "sq_sum",
+        "sum",
+        "num_classes",
+        "a",
+        "b",
+        "eps",
+        "reduction",
     ]
     params = inspect.signature(zl.FactoredSphericalLinear).parameters
     assert params["bias_value"].default == 1.0

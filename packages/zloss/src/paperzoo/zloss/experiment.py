@@ -16,7 +16,6 @@ is also evaluated at the number of steps the dense cross-entropy run reached (eq
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,7 +108,9 @@ def _train_mlp(
     return val, test
 
 
-def _quality(config: ZLossConfig, ctx: RunContext) -> tuple[list[Row], list[Check], dict[str, object]]:
+def _quality(
+    config: ZLossConfig, ctx: RunContext
+) -> tuple[list[Row], list[Check], dict[str, object]]:
     grid: dict[str, float] = {}
     for a in config.a_grid:
         for b in config.b_grid:
@@ -127,7 +128,11 @@ def _quality(config: ZLossConfig, ctx: RunContext) -> tuple[list[Row], list[Chec
         rows.append(Row.from_values(f"A {name}", "test_top1", tests))
     ce = find_row(rows, "A cross-entropy", "test_top1")
     z = find_row(rows, "A z-loss", "test_top1")
-    others = [find_row(rows, f"A {n}", "test_top1") for n in losses if n not in ("cross-entropy", "z-loss")]
+    others = [
+        find_row(rows, f"A {n}", "test_top1")
+        for n in losses
+        if n not in ("cross-entropy", "z-loss")
+    ]
     worst_gap = max(o.mean - z.mean for o in others)
     checks = [
         Check(
@@ -161,39 +166,55 @@ def _topk_accuracy(
     return hit1 / x.shape[0], hit10 / x.shape[0]
 
 
+@dataclass
+class _SpeedRun:
+    """One head trained for a wall-clock budget."""
+
+    steps: int
+    seconds: float
+    top1: float
+    top10: float
+    curve: list[tuple[float, float, float]]  # (seconds, top-1, top-10)
+    at_equal_steps: tuple[float, float] | None
+    finite: bool
+
+
 def _speed_run(
     config: ZLossConfig, method: str, seed: int, data: tuple[Tensor, ...], equal_steps: int | None
-) -> dict[str, object]:
+) -> _SpeedRun:
     """Train one head for ``config.seconds`` of wall-clock; evaluation is not counted."""
     x_tr, y_tr, x_te, y_te = data
     seed_everything(seed)
     body = nn.Sequential(nn.Linear(config.dim, config.dim), nn.Tanh())
-    factored = method == "factored z-loss"
     lr = config.ce_lr if method == "dense cross-entropy" else config.z_lr
-    head: nn.Module
-    if factored:
-        head = FactoredZLossHead(
+    factored: FactoredZLossHead | None = None
+    dense: nn.Linear | None = None
+    if method == "factored z-loss":
+        factored = FactoredZLossHead(
             config.dim, config.num_classes, a=config.z_a, b=config.z_b, validate=False
         )
-        head_opt: FactoredSGD | torch.optim.Optimizer = FactoredSGD(head, lr=lr)
+        head_opt: FactoredSGD | torch.optim.Optimizer = FactoredSGD(factored, lr=lr)
     else:
-        head = nn.Linear(config.dim, config.num_classes)
-        head_opt = torch.optim.SGD(head.parameters(), lr=lr)
+        dense = nn.Linear(config.dim, config.num_classes)
+        head_opt = torch.optim.SGD(dense.parameters(), lr=lr)
     body_opt = torch.optim.SGD(body.parameters(), lr=lr)
 
     def loss_of(xb: Tensor, yb: Tensor) -> Tensor:
         h = body(xb)
-        if factored:
-            return head(h, yb)  # type: ignore[no-any-return]
+        if factored is not None:
+            return factored(h, yb)  # type: ignore[no-any-return]
+        assert dense is not None
         if method == "dense cross-entropy":
-            return F.cross_entropy(head(h), yb)
-        return z_loss(head(h), yb, config.z_a, config.z_b, validate=False)
+            return F.cross_entropy(dense(h), yb)
+        return z_loss(dense(h), yb, config.z_a, config.z_b, validate=False)
 
     def scores(xb: Tensor) -> tuple[Tensor, Tensor]:
         h = body(xb)
-        if isinstance(head, FactoredZLossHead):
-            return head.topk(h, 10)
-        return head(h).topk(10, dim=1)  # type: ignore[no-any-return]
+        if factored is not None:
+            return factored.topk(h, 10)
+        assert dense is not None
+        values, classes = dense(h).topk(10, dim=1)
+        return values, classes
 
     marks = [config.seconds * (i + 1) / config.eval_points for i in range(config.eval_points)]
     curve: list[tuple[float, float, float]] = []
@@ -201,7 +222,7 @@ def _speed_run(
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(x_tr.shape[0], generator=g)
     pos, steps, elapsed = 0, 0, 0.0
-    losses: list[float] = []
+    losses: list[Tensor] = []
     while marks:
         start = time.perf_counter()
         if pos + config.batch > order.numel():
@@ -216,30 +237,30 @@ def _speed_run(
         head_opt.step()
         steps += 1
         elapsed += time.perf_counter() - start
-        if steps % 50 == 0:
-            losses.append(float(loss))
+        losses.append(loss.detach())
         if equal_steps is not None and steps == equal_steps:
             at_equal = _topk_accuracy(scores, x_te, y_te)
         if elapsed >= marks[0]:
             top1, top10 = _topk_accuracy(scores, x_te, y_te)
             curve.append((marks.pop(0), top1, top10))
-    final = curve[-1]
-    return {
-        "steps": steps,
-        "seconds": elapsed,
-        "top1": final[1],
-        "top10": final[2],
-        "curve": curve,
-        "at_equal_steps": at_equal,
-        "finite": all(math.isfinite(v) for v in losses) and math.isfinite(float(loss.detach())),
-    }
+    return _SpeedRun(
+        steps=steps,
+        seconds=elapsed,
+        top1=curve[-1][1],
+        top10=curve[-1][2],
+        curve=curve,
+        at_equal_steps=at_equal,
+        finite=bool(torch.isfinite(torch.stack(losses)).all()),
+    )
 
 
 _SPEED_METHODS = ("dense cross-entropy", "dense z-loss", "factored z-loss")
 
 
-def _speed(config: ZLossConfig, ctx: RunContext) -> tuple[list[Row], list[Check], dict[str, Curve], dict[str, object]]:
-    per: dict[str, list[dict[str, object]]] = {m: [] for m in _SPEED_METHODS}
+def _speed(
+    config: ZLossConfig, ctx: RunContext
+) -> tuple[list[Row], list[Check], dict[str, Curve], dict[str, object]]:
+    per: dict[str, list[_SpeedRun]] = {m: [] for m in _SPEED_METHODS}
     prior: list[tuple[float, float]] = []
     for seed in ctx.seeds:
         x, y = zipf_labels(
@@ -264,26 +285,41 @@ def _speed(config: ZLossConfig, ctx: RunContext) -> tuple[list[Row], list[Check]
         )
         ce_steps: int | None = None
         for method in _SPEED_METHODS:
-            res = _speed_run(config, method, seed, data, ce_steps if method == "factored z-loss" else None)
+            res = _speed_run(
+                config, method, seed, data, ce_steps if method == "factored z-loss" else None
+            )
             if method == "dense cross-entropy":
-                ce_steps = int(res["steps"])  # type: ignore[call-overload]
+                ce_steps = res.steps
             per[method].append(res)
             ctx.log.info(
                 "B seed %d %s: %d steps in %.1fs, top-1 %.4f top-10 %.4f",
-                seed, method, res["steps"], res["seconds"], res["top1"], res["top10"],
+                seed,
+                method,
+                res.steps,
+                res.seconds,
+                res.top1,
+                res.top10,
             )
     rows: list[Row] = []
     for method, runs in per.items():
-        for metric in ("top1", "top10", "steps"):
-            rows.append(
-                Row.from_values(f"B {method}", f"equal_time_{metric}" if metric != "steps" else "steps", [float(r[metric]) for r in runs])  # type: ignore[arg-type]
-            )
-    rows.append(Row.from_values("B class-frequency prior", "equal_time_top1", [p[0] for p in prior]))
-    rows.append(Row.from_values("B class-frequency prior", "equal_time_top10", [p[1] for p in prior]))
-    eq = [r["at_equal_steps"] for r in per["factored z-loss"]]
-    if all(e is not None for e in eq):
-        rows.append(Row.from_values("B factored z-loss", "equal_steps_top1", [e[0] for e in eq]))  # type: ignore[index]
-        rows.append(Row.from_values("B factored z-loss", "equal_steps_top10", [e[1] for e in eq]))  # type: ignore[index]
+        rows.append(Row.from_values(f"B {method}", "equal_time_top1", [r.top1 for r in runs]))
+        rows.append(Row.from_values(f"B {method}", "equal_time_top10", [r.top10 for r in runs]))
+        rows.append(Row.from_values(f"B {method}", "steps", [float(r.steps) for r in runs]))
+    rows.append(
+        Row.from_values("B class-frequency prior", "equal_time_top1", [p[0] for p in prior])
+    )
+    rows.append(
+        Row.from_values("B class-frequency prior", "equal_time_top10", [p[1] for p in prior])
+    )
+    eq = [r.at_equal_steps for r in per["factored z-loss"]]
+    eq_done = [e for e in eq if e is not None]
+    if len(eq_done) == len(eq):
+        rows.append(
+            Row.from_values("B factored z-loss", "equal_steps_top1", [e[0] for e in eq_done])
+        )
+        rows.append(
+            Row.from_values("B factored z-loss", "equal_steps_top10", [e[1] for e in eq_done])
+        )
     fz10 = find_row(rows, "B factored z-loss", "equal_time_top10")
     ce10 = find_row(rows, "B dense cross-entropy", "equal_time_top10")
     fz_steps = find_row(rows, "B factored z-loss", "steps")
@@ -305,18 +341,15 @@ def _speed(config: ZLossConfig, ctx: RunContext) -> tuple[list[Row], list[Check]
         ),
         Check(
             "B: every run's training loss stayed finite",
-            all(bool(r["finite"]) for runs in per.values() for r in runs),
-            "",
+            all(r.finite for runs in per.values() for r in runs),
+            f"{sum(r.steps for runs in per.values() for r in runs)} steps checked",
         ),
     ]
-    xs = [c[0] for c in per["factored z-loss"][0]["curve"]]  # type: ignore[index]
+    xs = [c[0] for c in per["factored z-loss"][0].curve]
     n = len(ctx.seeds)
 
     def mean_curve(method: str, col: int) -> list[float]:
-        return [
-            sum(r["curve"][i][col] for r in per[method]) / n  # type: ignore[index]
-            for i in range(len(xs))
-        ]
+        return [sum(r.curve[i][col] for r in per[method]) / n for i in range(len(xs))]
 
     curves = {
         f"speed_{name}": Curve(

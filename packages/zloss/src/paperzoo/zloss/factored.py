@@ -65,7 +65,7 @@ class _FactoredSpherical(torch.autograd.Function):
     """Forward: the statistics from the factored state. Backward: grad_h, and stash for the step."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         h: Tensor,
         target: Tensor,
@@ -77,9 +77,9 @@ class _FactoredSpherical(torch.autograd.Function):
         sq_sum = (ht * hq).sum(1)
         sum_ = ht @ layer.w_bar
         hu = ht @ layer.U.T  # rows U h_j
-        target_logits = torch.einsum("mkd,md->mk", layer.V[target], hu) + (ht @ layer.omega)[
-            :, None
-        ]
+        target_logits = (
+            torch.einsum("mkd,md->mk", layer.V[target], hu) + (ht @ layer.omega)[:, None]
+        )
         ctx.save_for_backward(ht, hq, target)
         ctx.layer = layer  # type: ignore[attr-defined]
         ctx.version = layer._version  # type: ignore[attr-defined]
@@ -88,7 +88,7 @@ class _FactoredSpherical(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, grad_a: Tensor, grad_q: Tensor, grad_s: Tensor
     ) -> tuple[Tensor | None, None, None, Tensor]:
         layer: FactoredSphericalLinear = ctx.layer
@@ -402,7 +402,11 @@ class FactoredSphericalLinear(nn.Module):
         # Ẏ Ẏᵀ (m, m): Σ_kl G_A[i,k] G_A[j,l] [T_ik == T_jl]; duplicates accumulate.
         flat_t, flat_g = target.reshape(-1), grad_a.reshape(-1)
         same = (flat_t[:, None] == flat_t[None, :]).to(h.dtype)
-        yy = (same * flat_g[:, None] * flat_g[None, :]).reshape(m, -1, m, target.shape[1]).sum((1, 3))
+        yy = (
+            (same * flat_g[:, None] * flat_g[None, :])
+            .reshape(m, -1, m, target.shape[1])
+            .sum((1, 3))
+        )
         gq2 = 2.0 * grad_q
         hz = h @ z.T  # h_i · Z_j
         m_tilde = (
@@ -686,9 +690,17 @@ class FactoredZLossHead(nn.Module):
 
     def forward(self, h: Tensor, target: Tensor) -> Tensor:
         """Z-loss of ``(B, d)`` features ``h`` for ``(B,)``/``(B, K)`` targets (scalar or ``(B,)``)."""
-        stats = self.layer(h, target)
+        a, q, s = self.layer(h, target)
         return z_loss_from_stats(
-            *stats, self.layer.num_classes, self.a, self.b, self.eps, self.reduction, validate=False
+            a,
+            q,
+            s,
+            self.layer.num_classes,
+            self.a,
+            self.b,
+            self.eps,
+            self.reduction,
+            validate=False,
         )
 
     def sgd_step(self, lr: float, weight_decay: float = 0.0) -> None:

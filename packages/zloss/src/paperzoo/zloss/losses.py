@@ -64,7 +64,7 @@ class SphericalLossFn(Protocol):
         self,
         target_logits: Tensor,
         sq_sum: Tensor,
-        sum: Tensor,  # noqa: A002 - the paper's s
+        sum: Tensor,
         num_classes: int,
         *,
         reduction: Reduction = "mean",
@@ -266,7 +266,7 @@ def z_loss(
 def z_loss_from_stats(
     target_logits: Tensor,
     sq_sum: Tensor,
-    sum: Tensor,  # noqa: A002 - the paper's s
+    sum: Tensor,
     num_classes: int,
     a: float = 1.0,
     b: float = 0.0,
@@ -317,7 +317,7 @@ def spherical_mse(
 def spherical_mse_from_stats(
     target_logits: Tensor,
     sq_sum: Tensor,
-    sum: Tensor,  # noqa: A002
+    sum: Tensor,
     num_classes: int,
     reduction: Reduction = "mean",
     *,
@@ -354,7 +354,7 @@ def log_taylor_softmax(
 def log_taylor_softmax_from_stats(
     target_logits: Tensor,
     sq_sum: Tensor,
-    sum: Tensor,  # noqa: A002
+    sum: Tensor,
     num_classes: int,
     reduction: Reduction = "mean",
     *,
@@ -371,9 +371,7 @@ def _check_spherical_eps(eps: float) -> None:
         raise ValueError(f"eps (log-spherical-softmax) must be a finite number > 0, got {eps!r}")
 
 
-def _spherical_core(
-    target_logits: Tensor, sq_sum: Tensor, num_classes: int, eps: float
-) -> Tensor:
+def _spherical_core(target_logits: Tensor, sq_sum: Tensor, num_classes: int, eps: float) -> Tensor:
     numerator = target_logits.square() + eps
     denominator = sq_sum + num_classes * eps
     return (torch.log(denominator).unsqueeze(1) - torch.log(numerator)).sum(1)
@@ -406,7 +404,7 @@ def log_spherical_softmax(
 def log_spherical_softmax_from_stats(
     target_logits: Tensor,
     sq_sum: Tensor,
-    sum: Tensor,  # noqa: A002
+    sum: Tensor,
     num_classes: int,
     eps: float = 0.01,
     reduction: Reduction = "mean",
