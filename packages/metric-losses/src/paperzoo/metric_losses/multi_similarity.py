@@ -5,7 +5,8 @@ embeddings (the batch itself, or a cross-batch memory): the miner's thresholds, 
 the loss. There is no Python loop over anchors or pairs.
 
 Notation (paper, Sec. 4): for anchor :math:`i` with candidate positives
-:math:`\hat P_i = \{k \ne i: y_k = y_i\}` and candidate negatives :math:`\hat N_i = \{k: y_k \ne y_i\}`,
+:math:`\hat P_i = \{k \ne i: y_k = y_i\}` and candidate negatives
+:math:`\hat N_i = \{k: y_k \ne y_i\}`,
 
 * mining (Eq. 7-8, strict inequalities, thresholds from the *unmined* candidates):
   :math:`N_i = \{k \in \hat N_i: S_{ik} + \epsilon > \min_{j\in\hat P_i} S_{ij}\}`,
@@ -14,8 +15,8 @@ Notation (paper, Sec. 4): for anchor :math:`i` with candidate positives
   :math:`L_i = \frac1\alpha\log(1+\sum_{k\in P_i}e^{-\alpha(S_{ik}-\lambda)})
   + \frac1\beta\log(1+\sum_{k\in N_i}e^{\beta(S_{ik}-\lambda)})`, :math:`L = \frac1B\sum_i L_i`.
 
-Each ``log(1 + sum exp)`` is a log-sum-exp over ``[0, masked terms]`` shifted by its own row maximum,
-so ``beta = 50`` cannot overflow; half-precision inputs are upcast to float32 for the computation.
+Each ``log(1 + sum exp)`` is a log-sum-exp over ``[0, masked terms]`` shifted by its own row
+maximum, so ``beta = 50`` cannot overflow; half-precision inputs are computed in float32.
 The backward pass uses the closed-form pair weights (Eq. 12-13): ``dL/dS_ik = -w+_ik / B`` on mined
 positives and ``+w-_ik / B`` on mined negatives, so one (B, M) multiply replaces the autograd graph.
 """
@@ -71,7 +72,7 @@ class PairIndices(NamedTuple):
 
 @dataclass(frozen=True)
 class MSConfig:
-    """Hyper-parameters of MS loss + mining: ``alpha`` (α), ``beta`` (β), ``base`` (λ), ``epsilon`` (ε).
+    """MS loss + mining hyper-parameters: ``alpha`` α, ``beta`` β, ``base`` λ, ``epsilon`` ε.
 
     The default equals pytorch-metric-learning's defaults (``alpha=2, beta=50, base=0.5,
     epsilon=0.1``) so that results line up with the peer; the presets give the paper text's and
@@ -92,7 +93,7 @@ class MSConfig:
 
     @classmethod
     def official_cub(cls) -> MSConfig:
-        """Official code, CUB config (``configs/example.yaml``): α=2, β=40, λ=0.5 and ε=0.1 hard-coded."""
+        """Official code's CUB config (``configs/example.yaml``): α=2, β=40, λ=0.5, ε=0.1."""
         return cls(alpha=2.0, beta=40.0, base=0.5, epsilon=0.1)
 
     @classmethod
@@ -141,9 +142,7 @@ def pair_masks(labels: Tensor, ref_labels: Tensor | None = None) -> tuple[Tensor
     return same, neg
 
 
-def _mine(
-    sim: Tensor, pos: Tensor, neg: Tensor, epsilon: float
-) -> tuple[Tensor, Tensor]:
+def _mine(sim: Tensor, pos: Tensor, neg: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
     """MS mining on a detached similarity matrix (strict inequalities, unmined thresholds).
 
     Written in the official code's and pytorch-metric-learning's arithmetic form
@@ -168,14 +167,16 @@ def multi_similarity_masks(
     epsilon: float = 0.1,
     mining: bool = True,
 ) -> tuple[Tensor, Tensor]:
-    """Masks (bool (B, M)) of the pairs MS loss uses: mined ``(P, N)``, or the candidates if ``mining=False``."""
+    """Bool (B, M) masks of the pairs in use: mined ``(P, N)``, or all candidates without mining."""
     pos, neg = pair_masks(labels, ref_labels)
     if not mining:
         return pos, neg
     return _mine(sim, pos, neg, epsilon)
 
 
-def _masks_from_pairs(pairs: PairIndices | tuple[Tensor, ...], shape: torch.Size, device: torch.device) -> tuple[Tensor, Tensor]:
+def _masks_from_pairs(
+    pairs: PairIndices | tuple[Tensor, ...], shape: torch.Size, device: torch.device
+) -> tuple[Tensor, Tensor]:
     if len(pairs) != 4:
         raise ValueError(f"pairs must be a 4-tuple (a1, p, a2, n), got {len(pairs)} tensors")
     a1, p, a2, n = pairs
@@ -239,7 +240,7 @@ def gpw_weights(
     labels: Tensor,
     ref_labels: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """General Pair Weighting: ``w_ij = |dL/dS_ij|`` by autograd, split into (positive, negative) pairs.
+    """General Pair Weighting: ``w_ij = |dL/dS_ij|`` by autograd, split into (positive, negative).
 
     ``loss_fn`` maps a (B, M) similarity matrix to a scalar loss (close over the labels); any
     pair-based loss written on ``S`` works. Returns ``(w_pos, w_neg)`` (B, M), zero outside the
@@ -331,7 +332,7 @@ def multi_similarity_loss_from_similarity(
     reduction: str = "mean",
     pairs: PairIndices | tuple[Tensor, ...] | None = None,
 ) -> Tensor:
-    """MS loss on a precomputed similarity matrix ``sim`` (B, M); ``labels`` (B,), ``ref_labels`` (M,).
+    """MS loss on a precomputed similarity ``sim`` (B, M); ``labels`` (B,), ``ref_labels`` (M,).
 
     ``ref_labels=None`` means ``sim`` is the square batch-vs-batch matrix (self pairs excluded).
     ``pairs`` (``(a1, p, a2, n)``) replaces mining and the candidate masks. Returns () for
@@ -345,9 +346,7 @@ def multi_similarity_loss_from_similarity(
         pos_keep, neg_keep = multi_similarity_masks(
             sim, labels, ref_labels, epsilon=epsilon, mining=mining
         )
-    losses = _per_anchor_loss(
-        sim, pos_keep, neg_keep, alpha, beta, base, skip_incomplete_anchors
-    )
+    losses = _per_anchor_loss(sim, pos_keep, neg_keep, alpha, beta, base, skip_incomplete_anchors)
     return _reduce(losses, reduction)
 
 
@@ -498,7 +497,13 @@ class MultiSimilarityLoss(nn.Module):
     @classmethod
     def from_config(cls, config: MSConfig, **kwargs: Any) -> MultiSimilarityLoss:
         """Build from an :class:`MSConfig` preset; ``kwargs`` set the other arguments."""
-        return cls(**config.as_kwargs(), **kwargs)
+        return cls(
+            alpha=config.alpha,
+            beta=config.beta,
+            base=config.base,
+            epsilon=config.epsilon,
+            **kwargs,
+        )
 
     def forward(
         self,
@@ -536,12 +541,13 @@ class MultiSimilarityLoss(nn.Module):
 class MultiSimilarityMiner(nn.Module):
     """The MS hard-pair miner alone (paper Eq. 7-8), returning :class:`PairIndices`.
 
-    A negative ``k`` is kept for anchor ``i`` iff ``S_ik + ε > min_{j in P^_i} S_ij``; a positive iff
-    ``S_ik - ε < max_{j in N^_i} S_ij`` (strict; thresholds from the unmined candidate sets).
+    A negative ``k`` is kept for anchor ``i`` iff ``S_ik + ε > min_{j in P^_i} S_ij``; a positive
+    iff ``S_ik - ε < max_{j in N^_i} S_ij`` (strict; thresholds from the unmined candidate sets).
     Mined positives always share the anchor's label, negatives never do, and no self pair is
     returned (when no reference set is given). Pairs are returned in row-major order.
 
-    ``forward(embeddings (B, D), labels (B,), ref_embeddings (M, D) | None, ref_labels (M,) | None)``.
+    ``forward(embeddings (B, D), labels (B,), ref_embeddings (M, D) | None,
+    ref_labels (M,) | None)``.
     """
 
     def __init__(self, epsilon: float = 0.1, similarity: str = "cosine") -> None:
@@ -560,7 +566,11 @@ class MultiSimilarityMiner(nn.Module):
         ref_labels: Tensor | None = None,
     ) -> PairIndices:
         _check_inputs(embeddings, labels, ref_embeddings, ref_labels, self.similarity)
-        emb = embeddings.float() if embeddings.dtype in (torch.float16, torch.bfloat16) else embeddings
+        emb = (
+            embeddings.float()
+            if embeddings.dtype in (torch.float16, torch.bfloat16)
+            else embeddings
+        )
         ref = None
         if ref_embeddings is not None:
             ref = ref_embeddings.to(emb.dtype)
