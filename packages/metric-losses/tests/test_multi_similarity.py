@@ -150,7 +150,7 @@ def test_gpw_weights_of_ms_loss_equal_ms_pair_weights() -> None:
 
 
 def test_gpw_of_contrastive_loss_gives_binary_weights() -> None:
-    # contrastive loss sum_pos (1 - S) + sum_neg relu(S - m): weight 1 on positives and active negatives
+    # contrastive sum_pos (1 - S) + sum_neg relu(S - m): weight 1 on positives and active negatives
     e, y = _batch(5, b=10, d=4, classes=3)
     s = similarity_matrix(e)
     pos, neg = pair_masks(y)
@@ -371,7 +371,8 @@ def test_half_precision_input_is_finite_and_close_to_float32() -> None:
     loss16.backward()
     assert loss16.dtype == torch.float16
     assert torch.isfinite(loss16)
-    assert e16.grad is not None and torch.isfinite(e16.grad).all()
+    assert e16.grad is not None
+    assert torch.isfinite(e16.grad).all()
     loss32 = multi_similarity_loss(e16.detach().float(), y)
     assert float(loss16) == pytest.approx(float(loss32), rel=2e-3)
 
