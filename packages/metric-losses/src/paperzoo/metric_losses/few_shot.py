@@ -32,6 +32,7 @@ __all__ = [
     "FewShotLoss",
     "ICNNLoss",
     "ProtoTripletLoss",
+    "few_shot_loss",
     "icnn_loss",
     "icnn_score",
     "proto_logits",
@@ -316,10 +317,11 @@ def icnn_loss(
         y = torch.cat([support_labels, query_labels])
         score = icnn_score(x, y, k=k, ipc=k_shot + q_query, validate=validate)
     else:
+        n_way = int(support_labels.max()) + 1
+        _check_episode_labels("query_labels", query_labels, n_way)
         if query_ref == "support":
             ref, ref_labels = support, support_labels
         else:
-            n_way = int(support_labels.max()) + 1
             ref = prototypes(support, support_labels, n_way)
             ref_labels = torch.arange(n_way, device=support.device)
         score = icnn_score(
@@ -390,20 +392,76 @@ class ICNNLoss(nn.Module):
         return f"k={self.k}, mode={self.mode!r}, query_ref={self.query_ref!r}"
 
 
+def few_shot_loss(
+    support: Tensor,
+    support_labels: Tensor,
+    query: Tensor,
+    query_labels: Tensor,
+    *,
+    ce: bool = True,
+    proto_triplet: bool = True,
+    icnn: IcnnMode | None = "full",
+    average: bool = True,
+    margin: float = 0.5,
+    k: int = 4,
+    temperature: float = 1.0,
+    query_ref: Literal["support", "prototypes"] = "support",
+    validate: bool = True,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Functional twin of :class:`FewShotLoss`: ``(loss, parts)`` of one episode."""
+    if not (ce or proto_triplet or icnn is not None):
+        raise ValueError("few_shot_loss needs at least one of ce, proto_triplet, icnn")
+    if validate:
+        check_embeddings("support", support)
+        check_labels("support_labels", support_labels, support.shape[0], "support")
+        check_embeddings("query", query)
+        check_labels("query_labels", query_labels, query.shape[0], "query")
+        if query.shape[1] != support.shape[1]:
+            raise ValueError(
+                f"query has dimension {query.shape[1]} but support has {support.shape[1]}"
+            )
+    n_way, _, _ = _episode_sizes(support, support_labels, query, query_labels)
+    protos = prototypes(support, support_labels, n_way)
+    terms: dict[str, Tensor] = {}
+    if ce:
+        logits = proto_logits(query, protos, temperature)
+        terms["ce"] = F.cross_entropy(logits, query_labels)
+    if proto_triplet:
+        terms["proto_triplet"] = proto_triplet_loss(
+            query, query_labels, protos, margin, validate=False
+        )
+    if icnn is not None:
+        terms["icnn"] = icnn_loss(
+            support,
+            support_labels,
+            query,
+            query_labels,
+            mode=icnn,
+            k=k,
+            query_ref=query_ref,
+            validate=False,
+        )
+    total = torch.stack(list(terms.values())).sum()
+    if average:
+        total = total / len(terms)
+    return total, {name: t.detach() for name, t in terms.items()}
+
+
 class FewShotLoss(nn.Module):
     """ProtoNet episode loss: cross-entropy + Proto-Triplet + ICNN (reference ``get_icnn_loss``).
 
     Args:
         ce: include the ProtoNet cross-entropy over queries (squared-Euclidean logits divided by
-            ``temperature``).
-        proto_triplet: include :class:`ProtoTripletLoss` (``margin``).
-        icnn: ICNN mode (``"full"``, ``"support"``, ``"query"``) or None to leave it out.
-        average: divide the sum of the selected terms by their number (as the reference does,
-            e.g. ``(CE + PT + ICNN) / 3``); False returns the plain sum.
+            ``temperature``, T = 1 in the reference).
+        proto_triplet: include :class:`ProtoTripletLoss` with ``margin`` (0.5).
+        icnn: ICNN mode (``"full"``, ``"support"``, ``"query"``) or None to leave it out;
+            ``k`` (4) neighbours, ``query_ref`` for ``"query"`` mode.
+        average: divide the sum of the selected terms by their number, as the reference does
+            (its best runs, tags 12: ``(CE + PT + ICNN_full) / 3``); False returns the plain sum.
 
-    ``forward(support (N*K, D), support_labels (N*K,), query (N*Q, D), query_labels (N*Q,))`` ->
-    ``(loss, parts)`` where ``parts`` maps ``"ce"``, ``"proto_triplet"``, ``"icnn"`` (the terms in
-    use) to detached scalars and ``"logits"`` is not included (use :func:`proto_logits`).
+    ``forward(support (N*K, D), support_labels (N*K,), query (N*Q, D), query_labels (N*Q,))``
+    with labels in ``0 .. N-1`` -> ``(loss, parts)``, ``parts`` mapping ``"ce"``,
+    ``"proto_triplet"``, ``"icnn"`` (the terms in use) to detached scalars.
     """
 
     def __init__(
@@ -416,32 +474,49 @@ class FewShotLoss(nn.Module):
         k: int = 4,
         temperature: float = 1.0,
         query_ref: Literal["support", "prototypes"] = "support",
+        validate: bool = True,
     ) -> None:
         super().__init__()
         if not (ce or proto_triplet or icnn is not None):
             raise ValueError("FewShotLoss needs at least one of ce, proto_triplet, icnn")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        check_non_negative("margin", margin)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if icnn is not None and icnn not in ("full", "support", "query"):
+            raise ValueError(f"icnn must be 'full', 'support', 'query' or None, got {icnn!r}")
         self.ce = ce
-        self.proto_triplet = ProtoTripletLoss(margin) if proto_triplet else None
-        self.icnn = ICNNLoss(k=k, mode=icnn, query_ref=query_ref) if icnn is not None else None
+        self.proto_triplet = proto_triplet
+        self.icnn: IcnnMode | None = icnn
         self.average = average
+        self.margin = float(margin)
+        self.k = k
         self.temperature = float(temperature)
+        self.query_ref: Literal["support", "prototypes"] = query_ref
+        self.validate = validate
 
     def forward(
         self, support: Tensor, support_labels: Tensor, query: Tensor, query_labels: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        n_way, _, _ = _episode_sizes(support, support_labels, query, query_labels)
-        protos = prototypes(support, support_labels, n_way)
-        terms: dict[str, Tensor] = {}
-        if self.ce:
-            logits = proto_logits(query, protos, self.temperature)
-            terms["ce"] = F.cross_entropy(logits, query_labels)
-        if self.proto_triplet is not None:
-            terms["proto_triplet"] = self.proto_triplet(query, query_labels, protos)
-        if self.icnn is not None:
-            terms["icnn"] = self.icnn(support, support_labels, query, query_labels)
-        total = torch.stack(list(terms.values())).sum()
-        if self.average:
-            total = total / len(terms)
-        return total, {name: t.detach() for name, t in terms.items()}
+        return few_shot_loss(
+            support,
+            support_labels,
+            query,
+            query_labels,
+            ce=self.ce,
+            proto_triplet=self.proto_triplet,
+            icnn=self.icnn,
+            average=self.average,
+            margin=self.margin,
+            k=self.k,
+            temperature=self.temperature,
+            query_ref=self.query_ref,
+            validate=self.validate,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"ce={self.ce}, proto_triplet={self.proto_triplet}, icnn={self.icnn!r}, "
+            f"average={self.average}, margin={self.margin}, k={self.k}"
+        )
