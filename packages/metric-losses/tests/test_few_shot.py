@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -133,7 +134,7 @@ def test_icnn_score_rises_monotonically_as_clusters_tighten() -> None:
     noise = torch.randn(15, 2, generator=g, dtype=F64)
     y = torch.arange(3).repeat_interleave(5)
     scores = [float(icnn_score(centres[y] + s * noise, y)) for s in [8.0, 4.0, 2.0, 1.0, 0.5, 0.1]]
-    assert all(b >= a for a, b in zip(scores, scores[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(scores))
     assert scores[-1] > 0.99
     assert -math.log(scores[-1]) < 0.01
 
