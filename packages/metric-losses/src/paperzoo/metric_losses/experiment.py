@@ -38,7 +38,11 @@ FSL_METHODS = ("protonet (CE)", "CE + proto-triplet", "CE + proto-triplet + ICNN
 
 @dataclass(frozen=True)
 class MetricLossesConfig:
-    """Config of the ``metric-losses`` experiment (defaults = the spec's "quick"-sized run)."""
+    """Config of the ``metric-losses`` experiment (defaults = the spec's section 6 sizes).
+
+    ``fsl_sigma`` = 1.3 was chosen (before comparing methods) so that plain ProtoNet reaches about
+    53-55% 5-way 1-shot accuracy, as the spec asks; 1.8 gives about 36%.
+    """
 
     run_retrieval: bool = True
     run_few_shot: bool = True
@@ -52,7 +56,7 @@ class MetricLossesConfig:
     fsl_train_classes: int = 200
     fsl_test_classes: int = 50
     fsl_per_class: int = 30
-    fsl_sigma: float = 0.9
+    fsl_sigma: float = 1.3
     fsl_train_way: int = 20
     fsl_shot: int = 1
     fsl_query: int = 15
@@ -356,10 +360,10 @@ EXPERIMENT = Experiment(
             "fsl_train_episodes": 20,
             "fsl_test_episodes": 50,
         },
-        "quick": {},
+        "quick": {"retrieval_iterations": 1000, "fsl_train_episodes": 1000},
         "full": {
             "retrieval_iterations": 3000,
-            "fsl_train_episodes": 6000,
+            "fsl_train_episodes": 4000,
             "fsl_test_episodes": 1000,
         },
     },

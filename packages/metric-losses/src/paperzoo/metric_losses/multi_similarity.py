@@ -200,18 +200,22 @@ def _masks_from_pairs(
 # --------------------------------------------------------------------------- weights
 
 
-def _row_terms(z: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
-    """Per row: ``log(1 + sum_{keep} exp(z))`` and the weights ``exp(z) / (1 + sum exp(z))``.
+def _row_terms(sim: Tensor, scale: float, base: float, keep: Tensor) -> tuple[Tensor, Tensor]:
+    """Per row, with ``z = scale * (S - base)``: ``log(1 + sum_{keep} exp(z))`` and the weights
+    ``exp(z) / (1 + sum_{keep} exp(z))`` (B, M).
 
     Shifted by the row maximum (at least 0) so that no exponential overflows; entries outside
-    ``keep`` are exactly 0 in the weights and absent from the sum.
+    ``keep`` are exactly 0 in the weights and absent from the sum. Works in place on one fresh
+    (B, M) buffer.
     """
-    z = z.masked_fill(~keep, float("-inf"))
-    shift = z.amax(dim=1, keepdim=True).clamp_min(0.0)
-    e = (z - shift).exp()
-    denom = e.sum(dim=1, keepdim=True) + (-shift).exp()
+    z = sim * scale
+    z.add_(-scale * base)
+    z.masked_fill_(~keep, float("-inf"))
+    shift = z.amax(dim=1, keepdim=True).clamp_min_(0.0)
+    z.sub_(shift).exp_()
+    denom = z.sum(dim=1, keepdim=True).add_(shift.neg().exp_())
     lse = (shift + denom.log()).squeeze(1)
-    return lse, e / denom
+    return lse, z.div_(denom)
 
 
 def ms_pair_weights(
@@ -229,8 +233,8 @@ def ms_pair_weights(
     so that ``dL_i/dS_ik = -w+_ik`` on positives and ``+w-_ik`` on negatives (per anchor, before
     the 1/B of the mean). ``pos_mask``/``neg_mask`` are the pairs in use (e.g. mined).
     """
-    _, w_pos = _row_terms(-alpha * (sim - base), pos_mask)
-    _, w_neg = _row_terms(beta * (sim - base), neg_mask)
+    _, w_pos = _row_terms(sim, -alpha, base, pos_mask)
+    _, w_neg = _row_terms(sim, beta, base, neg_mask)
     return w_pos, w_neg
 
 
@@ -272,13 +276,13 @@ class _MSFromSimilarity(torch.autograd.Function):
         base: float,
         valid: Tensor | None,
     ) -> Tensor:
-        lse_p, w_p = _row_terms(-alpha * (sim - base), pos_keep)
-        lse_n, w_n = _row_terms(beta * (sim - base), neg_keep)
+        lse_p, w_p = _row_terms(sim, -alpha, base, pos_keep)
+        lse_n, w_n = _row_terms(sim, beta, base, neg_keep)
         losses = lse_p / alpha + lse_n / beta
-        grad_s = w_n - w_p
+        grad_s = w_n.sub_(w_p)
         if valid is not None:
             losses = losses * valid
-            grad_s = grad_s * valid.unsqueeze(1)
+            grad_s.mul_(valid.unsqueeze(1))
         ctx.save_for_backward(grad_s)
         return losses
 
