@@ -150,6 +150,8 @@ def af_basis(
     end: Tensor,
     activation: str = "silu",
     func: str = "quad1",
+    *,
+    pointwise: bool = False,
 ) -> Tensor:
     """AF-KAN basis responses ``F_ij = c(σ(x_i - s_j), σ(e_j - x_i))`` (paper Sec. 3).
 
@@ -163,13 +165,16 @@ def af_basis(
         activation: σ, a key of :data:`ACTIVATIONS` (default ``'silu'``, the paper's best).
         func: the combination ``c``, a key of :data:`FUNCS` (default ``'quad1'``).
 
+        pointwise: evaluate ``c(σ(x - s), σ(e - x))`` elementwise on tensors of one shape
+            (``x``, ``start`` and ``end`` broadcast together) instead of on the ``d × n`` grid.
+
     Returns:
-        ``(*, d, n)``.
+        ``(*, d, n)`` (or the broadcast shape when ``pointwise``).
     """
     _check_choice("activation", activation, ACTIVATIONS)
     _check_choice("func", func, FUNCS)
     act = ACTIVATIONS[activation]
-    xe = x.unsqueeze(-1)
+    xe = x if pointwise else x.unsqueeze(-1)
     return FUNCS[func](act(xe - start), act(end - xe))
 
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_choice, check_input, check_positive_int
-from .basis import ACTIVATIONS, FUNCS, af_basis, grid, minmax_stats, relu_kan_basis, relu_kan_scale
+from .basis import ACTIVATIONS, FUNCS, af_basis, grid, relu_kan_basis, relu_kan_scale
 
 __all__ = [
     "METHODS",
@@ -196,9 +196,10 @@ class AFKANLayer(nn.Module):
         if self.validate:
             check_input(x, self.in_features, self._name())
         rows = x.reshape(-1, self.in_features)
-        feats = self._normalised_features(rows)
+        feats = self._normalised_features(rows)  # (N, n, d)
         if self.method == "global_attn":
-            att = self._global_attention(feats @ self._score_linear()[0] + self._score_linear()[1])
+            a, c = self._score_linear()
+            att = self._global_attention(torch.matmul(a, feats) + c)
         else:
             att = self._spatial_attention(feats)
         return att.reshape(*x.shape[:-1], *att.shape[1:])
@@ -216,15 +217,55 @@ class AFKANLayer(nn.Module):
 
     def _spatial_attention(self, feats: Tensor) -> Tensor:
         assert self.score_conv is not None
-        scores = self.score_conv(feats.transpose(1, 2))  # (N, n, d)
-        return torch.softmax(scores / self._tau(), dim=1)
+        return torch.softmax(self.score_conv(feats) / self._tau(), dim=1)  # (N, n, d)
+
+    def _features(self, rows: Tensor) -> Tensor:
+        """Basis responses in the bump-major layout ``(N, n, d)``: reductions over the ``n`` bumps
+        then run over an outer axis with ``d`` contiguous, which is much faster than reducing a
+        last axis of size ``n``."""
+        start, end = self.start.unsqueeze(-1), self.end.unsqueeze(-1)  # (n, 1)
+        return af_basis(rows.unsqueeze(-2), start, end, self.activation, self.func, pointwise=True)
 
     def _normalised_features(self, rows: Tensor) -> Tensor:
-        feats = af_basis(rows, self.start, self.end, self.activation, self.func)
+        feats = self._features(rows)
         if self.func_norm is None:
             return feats
-        lo, hi = minmax_stats(feats, self.func_norm)
-        return (feats - lo) / (hi - lo).clamp_min(self.eps)
+        lo, hi = self._extremes(rows, feats)
+        return (feats - lo.unsqueeze(-1)) / (hi - lo).clamp_min(self.eps).unsqueeze(-1)
+
+    def _extremes(self, rows: Tensor, feats: Tensor) -> tuple[Tensor, Tensor]:
+        """``min F`` and ``max F`` pooled per ``func_norm``, shaped ``(R, 1)``, with gradients.
+
+        The arg-extremes are found without autograd (first over the bumps, then over the
+        inputs, which avoids a slow arg-reduction over the full tensor); the two extreme values
+        are then recomputed from their own ``(x_i, s_j, e_j)``, so their gradient reaches ``x``,
+        ``s`` and ``e`` exactly as the index-based subgradient of ``min``/``max`` would, without
+        the full-size zero-and-scatter tensors that autograd's min/max backward allocates.
+        """
+        with torch.no_grad():
+            lo_nd = feats.amin(dim=1)  # (N, d): min over the bumps
+            hi_nd = feats.amax(dim=1)
+            if self.func_norm == "batch":
+                i_lo = lo_nd.reshape(1, -1).argmin(dim=1)  # flat (N·d) position, shape (1,)
+                i_hi = hi_nd.reshape(1, -1).argmax(dim=1)
+            else:
+                i_lo = lo_nd.argmin(dim=1)  # (N,) input position per row
+                i_hi = hi_nd.argmax(dim=1)
+            flat_i = self._flat(torch.stack([i_lo, i_hi], dim=1))  # (R, 2) flat N·d positions
+            cols = feats.transpose(1, 2).reshape(-1, self.num_bumps)[flat_i]  # (R, 2, n)
+            j = torch.stack([cols[:, 0].argmin(dim=-1), cols[:, 1].argmax(dim=-1)], dim=1)
+        x_at = rows.reshape(-1)[flat_i]
+        point = af_basis(
+            x_at, self.start[j], self.end[j], self.activation, self.func, pointwise=True
+        )
+        return point[:, :1], point[:, 1:]
+
+    def _flat(self, idx: Tensor) -> Tensor:
+        """Flat ``(N·d)`` positions of per-pool indices (``'sample'``: add each row's offset)."""
+        if self.func_norm == "batch":
+            return idx
+        offsets = torch.arange(idx.shape[0], device=idx.device) * self.in_features
+        return idx + offsets.unsqueeze(-1)
 
     def reduce(self, x: Tensor) -> Tensor:
         """The reduced features ``h`` (``(*, d)``) before the norm, for input ``x`` (``(*, d)``)."""
@@ -234,16 +275,14 @@ class AFKANLayer(nn.Module):
 
     def _reduce(self, rows: Tensor) -> Tensor:
         if self.method == "spatial_attn":
-            feats = self._normalised_features(rows)
-            att = self._spatial_attention(feats)  # (N, n, d)
-            return (feats * att.transpose(1, 2)).sum(dim=-1)
+            feats = self._normalised_features(rows)  # (N, n, d)
+            return (feats * self._spatial_attention(feats)).sum(dim=1)
         a, c = self._score_linear()
-        feats = af_basis(rows, self.start, self.end, self.activation, self.func)
-        f_sum = feats.sum(dim=-1)  # (N, d)
-        f_proj = (feats * a).sum(dim=-1)  # (N, d)
+        feats = self._features(rows)  # (N, n, d)
+        f_sum = feats.sum(dim=1)  # (N, d)
+        f_proj = torch.matmul(a, feats)  # (N, d)
         if self.func_norm is not None:
-            lo, hi = minmax_stats(feats, self.func_norm)  # (1, 1, 1) or (N, 1, 1)
-            lo, hi = lo.squeeze(-1), hi.squeeze(-1)
+            lo, hi = self._extremes(rows, feats)  # (1, 1) or (N, 1)
             scale = (hi - lo).clamp_min(self.eps).reciprocal()
             f_sum = (f_sum - self.num_bumps * lo) * scale
             f_proj = (f_proj - a.sum() * lo) * scale
