@@ -243,10 +243,10 @@ def test_stopped_and_resumed_search_is_identical_to_an_uninterrupted_one(
     run_search(s_a, tl, vl, epochs=1, schedulers=sch, checkpoint_path=ck)
     s_b, sch, tl, vl = build()  # a fresh process would rebuild everything like this
     resumed = run_search(s_b, tl, vl, epochs=2, schedulers=sch, checkpoint_path=ck, resume=True)
-    for k, v in s_full.state_dict()["model_w"].items():
-        torch.testing.assert_close(s_b.state_dict()["model_w"][k], v, rtol=0, atol=0)
-    for k, v in s_full.state_dict()["model_y"].items():
-        torch.testing.assert_close(s_b.state_dict()["model_y"][k], v, rtol=0, atol=0)
+    want, got = s_full.state_dict(), s_b.state_dict()
+    for part in ("model_w", "model_y"):
+        for k, v in want[part].items():
+            torch.testing.assert_close(got[part][k], v, rtol=0, atol=0)
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
     assert s_b.num_steps == s_full.num_steps == 6
 
