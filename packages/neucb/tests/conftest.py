@@ -7,7 +7,9 @@ import torch
 from paperzoo.neucb.env import ClassificationBandit
 
 
-def separable_bandit(n_rounds: int = 3000, seed: int = 0, margin: float = 0.1) -> ClassificationBandit:
+def separable_bandit(
+    n_rounds: int = 3000, seed: int = 0, margin: float = 0.1
+) -> ClassificationBandit:
     """K = 4, d = 5 unit-norm points labelled by argmax W x with a top-2 margin >= ``margin``."""
     gen = torch.Generator().manual_seed(seed)
     weights = torch.randn(4, 5, generator=gen)

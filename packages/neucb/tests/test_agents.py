@@ -176,7 +176,12 @@ def test_update_with_all_arms_or_another_action_raises():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"gamma": -1.0}, "gamma"), ({"lr": 0.0}, "lr"), ({"lr": -1.0}, "lr"), ({"perturb_scale": -1e-3}, "perturb_scale")],
+    [
+        ({"gamma": -1.0}, "gamma"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": -1.0}, "lr"),
+        ({"perturb_scale": -1e-3}, "perturb_scale"),
+    ],
 )
 @pytest.mark.parametrize("cls", [NeuSquareCB, NeuFastCB])
 def test_bad_hyperparameters_raise(cls, kwargs, match):

@@ -64,7 +64,14 @@ def test_regret_counts_mistakes_on_a_hand_computed_stream():
     y = torch.tensor([0, 1, 2])
     env = ClassificationBandit(X, y, 6, seed=0)
     labels = [env.label(t) for t in range(6)]
-    plan = [labels[0], (labels[1] + 1) % 3, labels[2], (labels[3] + 2) % 3, (labels[4] + 1) % 3, labels[5]]
+    plan = [
+        labels[0],
+        (labels[1] + 1) % 3,
+        labels[2],
+        (labels[3] + 2) % 3,
+        (labels[4] + 1) % 3,
+        labels[5],
+    ]
     out = run(env, _Scripted(plan))
     assert out["cum_regret"].tolist() == [0.0, 1.0, 1.0, 2.0, 3.0, 3.0]
     assert out["actions"].tolist() == plan

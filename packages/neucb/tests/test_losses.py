@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from paperzoo.core.testing import LossContractTests
 
+from paperzoo.core.testing import LossContractTests
 from paperzoo.neucb.functional import kl_loss_with_logits, squared_loss
 from paperzoo.neucb.losses import KLLoss, SquaredLoss
 
@@ -61,7 +61,10 @@ def test_kl_matches_the_kl_divergence_formula():
     target[:5] = 0.0
     target[5:10] = 1.0
     got = kl_loss_with_logits(logits, target, reduction="none")
-    want = torch.tensor([_kl_reference(a, b) for a, b in zip(logits.tolist(), target.tolist())], dtype=torch.float64)
+    want = torch.tensor(
+        [_kl_reference(a, b) for a, b in zip(logits.tolist(), target.tolist(), strict=False)],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
@@ -77,7 +80,10 @@ def test_kl_is_zero_where_the_prediction_equals_the_target():
     target = torch.tensor([0.1, 0.5, 0.93], dtype=torch.float64)
     logits = torch.log(target / (1 - target))
     torch.testing.assert_close(
-        kl_loss_with_logits(logits, target, "none"), torch.zeros(3, dtype=torch.float64), atol=1e-14, rtol=0
+        kl_loss_with_logits(logits, target, "none"),
+        torch.zeros(3, dtype=torch.float64),
+        atol=1e-14,
+        rtol=0,
     )
 
 
@@ -100,4 +106,6 @@ def test_kl_targets_outside_unit_interval_raise():
 def test_squared_loss_is_half_the_squared_error():
     pred = torch.tensor([0.2, 1.0], dtype=torch.float64)
     target = torch.tensor([0.0, 0.5], dtype=torch.float64)
-    torch.testing.assert_close(squared_loss(pred, target, "sum"), torch.tensor(0.5 * (0.04 + 0.25), dtype=torch.float64))
+    torch.testing.assert_close(
+        squared_loss(pred, target, "sum"), torch.tensor(0.5 * (0.04 + 0.25), dtype=torch.float64)
+    )

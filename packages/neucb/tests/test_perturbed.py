@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from paperzoo.core.testing import LayerContractTests
 
+from paperzoo.core.testing import LayerContractTests
 from paperzoo.neucb.perturbed import PerturbedModel, mlp
 
 
@@ -49,7 +49,7 @@ def test_zero_scale_gives_identical_outputs_and_gradients():
     out_b = base(x)
     g_b = torch.autograd.grad(out_b.sum(), list(base.parameters()))
     assert torch.equal(out_w, out_b)
-    for a, b in zip(g_w, g_b):
+    for a, b in zip(g_w, g_b, strict=False):
         assert torch.equal(a, b)
 
 
@@ -63,14 +63,14 @@ def test_perturbation_is_inner_product_with_displacement_and_its_gradient_adds_e
     params = list(model.model.parameters())
     # reference: flat vectors
     eps = torch.cat([e.flatten() for e in model.eps])
-    disp = torch.cat([(p - t).flatten() for p, t in zip(params, model.theta0)])
+    disp = torch.cat([(p - t).flatten() for p, t in zip(params, model.theta0, strict=False)])
     torch.testing.assert_close(model(x) - model.model(x), (eps @ disp).reshape(1, 1))
     y = torch.tensor([[0.3]], dtype=torch.float64)
     loss = 0.5 * (model(x) - y).square().sum()
     grads = torch.autograd.grad(loss, params)
     ftilde = model(x).detach()
     grad_f = torch.autograd.grad(model.model(x).sum(), params)
-    for g, gf, e in zip(grads, grad_f, model.eps):
+    for g, gf, e in zip(grads, grad_f, model.eps, strict=False):
         torch.testing.assert_close(g, (ftilde - y).item() * (gf + e))
 
 
@@ -98,12 +98,12 @@ def test_expected_squared_loss_is_ridge_towards_theta0():
     with torch.no_grad():
         f = model.model(x).item()
         params = list(model.model.parameters())
-        disp2 = sum(((p - t) ** 2).sum() for p, t in zip(params, model.theta0)).item()
+        disp2 = sum(((p - t) ** 2).sum() for p, t in zip(params, model.theta0, strict=False)).item()
         n = 20000
         gen = torch.Generator().manual_seed(5)
         flat = torch.randn(n, model.num_params, generator=gen, dtype=torch.float64)
         flat *= scale / model.num_params**0.5
-        disp = torch.cat([(p - t).flatten() for p, t in zip(params, model.theta0)])
+        disp = torch.cat([(p - t).flatten() for p, t in zip(params, model.theta0, strict=False)])
         samples = (y - (f + flat @ disp)) ** 2
     # the same thing through the module for a few draws, to tie the MC to PerturbedModel itself
     for _ in range(3):

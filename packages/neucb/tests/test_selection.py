@@ -46,7 +46,9 @@ def test_probs_are_a_distribution_with_mass_on_argmin(fn):
     preds = _random_preds(200, 7, seed=1)
     probs = fn(preds, 50.0)
     assert bool((probs >= 0).all())
-    torch.testing.assert_close(probs.sum(-1), torch.ones(200, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        probs.sum(-1), torch.ones(200, dtype=torch.float64), rtol=0, atol=1e-12
+    )
     assert torch.equal(probs.argmax(-1), preds.argmin(-1))
 
 

@@ -27,7 +27,6 @@ import torch
 from torch import Tensor, nn
 
 from paperzoo.neucb.functional import (
-    check_distribution,
     fastcb_probs,
     igw_probs,
     kl_loss_with_logits,
@@ -94,10 +93,7 @@ class BanditAgent(ABC):
             )
         if not contexts.is_floating_point():
             raise TypeError(f"contexts must be floating point, got dtype {contexts.dtype}")
-        contexts = contexts.to(device=self.device, dtype=self.dtype)
-        if self.validate and not bool(torch.isfinite(contexts).all()):
-            raise ValueError("contexts contain NaN or inf")
-        return contexts
+        return contexts.to(device=self.device, dtype=self.dtype)
 
     def _check_update(self, context: Tensor, loss: float, action: int | None) -> tuple[Tensor, int]:
         if self._pending is None:
@@ -131,10 +127,18 @@ class BanditAgent(ABC):
         return context, chosen
 
     def _sample(self, probs: Tensor) -> int:
-        if self.validate:
-            check_distribution(probs, atol=1e-4)
         # the one host sync per round: the chosen arm has to be returned as an int
         return int(torch.multinomial(probs.clamp_min(0), 1, generator=self.generator))
+
+    def _check_finite(self, contexts: Tensor, scores: Tensor) -> None:
+        """One host sync for both checks; the message says which input was at fault."""
+        if not self.validate:
+            return
+        if bool(torch.isfinite(contexts).all() & torch.isfinite(scores).all()):
+            return
+        if not bool(torch.isfinite(contexts).all()):
+            raise ValueError("contexts contain NaN or inf")
+        raise ValueError(f"the network's predictions are NaN or inf at round {self.t}")
 
     # -- protocol --------------------------------------------------------------------------
     def select(self, contexts: Tensor) -> tuple[int, Tensor]:
@@ -284,11 +288,11 @@ class OnlineNeuralAgent(BanditAgent):
         self.radius = radius
         self.replay = int(replay)
         self.replay_batch = int(replay_batch)
-        self.params = [p for p in self.model.model.parameters() if p.requires_grad]
+        self.params: list[Tensor] = [p for p in self.model.model.parameters() if p.requires_grad]
         self.history: _History | None = None
 
     def _forward(self, x: Tensor) -> Tensor:
-        out = self.model(x)
+        out: Tensor = self.model(x)
         return out.reshape(x.shape[0])
 
     @abstractmethod
@@ -309,7 +313,7 @@ class OnlineNeuralAgent(BanditAgent):
     @torch.no_grad()
     def _project(self) -> None:
         assert self.radius is not None
-        deltas = torch._foreach_sub(self.params, self.model.theta0)
+        deltas = [p - t0 for p, t0 in zip(self.params, self.model.theta0, strict=True)]
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(deltas)))
         factor = torch.clamp(self.radius / norm.clamp_min(1e-30), max=1.0)
         torch._foreach_mul_(deltas, factor)
@@ -404,8 +408,7 @@ class _RegressionCB(OnlineNeuralAgent):
         self.model.resample()
         with torch.no_grad():
             yhat = self.predict_loss(self._forward(contexts))
-        if self.validate and not bool(torch.isfinite(yhat).all()):
-            raise ValueError(f"the network's predictions are NaN or inf at round {self.t}")
+        self._check_finite(contexts, yhat)
         probs = self._rule(yhat, self.gamma_at(self.t))
         return self._sample(probs), probs
 

@@ -9,7 +9,8 @@ one ``torch.func.vmap`` over the arms, not a Python loop.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -60,10 +61,12 @@ class _GradientBonusAgent(_RewardAgent):
         self._chosen_grad: Tensor | None = None
         net = self.model.model
 
-        def value(params: dict[str, Tensor], x: Tensor) -> Tensor:
-            return functional_call(net, params, (x[None],)).reshape(())
+        def scalar_output(params: dict[str, Tensor], x: Tensor) -> Tensor:
+            return cast(Tensor, functional_call(net, params, (x[None],))).reshape(())
 
-        self._grad_and_value = vmap(grad_and_value(value), in_dims=(None, 0))
+        self._grad_and_value: Callable[
+            [dict[str, Tensor], Tensor], tuple[dict[str, Tensor], Tensor]
+        ] = vmap(grad_and_value(scalar_output), in_dims=(None, 0))
 
     def _per_arm(self, contexts: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """``(f (K,), grads)``: predicted rewards and per-arm parameter gradients ``(K, ...)``."""
@@ -143,8 +146,7 @@ class NeuralUCB(_GradientBonusAgent):
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
         f, g = self._per_arm(contexts)
         scores = f + self.nu * self._variance(g).sqrt()
-        if self.validate and not bool(torch.isfinite(scores).all()):
-            raise ValueError(f"the network's predictions are NaN or inf at round {self.t}")
+        self._check_finite(contexts, scores)
         return self._pick(contexts, scores, g)
 
 
@@ -161,12 +163,9 @@ class NeuralTS(_GradientBonusAgent):
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
         f, g = self._per_arm(contexts)
         std = self.nu * self._variance(g).sqrt()
-        noise = torch.randn(
-            f.shape, generator=self.generator, device=self.device, dtype=self.dtype
-        )
+        noise = torch.randn(f.shape, generator=self.generator, device=self.device, dtype=self.dtype)
         scores = f + std * noise
-        if self.validate and not bool(torch.isfinite(scores).all()):
-            raise ValueError(f"the network's predictions are NaN or inf at round {self.t}")
+        self._check_finite(contexts, scores)
         return self._pick(contexts, scores, g)
 
 
@@ -196,8 +195,7 @@ class NeuralEpsGreedy(_RewardAgent):
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
         with torch.no_grad():
             f = self._forward(contexts)
-        if self.validate and not bool(torch.isfinite(f).all()):
-            raise ValueError(f"the network's predictions are NaN or inf at round {self.t}")
+        self._check_finite(contexts, f)
         n_arms = contexts.shape[0]
         probs = torch.full((n_arms,), self.epsilon / n_arms, device=self.device, dtype=self.dtype)
         probs[f.argmax()] += 1.0 - self.epsilon
@@ -235,7 +233,9 @@ class LinSquareCB(BanditAgent):
         if math.isnan(float(lam)) or float(lam) <= 0:
             raise ValueError(f"lam must be > 0, got {lam}")
         if gamma_schedule is not None and gamma_schedule != "sqrt" and not callable(gamma_schedule):
-            raise ValueError(f"gamma_schedule must be None, 'sqrt' or a callable, got {gamma_schedule!r}")
+            raise ValueError(
+                f"gamma_schedule must be None, 'sqrt' or a callable, got {gamma_schedule!r}"
+            )
         super().__init__(int(input_dim), seed, device, dtype, validate)
         self.gamma = float(gamma)
         self.lam = float(lam)
@@ -255,6 +255,7 @@ class LinSquareCB(BanditAgent):
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
         theta = self.A_inv @ self.b
         yhat = (contexts @ theta).clamp(0.0, 1.0)
+        self._check_finite(contexts, yhat)
         probs = igw_probs(yhat, self.gamma_at(self.t), validate=False)
         return self._sample(probs), probs
 
@@ -278,6 +279,7 @@ class Uniform(BanditAgent):
         super().__init__(input_dim, seed, "cpu", torch.float32, validate)
 
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
+        self._check_finite(contexts, contexts[:, 0])
         probs = torch.full((contexts.shape[0],), 1.0 / contexts.shape[0], dtype=self.dtype)
         return self._sample(probs), probs
 

@@ -28,10 +28,16 @@ from torch import Tensor, nn
 
 __all__ = ["PerturbedModel", "input_dim_of", "mlp"]
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "softplus": nn.Softplus, "gelu": nn.GELU}
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "softplus": nn.Softplus,
+    "gelu": nn.GELU,
+}
 
 
-def mlp(input_dim: int, width: int = 100, depth: int = 1, activation: str = "relu") -> nn.Sequential:
+def mlp(
+    input_dim: int, width: int = 100, depth: int = 1, activation: str = "relu"
+) -> nn.Sequential:
     """The practical network of this line of work: ``depth`` hidden layers of ``width`` units.
 
     Maps ``(N, input_dim) -> (N, 1)``. Defaults (1 hidden layer, 100 ReLU units, PyTorch's default
@@ -103,6 +109,7 @@ class PerturbedModel(nn.Module):
         if not params:
             raise ValueError("model has no trainable parameters to perturb")
         self.num_params = sum(p.numel() for p in params)
+        self._num_tensors = len(params)
         for i, p in enumerate(params):
             self.register_buffer(f"theta0_{i}", p.detach().clone())
             self.register_buffer(f"eps_{i}", torch.zeros_like(p))
@@ -114,8 +121,7 @@ class PerturbedModel(nn.Module):
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def _buffers_named(self, prefix: str) -> Iterator[Tensor]:
-        count = sum(1 for _ in self._params())
-        for i in range(count):
+        for i in range(self._num_tensors):
             buf = getattr(self, f"{prefix}_{i}")
             assert isinstance(buf, Tensor)
             yield buf
