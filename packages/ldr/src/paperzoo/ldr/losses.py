@@ -132,7 +132,7 @@ def _ldr_kl_rows(z: Tensor, lam: float | Tensor) -> Tensor:
 def ldr_kl_loss(
     logits: Tensor,
     target: Tensor,
-    lam: float = 10.0,
+    lam: float | Tensor = 10.0,
     margin: float = 0.1,
     normalize: str = "softplus_mean",
     reduction: str = "mean",
@@ -145,7 +145,8 @@ def ldr_kl_loss(
         logits: (B, K) floating scores, K >= 2.
         target: (B,) integer class indices in [0, K) or (B, K) one-hot.
         lam: :math:`\lambda > 0`, the KL weight (temperature). Default 10 (official experiments,
-            selected by 5-fold CV from {0.1, 1, 10}). Use :func:`crammer_singer_loss` for
+            selected by 5-fold CV from {0.1, 1, 10}). A (B,) tensor gives one :math:`\lambda_i`
+            per example (treated as a constant). Use :func:`crammer_singer_loss` for
             :math:`\lambda = 0`.
         margin: :math:`c \ge 0`. Default 0.1 (official ``experiment.py --margin``).
         normalize: score normalisation, see :func:`normalize_scores`. Default ``"softplus_mean"``
@@ -159,11 +160,26 @@ def ldr_kl_loss(
     Computed as :math:`\lambda(\operatorname{logsumexp}(z/\lambda) - \log K)`; the official code
     subtracts a detached row maximum by hand, which gives the same value and gradient.
     """
-    check_positive("lam", lam)
+    if not isinstance(lam, Tensor):
+        check_positive("lam", lam)
     check_positive("margin", margin, allow_zero=True)
     scores, index = _prepare(logits, target, normalize, reduction, validate)
+    if isinstance(lam, Tensor):
+        lam = _check_lambda_tensor(lam, scores, validate)
     z = margin_differences(scores, index, margin)
     return _reduce(_ldr_kl_rows(z, lam), reduction)
+
+
+def _check_lambda_tensor(lam: Tensor, scores: Tensor, validate: bool) -> Tensor:
+    batch = scores.shape[0]
+    if tuple(lam.shape) != (batch,) or not lam.is_floating_point():
+        raise ValueError(
+            f"lam given as a tensor must be floating with shape ({batch},), "
+            f"got {lam.dtype} {tuple(lam.shape)}"
+        )
+    if validate and not bool(((lam > 0) & torch.isfinite(lam)).all()):
+        raise ValueError("lam must be finite and > 0 for every example")
+    return lam.to(device=scores.device, dtype=scores.dtype)
 
 
 def crammer_singer_loss(
