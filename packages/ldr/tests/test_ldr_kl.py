@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -161,7 +162,7 @@ def test_symmetry_gap_with_normalisation_is_bounded_and_shrinks_as_lambda_grows(
         assert bool((gap >= -1e-9).all())
         assert bool((gap <= k * spread**2 / (8 * lam) + 1e-9).all())
         worst.append(float(gap.max()))
-    assert all(a > b for a, b in zip(worst, worst[1:], strict=False)), worst
+    assert all(a > b for a, b in itertools.pairwise(worst)), worst
     assert worst[-1] < 0.05
 
 
@@ -230,14 +231,15 @@ def test_risk_minimiser_preserves_the_order_of_class_probabilities(
     for _ in range(3):
         p = torch.softmax(2.0 * torch.randn(5, generator=g, dtype=torch.float64), dim=0)
         f = torch.zeros(1, 5, dtype=torch.float64, requires_grad=True)
-        labels = torch.arange(5)
         opt = torch.optim.LBFGS(
             [f], max_iter=1000, tolerance_grad=1e-12, tolerance_change=1e-15, history_size=50
         )
 
         def closure(f: Tensor = f, p: Tensor = p, opt: torch.optim.LBFGS = opt) -> Tensor:
             opt.zero_grad()
-            losses = ldr_kl_loss(f.expand(5, 5), labels, lam, margin, "none", reduction="none")
+            losses = ldr_kl_loss(
+                f.expand(5, 5), torch.arange(5), lam, margin, "none", reduction="none"
+            )
             risk = (p * losses).sum()
             risk.backward()
             return risk
