@@ -7,6 +7,8 @@ a uniformly drawn class; class-dependent: y -> (y + 1) mod K with probability et
 official default); losses CE, GCE (q = 0.7), MAE, Crammer-Singer (c = 1), LDR-KL (lambda = 10,
 c = 0.1), ALDR-KL (lambda0 = 10, alpha = 2, c = 0.1); models: the official FFNN (two tanh hidden layers
 of width min(d, K)) and a wider ReLU MLP 64-128-128-10. Clean test accuracy, final and best epoch.
+Added for diagnosis (not in the paper): LDR-KL with ALDR-KL's 'l1' normalisation, which separates the
+effect of the normalisation from that of the adaptive lambda_i.
 
 All runs of one model are trained at once as a stack of independent networks (one batched matmul per
 layer): every member has its own weights, labels, data order and loss, and because SGD with momentum
@@ -41,6 +43,7 @@ LOSS_NAMES: dict[str, str] = {
     "mae": "MAE",
     "cs": "CS (c=1)",
     "ldr_kl": "LDR-KL (λ=10, c=0.1)",
+    "ldr_kl_l1": "LDR-KL l1-normalised (λ=10, c=0.1)",
     "aldr_kl": "ALDR-KL (λ0=10, α=2, c=0.1)",
 }
 
@@ -52,7 +55,7 @@ class LDRConfig:
     dataset: str = "digits"
     test_fraction: float = 0.3
     models: tuple[str, ...] = ("ffnn", "mlp")
-    losses: tuple[str, ...] = ("ce", "gce", "mae", "cs", "ldr_kl", "aldr_kl")
+    losses: tuple[str, ...] = ("ce", "gce", "mae", "cs", "ldr_kl", "ldr_kl_l1", "aldr_kl")
     settings: tuple[str, ...] = ("clean", "uniform:0.4", "uniform:0.6", "classdep:0.3")
     epochs: int = 100
     decay_epochs: tuple[int, ...] = (50, 75)
@@ -94,6 +97,10 @@ def _loss_fn(name: str, config: LDRConfig) -> Callable[[Tensor, Tensor], Tensor]
     if name == "ldr_kl":
         return lambda f, y: ldr_kl_loss(
             f, y, config.lam, config.margin, reduction="none", validate=False
+        )
+    if name == "ldr_kl_l1":
+        return lambda f, y: ldr_kl_loss(
+            f, y, config.lam, config.margin, "l1", reduction="none", validate=False
         )
     raise ValueError(f"losses: unknown loss {name!r}; known: {sorted(LOSS_NAMES)}")
 
@@ -384,8 +391,8 @@ def _checks(
                         "(every noisy setting and seed)",
                         lower,
                         "; ".join(
-                            f"{s}: {_mean(rows, 'aldr_kl', model, f'mean_lambda_noisy@{s}'):.3f} vs "
-                            f"{_mean(rows, 'aldr_kl', model, f'mean_lambda_clean@{s}'):.3f}"
+                            f"{s}: {_mean(rows, 'aldr_kl', model, f'mean_lambda_noisy@{s}'):.4f} vs "
+                            f"{_mean(rows, 'aldr_kl', model, f'mean_lambda_clean@{s}'):.4f}"
                             for s in config.settings
                             if s != "clean"
                         ),
