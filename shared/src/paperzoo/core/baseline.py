@@ -1,0 +1,137 @@
+"""The core's own experiment, ``baseline``: an MLP trained with cross-entropy by :func:`fit`.
+
+It is the model a new package copies: a typed config, budgets, per-seed runs through the core's parts,
+rows aggregated over seeds, checks computed from the rows, and curves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from paperzoo.core.data import load_dataset, make_loader
+from paperzoo.core.devices import seed_everything
+from paperzoo.core.evaluation import accuracy
+from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.training import fit
+
+__all__ = ["EXPERIMENT", "BaselineConfig", "mlp", "run"]
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Config of the ``baseline`` experiment."""
+
+    dataset: str = "digits"
+    hidden: int = 128
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    min_accuracy: float = 0.9
+
+
+def mlp(in_features: int, hidden: int, num_classes: int) -> nn.Sequential:
+    """A two-hidden-layer ReLU MLP: ``(N, in_features) -> (N, num_classes)``."""
+    return nn.Sequential(
+        nn.Linear(in_features, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def run(config: BaselineConfig, ctx: RunContext) -> Result:
+    """Train the MLP once per seed (the seed also picks the split); report test top-1 against the majority class."""
+    accs: list[float] = []
+    majority: list[float] = []
+    losses: list[list[float]] = []
+    val_accs: list[list[float]] = []
+    for seed in ctx.seeds:
+        split = load_dataset(config.dataset, seed=seed)
+        if split.task != "classification":
+            raise ValueError(
+                f"dataset: baseline needs a classification dataset, got {config.dataset!r}"
+            )
+        seed_everything(seed)
+        model = mlp(split.num_features, config.hidden, split.num_classes)
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        train = make_loader(
+            split.x_train, split.y_train, batch_size=config.batch_size, shuffle=True, seed=seed
+        )
+        val = make_loader(split.x_val, split.y_val, batch_size=512, shuffle=False)
+        metrics = MetricCollection(
+            {"top1": MulticlassAccuracy(num_classes=split.num_classes, average="micro")}
+        )
+        res = fit(
+            model,
+            train,
+            opt,
+            loss_fn=nn.functional.cross_entropy,
+            epochs=config.epochs,
+            device=ctx.device,
+            val_loader=val,
+            metrics=metrics,
+        )
+        losses.append([h["train_loss"] for h in res.history])
+        val_accs.append([h["val_top1"] for h in res.history])
+        accs.append(accuracy(model, split.x_test, split.y_test, device=ctx.device))
+        counts = torch.bincount(split.y_train, minlength=split.num_classes)
+        majority.append(float((split.y_test == counts.argmax()).float().mean()))
+        ctx.log.info("seed %d: test top-1 %.4f", seed, accs[-1])
+    rows = [
+        Row.from_values("mlp + cross-entropy", "test_top1", accs),
+        Row.from_values("majority class", "test_top1", majority),
+    ]
+    m = find_row(rows, "mlp + cross-entropy", "test_top1")
+    maj = find_row(rows, "majority class", "test_top1")
+    checks = [
+        Check(
+            f"MLP test top-1 at least {config.min_accuracy}",
+            m.mean >= config.min_accuracy,
+            f"{m.mean:.4f} ± {m.std:.4f}",
+        ),
+        Check(
+            "MLP beats the majority class by 50 points",
+            m.mean - maj.mean >= 0.5,
+            f"{m.mean:.4f} vs {maj.mean:.4f}",
+        ),
+    ]
+    epochs = [float(e + 1) for e in range(config.epochs)]
+    n = len(ctx.seeds)
+    curves = {
+        "train_loss": Curve(
+            "baseline: training loss (mean over seeds)",
+            "epoch",
+            "cross-entropy",
+            epochs,
+            {"mlp": [sum(s[i] for s in losses) / n for i in range(config.epochs)]},
+        ),
+        "val_top1": Curve(
+            "baseline: validation top-1 (mean over seeds)",
+            "epoch",
+            "top-1",
+            epochs,
+            {"mlp": [sum(s[i] for s in val_accs) / n for i in range(config.epochs)]},
+        ),
+    }
+    return Result(rows=rows, checks=checks, curves=curves)
+
+
+EXPERIMENT = Experiment(
+    name="baseline",
+    description="MLP + cross-entropy on digits, trained by paperzoo.core.training.fit",
+    config_cls=BaselineConfig,
+    run=run,
+    budgets={
+        "smoke": {"epochs": 2, "min_accuracy": 0.5},
+        "quick": {"epochs": 30},
+        "full": {"epochs": 100},
+    },
+    seeds={"smoke": 1, "quick": 3, "full": 5},
+)

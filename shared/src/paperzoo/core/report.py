@@ -1,0 +1,187 @@
+"""Write results: ``result.json`` (schema in DESIGN.md), ``result.md`` and PNG plots; ``bench.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from importlib.metadata import distributions
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from paperzoo.core.experiments import Curve, Result
+
+__all__ = ["environment", "plot_curve", "result_markdown", "write_bench", "write_result"]
+
+log = logging.getLogger(__name__)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(device: torch.device | str) -> dict[str, Any]:
+    """Versions of the paperzoo packages and torch, the device, threads, machine and git commit."""
+    pkgs = {
+        d.metadata["Name"]: d.version
+        for d in distributions()
+        if (d.metadata["Name"] or "").startswith("paperzoo")
+    }
+    return {
+        "paperzoo": dict(sorted(pkgs.items())),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+    }
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def result_markdown(payload: Mapping[str, Any]) -> str:
+    """The Markdown table of a result payload (rows, then checks)."""
+    lines = [
+        f"# {payload['experiment']} ({payload['budget']}, seeds {payload['seeds']}, "
+        f"{payload['device']}, {payload['wall_s']:.1f} s)",
+        "",
+        "| method | metric | mean | std | values |",
+        "|---|---|---|---|---|",
+    ]
+    for r in payload["rows"]:
+        vals = ", ".join(_fmt(v) for v in r["values"])
+        lines.append(
+            f"| {r['method']} | {r['metric']} | {_fmt(r['mean'])} | {_fmt(r['std'])} | {vals} |"
+        )
+    if payload["checks"]:
+        lines += ["", "| check | passed | detail |", "|---|---|---|"]
+        for c in payload["checks"]:
+            lines.append(f"| {c['name']} | {'yes' if c['passed'] else 'NO'} | {c['detail']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curve(curve: Curve, path: Path) -> bool:
+    """Draw one curve to ``path`` (PNG); False when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed (pip install 'paperzoo-core[plots]'): no plot")
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for label, ys in curve.series.items():
+        ax.plot(curve.x[: len(ys)], ys, label=label)
+    ax.set_title(curve.title)
+    ax.set_xlabel(curve.xlabel)
+    ax.set_ylabel(curve.ylabel)
+    if curve.series:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def _jsonable(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(asdict(obj))
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, float | int | str | bool) or obj is None:
+        return obj
+    return str(obj)
+
+
+def write_result(
+    out_dir: str | os.PathLike[str],
+    *,
+    experiment: str,
+    budget: str,
+    device: torch.device | str,
+    seeds: Sequence[int],
+    wall_s: float,
+    config: Any,
+    result: Result,
+) -> Path:
+    """Write ``out_dir/experiment/{result.json,result.md,<curve>.png}``; returns that folder."""
+    folder = Path(out_dir) / experiment
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "experiment": experiment,
+        "budget": budget,
+        "device": str(device),
+        "seeds": list(seeds),
+        "wall_s": round(float(wall_s), 3),
+        "config": _jsonable(config),
+        "rows": [_jsonable(r) for r in result.rows],
+        "checks": [_jsonable(c) for c in result.checks],
+        "curves": {k: _jsonable(c) for k, c in result.curves.items()},
+        "extra": _jsonable(result.extra),
+        "environment": environment(device),
+    }
+    (folder / "result.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (folder / "result.md").write_text(result_markdown(payload))
+    for key, curve in result.curves.items():
+        plot_curve(curve, folder / f"{key}.png")
+    return folder
+
+
+def write_bench(
+    out_dir: str | os.PathLike[str],
+    *,
+    name: str,
+    device: torch.device | str,
+    rows: Sequence[Any],
+    wall_s: float,
+) -> Path:
+    """Write ``out_dir/name/bench.json`` and ``bench.md``; returns that folder."""
+    folder = Path(out_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    env = environment(device)
+    data = [_jsonable(r) for r in rows]
+    payload = {
+        "benchmark": name,
+        "device": str(device),
+        "wall_s": round(wall_s, 3),
+        "rows": data,
+        "environment": env,
+    }
+    (folder / "bench.json").write_text(json.dumps(payload, indent=2) + "\n")
+    lines = [
+        f"# bench {name} ({device}, {env['threads']} threads, {env['platform']})",
+        "",
+        "| case | impl | median ms | peak MiB | ratio (impl / ours) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in data:
+        peak = "" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.2f}"
+        lines.append(
+            f"| {r['case']} | {r['impl']} | {r['median_s'] * 1e3:.3f} | {peak} | {r['ratio']:.2f} |"
+        )
+    (folder / "bench.md").write_text("\n".join(lines) + "\n")
+    return folder
