@@ -60,7 +60,7 @@ def _assert_mean_var(z: Tensor, mean: Tensor, var: float) -> None:
     [CosineSchedule(10).alpha_bar, torch.tensor([1e-4, 0.1, 0.3, 0.5, 0.6, 0.7])],
     ids=["cosine", "custom"],
 )
-def test_oracle_dt_inference_reaches_q_zT_given_y(abar: Tensor) -> None:
+def test_oracle_dt_inference_reaches_q_z_last_given_y(abar: Tensor) -> None:
     sched = DiscreteSchedule(abar)
     model = NoPropDT(OracleBlock, K, T=sched.T, schedule=sched, head="linear").double()
     _identity_classifier(model)
@@ -167,7 +167,7 @@ def test_softmax_head_with_onehot_embedding_gives_probability_vectors() -> None:
     torch.testing.assert_close(u_hat.sum(-1), torch.ones(9))
 
 
-def test_ce_term_becomes_plain_cross_entropy_of_linear_u_y_as_alpha_bar_T_to_1() -> None:
+def test_ce_term_becomes_plain_cross_entropy_of_linear_u_y_as_last_alpha_bar_to_1() -> None:
     torch.manual_seed(0)
     sched = DiscreteSchedule(torch.tensor([1e-4, 0.5, 1 - 1e-12], dtype=torch.float64))
     model = NoPropDT(lambda: MLPDenoiseBlock(6, K, K, hidden=8), K, T=2, schedule=sched)
@@ -237,8 +237,8 @@ def test_ct_loss_matches_its_closed_form_at_given_times() -> None:
     g = torch.Generator().manual_seed(3)
     total = ct.loss(x, y, reduction="none", generator=g, t=t)
     g = torch.Generator().manual_seed(3)
-    eps = torch.randn(5, K, dtype=torch.float64, generator=g)
-    eps1 = torch.randn(5, K, dtype=torch.float64, generator=g)
+    eps = torch.randn(5, K, generator=g).double()
+    eps1 = torch.randn(5, K, generator=g).double()
     u = F.one_hot(y, K).double()
     ab = ct.schedule.alpha_bar(t)[:, None]
     u_hat = ct.denoise(x, ab.sqrt() * u + (1 - ab).sqrt() * eps, t)

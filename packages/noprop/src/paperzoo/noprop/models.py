@@ -41,18 +41,21 @@ Head = Literal["softmax", "linear"]
 
 
 def _randn(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normal noise in ``like``'s dtype/device, drawn from ``generator``'s device."""
-    if generator is None:
-        return torch.randn(shape, dtype=like.dtype, device=like.device)
-    out = torch.randn(shape, dtype=like.dtype, device=generator.device, generator=generator)
-    return out.to(like.device)
+    """Standard normal noise in ``like``'s dtype/device, drawn from ``generator``'s device.
+
+    Drawn in float32 and cast, so a float64 (or half-precision) run sees the same noise as the
+    float32 run for the same generator state.
+    """
+    dev = like.device if generator is None else generator.device
+    out = torch.randn(shape, dtype=torch.float32, device=dev, generator=generator)
+    return out.to(device=like.device, dtype=like.dtype)
 
 
 def _rand(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    if generator is None:
-        return torch.rand(shape, dtype=like.dtype, device=like.device)
-    out = torch.rand(shape, dtype=like.dtype, device=generator.device, generator=generator)
-    return out.to(like.device)
+    """Uniform [0, 1) noise, drawn in float32 and cast (as :func:`_randn`)."""
+    dev = like.device if generator is None else generator.device
+    out = torch.rand(shape, dtype=torch.float32, device=dev, generator=generator)
+    return out.to(device=like.device, dtype=like.dtype)
 
 
 def _check_xy(x: Tensor, y: Tensor | None, num_classes: int) -> None:
@@ -365,18 +368,15 @@ class NoPropDT(nn.Module):
         a, b, sc = a.to(dtype), b.to(dtype), c.sqrt().to(dtype)
         ref = W_E.to(dtype)
         z = _randn((x.shape[0], self.embedding.dim), ref, generator)
-        flags = []
         for t in range(1, self.T + 1):
             u_hat = self.denoise(t, x, z)
+            if self.validate:  # one sync per step, so the error names the block
+                _raise_nonfinite(
+                    torch.isfinite(u_hat).all().reshape(1), [f"the output of block t={t}"]
+                )
             z = a[t - 1] * u_hat + b[t - 1] * z
             if stochastic:
                 z = z + sc[t - 1] * _randn(tuple(z.shape), ref, generator)
-            if self.validate:
-                flags.append(torch.isfinite(u_hat).all())
-        if self.validate:
-            _raise_nonfinite(
-                torch.stack(flags), [f"the output of block t={t}" for t in range(1, self.T + 1)]
-            )
         out: Tensor = self.classifier(z)
         return out
 
@@ -590,11 +590,14 @@ class NoPropCT(nn.Module):
         z = _randn((B, self.embedding.dim), ref, generator)
         for n in range(steps):
             u_hat = self.denoise(x, z, grid[n].to(x.dtype).expand(B))
+            if self.validate:
+                _raise_nonfinite(
+                    torch.isfinite(u_hat).all().reshape(1),
+                    [f"the block output at inference step {n + 1} (t={float(grid[n]):.3f})"],
+                )
             z = a[n] * u_hat + b[n] * z
             if stochastic:
                 z = z + sc[n] * _randn(tuple(z.shape), ref, generator)
-        if self.validate:
-            _raise_nonfinite(torch.isfinite(z).all().reshape(1), ["the CT inference state z_1"])
         out: Tensor = self.classifier(z)
         return out
 
@@ -693,9 +696,13 @@ class NoPropFM(nn.Module):
         dt = 1.0 / steps
         for n in range(steps):
             t = torch.full((B,), n * dt, dtype=x.dtype, device=x.device)
-            z = z + dt * self.velocity(x, z, t)
-        if self.validate:
-            _raise_nonfinite(torch.isfinite(z).all().reshape(1), ["the FM inference state z_1"])
+            v = self.velocity(x, z, t)
+            if self.validate:
+                _raise_nonfinite(
+                    torch.isfinite(v).all().reshape(1),
+                    [f"the block output at Euler step {n + 1} (t={n * dt:.3f})"],
+                )
+            z = z + dt * v
         return -torch.cdist(z, W_E).pow(2)
 
     def forward(self, x: Tensor) -> Tensor:
