@@ -367,7 +367,9 @@ def test_a_step_between_forward_and_backward_is_rejected() -> None:
     z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
     pending = z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10)
     layer.sgd_step(0.1)
-    with pytest.raises(RuntimeError, match=r"updated \(sgd_step\) between this forward and its backward"):
+    with pytest.raises(
+        RuntimeError, match=r"updated \(sgd_step\) between this forward and its backward"
+    ):
         pending.backward()
 
 
