@@ -67,7 +67,7 @@ def test_cli_runs_the_hpm_reproduction_into_result_json(tmp_path: Path) -> None:
     argv = ["run", "hpm", "--smoke", "--device", "cpu", "--out", str(tmp_path)]
     for s in sets:
         argv += ["--set", s]
-    main(argv)  # exit code 1 only flags checks that did not pass at this tiny budget
+    assert main(argv) == 0  # checks may fail at this tiny budget; they are reported, not fatal
     result = json.loads((tmp_path / "hpm" / "result.json").read_text())
     assert result["experiment"] == "hpm" and result["budget"] == "smoke"
     methods = {(r["method"], r["metric"]) for r in result["rows"]}
