@@ -129,12 +129,12 @@ class TestTimeConditionedMLPBlockContract(LayerContractTests):
 class TestConvDenoiseBlockContract(LayerContractTests):
     def make_layer(self) -> nn.Module:
         # dropout 0 so the float64 gradcheck (train mode) is deterministic
-        return _OnConcat(ConvDenoiseBlock(1, 6, E, K, widths=(3, 4), fc=8, dropout=0.0), 36)
+        return _OnConcat(ConvDenoiseBlock(1, 4, E, K, widths=(2,), fc=4, dropout=0.0), 16)
 
     def make_input(
         self, batch: int, *, dtype: torch.dtype, device: torch.device | str,
         generator: torch.Generator,
     ) -> Tensor:  # fmt: skip
-        return torch.randn(batch, 36 + E, generator=generator, dtype=torch.float64).to(
+        return torch.randn(batch, 16 + E, generator=generator, dtype=torch.float64).to(
             device, dtype
         )
