@@ -10,6 +10,10 @@ mnist5k (4000 train / 1000 test, a seeded stratified split per seed), one-hot em
   trained with CE;
 - the peak training memory of one optimiser step: NoProp-DT (one block) vs the chain.
 
+Deviation: the split is the core's seeded stratified split (4000 / 1000 for mnist5k, a new
+split per seed) rather than "first 4000 / last 1000"; baseline (ii) is an MLP (the quick blocks
+are MLPs) sized to the chain's parameter count.
+
 Deviation (quick/smoke budgets): MLP denoising blocks (FC ``hidden``) instead of the spec's small
 conv blocks, because the conv chain does not fit the ~5 min / 2 CPU cores budget (a conv block
 step is ~40x an MLP block step on CPU); ``--full`` uses the conv blocks (conv 16→32, FC 128).
