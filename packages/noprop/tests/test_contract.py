@@ -53,7 +53,7 @@ class _BlockLoss(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         self.model.to(x.dtype if x.dtype.is_floating_point else torch.float32).to(x.device)
-        gen = torch.Generator(device=x.device).manual_seed(7)
+        gen = torch.Generator().manual_seed(7)  # CPU draws, moved: CUDA sees the same noise
         return self.model.block_loss(2, x, y, self.reduction, generator=gen)  # type: ignore[arg-type]
 
 
