@@ -270,8 +270,8 @@ EXPERIMENT = Experiment(
     run=run_experiment,
     budgets={
         "smoke": {
-            "n_rounds": 100,
-            "tune_rounds": 30,
+            "n_rounds": 60,
+            "tune_rounds": 20,
             "width": 32,
             "gammas": (100.0,),
             "lrs": (0.1,),
