@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader
 
 from paperzoo.core.training import (
@@ -106,10 +105,10 @@ def run_search(
         spent = 0.0
         batches = zip(train_loader, val_loader, strict=False)
         for bt, bv in progress(batches, desc=f"search {epoch + 1}/{epochs}", enabled=show_progress):
-            bt_d: tuple[Tensor, Tensor] = tuple(to_device(bt, dev)[:2])  # type: ignore[assignment]
-            bv_d: tuple[Tensor, Tensor] = tuple(to_device(bv, dev)[:2])  # type: ignore[assignment]
+            xt, yt = to_device(bt, dev)[:2]
+            xv, yv = to_device(bv, dev)[:2]
             t0 = time.perf_counter()
-            out = stepper.step(bt_d, bv_d)
+            out = stepper.step((xt, yt), (xv, yv))
             spent += time.perf_counter() - t0
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + v
