@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 @dataclass
 class SearchResult:
     """What :func:`run_search` returns: one dict per epoch (mean of each returned loss, ``epoch``,
-    ``search_s`` — wall-clock seconds spent in ``step`` calls that epoch)."""
+    ``search_s`` — wall-clock seconds spent in ``step`` calls that epoch — and, for supernets with
+    ``alpha_entropy()``, ``alpha_entropy_normal`` / ``alpha_entropy_reduce``)."""
 
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -117,6 +118,9 @@ def run_search(
             s.step()
         logs = {k: v / max(n, 1) for k, v in sums.items()}
         logs.update(epoch=float(epoch + 1), search_s=spent)
+        entropy = getattr(stepper.model, "alpha_entropy", None)
+        if callable(entropy):  # collapse diagnostic: mean softmax(α) entropy per cell type
+            logs.update({f"alpha_entropy_{k}": float(v) for k, v in entropy().items()})
         history.append(logs)
         logger.info("search epoch %d/%d: %s", epoch + 1, epochs, logs)
         if on_epoch_end is not None:

@@ -241,7 +241,10 @@ OPS: dict[str, OpFactory] = {
     "nor_conv_1x1": lambda C, stride, affine, dims: ReLUConvBN(C, C, 1, stride, 0, affine, dims),
     "nor_conv_3x3": lambda C, stride, affine, dims: ReLUConvBN(C, C, 3, stride, 1, affine, dims),
 }
-"""Registry ``name -> factory(C, stride, affine, dims)``; every factory keeps ``C`` channels."""
+"""Registry ``name -> factory(C, stride, affine, dims)``; every factory keeps ``C`` channels.
+
+Deviation from the spec's ``Callable[[C, stride, affine], nn.Module]`` (= ``quark0/darts`` ``OPS``): a fourth
+argument ``dims`` (1 or 2) selects Conv1d/Pool1d or Conv2d/Pool2d, so one registry serves both spaces."""
 
 
 def reset_all_parameters(root: nn.Module) -> None:
