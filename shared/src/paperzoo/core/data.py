@@ -178,8 +178,8 @@ def load_dataset(
         name: one of :func:`available_datasets` (``digits``, ``mnist5k``, ``mnist1d``, ``iris``,
             ``wine``, ``breast_cancer``, ``diabetes``).
         seed: the split's seed; the same seed always gives the same split.
-        val_fraction, test_fraction: shares of the data for validation and test (each in [0, 1),
-            summing below 1).
+        val_fraction: share of the data for validation, in [0, 1).
+        test_fraction: share of the data for test, in [0, 1); the two sum below 1.
 
     Returns:
         Features as float32 ``(N, F)``: digits and mnist5k scaled to [0, 1]; the others standardised
