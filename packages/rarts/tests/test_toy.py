@@ -161,10 +161,10 @@ def test_rarts_exact_gauss_seidel_decreases_the_lagrangian_on_the_toy(beta: floa
     model = QuadraticBilevel(C, w0=-1.0, alpha0=2.0)
     stepper = rarts_stepper(model, 1.5, beta, "exact")
     bt, bv = model.train_batch(), model.val_batch()
-    values = [float(stepper.lagrangian(bt, bv))]
+    values = [float(stepper.lagrangian(bt, bv).detach())]
     for _ in range(300):
         stepper.step(bt, bv)
-        values.append(float(stepper.lagrangian(bt, bv)))
+        values.append(float(stepper.lagrangian(bt, bv).detach()))
     assert all(b <= a + 1e-14 for a, b in itertools.pairwise(values))
     assert values[-1] < values[0] - 0.1
 
@@ -188,10 +188,10 @@ def test_rarts_exact_decreases_the_lagrangian_on_a_softmax_supernet(softmax_supe
         alpha_grad="exact",
         grad_clip=None,
     )
-    values = [float(stepper.lagrangian((xt, yt), (xv, yv)))]
+    values = [float(stepper.lagrangian((xt, yt), (xv, yv)).detach())]
     for _ in range(60):
         stepper.step((xt, yt), (xv, yv))
-        values.append(float(stepper.lagrangian((xt, yt), (xv, yv))))
+        values.append(float(stepper.lagrangian((xt, yt), (xv, yv)).detach()))
     assert all(b <= a + 1e-12 for a, b in itertools.pairwise(values))
     assert values[-1] < values[0]
 
