@@ -104,6 +104,15 @@ def test_uniform_noise_rate_and_mask() -> None:
     assert int(noisy.max()) < 10
 
 
+def test_uniform_noise_that_may_keep_the_true_class() -> None:
+    y = torch.arange(20000) % 4
+    noisy, mask = uniform_label_noise(
+        y, 4, 0.8, generator=torch.Generator().manual_seed(0), include_true=True
+    )
+    assert torch.equal(mask, noisy != y)
+    assert abs(float(mask.float().mean()) - 0.8 * 3 / 4) < 0.02  # flip rate eta (K-1)/K
+
+
 def test_class_dependent_noise_follows_the_transition() -> None:
     y = torch.zeros(20000, dtype=torch.long)
     t = pair_flip_transition(3, 0.3)
