@@ -163,6 +163,7 @@ class _LDRKLFunction(torch.autograd.Function):
         return lam.squeeze(1) * (lse - math.log(logits.shape[1]))
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         logits, index, lam, lse = ctx.saved_tensors
         scores, denom = _normalized_copy(logits, ctx.normalize)
@@ -228,7 +229,11 @@ def ldr_kl_loss(
         The reduced loss (scalar) or per-example losses (B,).
 
     Computed as :math:`\lambda(\operatorname{logsumexp}(z/\lambda) - \log K)`; the official code
-    subtracts a detached row maximum by hand, which gives the same value and gradient.
+    subtracts a detached row maximum by hand, which gives the same value and gradient. A fused
+    autograd function keeps only the logits and the (B,) log-sum-exp for backward and recomputes
+    the rest (:math:`\partial\ell/\partial\tilde f = \mathrm{softmax}(z/\lambda) - e_y`, then
+    through the normalisation); first-order gradients only (no double backward), and no
+    gradient flows to a ``lam`` tensor.
     """
     if not isinstance(lam, Tensor):
         check_positive("lam", lam)
