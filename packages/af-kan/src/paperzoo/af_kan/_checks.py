@@ -1,0 +1,62 @@
+"""Argument and input checks shared by the layers and models of this package."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` if it is an ``int >= minimum``, else raise a ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_choice(name: str, value: object, choices: Collection[str | None]) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``value`` is one of ``choices``."""
+    if value not in choices or (value is not None and not isinstance(value, str)):
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {shown}, got {value!r}")
+
+
+def check_layers(layers: Sequence[int]) -> list[int]:
+    """Validate a width list such as ``[784, 64, 10]`` (at least 2 positive integers)."""
+    if isinstance(layers, str | bytes) or not isinstance(layers, Sequence):
+        raise TypeError(f"layers must be a sequence of integers, got {type(layers).__name__}")
+    widths = list(layers)
+    if len(widths) < 2:
+        raise ValueError(f"layers must have at least 2 entries (input and output), got {widths}")
+    for i, w in enumerate(widths):
+        check_positive_int(f"layers[{i}]", w)
+    return widths
+
+
+def check_input(x: object, in_features: int, layer: str, *, finite: bool = True) -> Tensor:
+    """Check a layer input of shape ``(*, in_features)`` and return it.
+
+    Raises ``TypeError`` for a non-tensor or a non-floating tensor and ``ValueError`` for fewer
+    than 2 dims, a wrong last dim, an empty batch, or (when ``finite``) NaN/Inf values. The
+    finiteness check costs one host-device sync; layers expose ``validate=False`` to skip it.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{layer}: input x must be a torch.Tensor, got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"{layer}: input x must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() < 2:
+        raise ValueError(
+            f"{layer}: input x must have shape (batch, ..., {in_features}) with at least 2 dims, "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.shape[-1] != in_features:
+        raise ValueError(
+            f"{layer}: input x must have last dim in_features={in_features}, "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.numel() == 0:
+        raise ValueError(f"{layer}: input x is an empty batch (shape {tuple(x.shape)})")
+    if finite and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{layer}: input x contains NaN or Inf values")
+    return x

@@ -1,0 +1,175 @@
+"""Benchmark: forward + backward time and peak memory of AF-KAN against an MLP, ReLU-KAN, the
+in-package B-spline/RBF KANs and the PyPI KAN libraries, all in one run (spec section 7).
+
+Every impl runs one training step (``zero_grad``, forward, ``sum().backward()``) on the same input.
+``ratio`` is the impl's median time over AF-KAN's (eager) in the same case: above 1 means AF-KAN
+is faster. Peers: ``pykan`` (``kan.KANLayer`` stack), ``flashkan`` and ``inkan`` (``KANNetwork``,
+their default ``torch.compile``-d basis); each is skipped, with a log line, when not installed
+(they live in the ``bench`` dependency group). ``torchkan`` 0.1.1 is not raced: its wheel installs
+no importable module. Threads are set to 1 for stable timings on a shared machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+
+from .models import AFKAN, MLP, RBFKAN, BSplineKAN, ReLUKAN
+from .utils import count_parameters
+
+__all__ = ["BENCHMARK", "run_bench"]
+
+log = logging.getLogger("paperzoo.af_kan.bench")
+
+
+class _PykanStack(nn.Module):
+    """``pykan``'s ``KANLayer`` chained (its forward returns a tuple; keep the output)."""
+
+    def __init__(self, widths: Sequence[int], grid_size: int, order: int) -> None:
+        super().__init__()
+        from kan.KANLayer import KANLayer
+
+        self.layers = nn.ModuleList(
+            KANLayer(i, o, num=grid_size, k=order, device="cpu")
+            for i, o in itertools.pairwise(widths)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x)[0]
+        return x
+
+
+def _peer(name: str, widths: list[int], grid_size: int, order: int) -> nn.Module | None:
+    try:
+        if name == "pykan":
+            return _PykanStack(widths, grid_size, order)
+        if name == "flashkan":
+            import flashkan  # type: ignore[import-untyped]
+
+            return flashkan.KANNetwork(widths, grid_size=grid_size, spline_order=order)  # type: ignore[no-any-return]
+        if name == "inkan":
+            import inkan  # type: ignore[import-untyped]
+
+            return inkan.KANNetwork(widths, grid_size=grid_size, spline_order=order)  # type: ignore[no-any-return]
+    except ImportError as err:
+        log.warning("peer %s not raced: %s (install the 'bench' dependency group)", name, err)
+        return None
+    raise ValueError(f"unknown peer {name!r}")
+
+
+def _step(model: nn.Module, x: Tensor) -> Callable[[], object]:
+    def fn() -> None:
+        model.zero_grad(set_to_none=True)
+        model(x).sum().backward()
+
+    return fn
+
+
+def _case(
+    case: str,
+    widths: list[int],
+    batch: int,
+    grid_size: int,
+    order: int,
+    device: torch.device,
+    *,
+    peers: Sequence[str],
+    compiled: bool,
+    min_run_time: float,
+) -> list[BenchRow]:
+    torch.manual_seed(0)
+    x = (torch.rand(batch, widths[0]) * 2 - 1).to(device)
+    models: dict[str, nn.Module] = {
+        "af-kan": AFKAN(widths, grid_size=grid_size, order=order, validate=False),
+        "mlp (same widths)": MLP(widths, validate=False),
+        "relu-kan": ReLUKAN(widths, grid_size=grid_size, order=order, validate=False),
+        "b-spline kan (in-package)": BSplineKAN(
+            widths, grid_size=grid_size, order=order, validate=False
+        ),
+        "rbf kan (in-package)": RBFKAN(widths, num_grids=grid_size + order, validate=False),
+    }
+    if compiled:
+        models["af-kan (torch.compile)"] = torch.compile(  # type: ignore[assignment]
+            AFKAN(widths, grid_size=grid_size, order=order, validate=False)
+        )
+    for name in peers:
+        peer = _peer(name, widths, grid_size, order)
+        if peer is not None:
+            models[name] = peer
+    for name, model in models.items():
+        model.to(device)
+        log.info("%s: %s, %d parameters", case, name, count_parameters(model))
+    impls = {name: _step(model, x) for name, model in models.items()}
+    return compare(case, impls, ours="af-kan", device=device, min_run_time=min_run_time)
+
+
+def run_bench(ctx: BenchContext) -> list[BenchRow]:
+    """The race of spec section 7 (quick: the 784-64-10 case at batch 64 only)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rt = 0.3 if ctx.quick else 1.0
+        all_peers = ("pykan", "flashkan", "inkan")
+        rows = _case(
+            "784-64-10, batch 64, G=3 K=3 (n=6)",
+            [784, 64, 10],
+            64,
+            3,
+            3,
+            ctx.device,
+            peers=all_peers,
+            compiled=not ctx.quick,
+            min_run_time=rt,
+        )
+        if ctx.quick:
+            return rows
+        rows += _case(
+            "784-64-10, batch 1024, G=3 K=3 (n=6)",
+            [784, 64, 10],
+            1024,
+            3,
+            3,
+            ctx.device,
+            peers=("flashkan", "inkan"),  # pykan's (B, in, out) tensors are too big here
+            compiled=False,
+            min_run_time=rt,
+        )
+        rows += _case(
+            "layer 256->256, batch 1024, G=5 K=3 (n=8)",
+            [256, 256],
+            1024,
+            5,
+            3,
+            ctx.device,
+            peers=("flashkan", "inkan"),
+            compiled=False,
+            min_run_time=rt,
+        )
+        rows += _case(
+            "layer 1024->64, batch 64, G=8 K=3 (n=11)",
+            [1024, 64],
+            64,
+            8,
+            3,
+            ctx.device,
+            peers=all_peers,
+            compiled=False,
+            min_run_time=rt,
+        )
+        return rows
+    finally:
+        torch.set_num_threads(threads)
+
+
+BENCHMARK = Benchmark(
+    name="af-kan",
+    description="AF-KAN forward+backward vs MLP, ReLU-KAN, B-spline/RBF KANs, pykan, flashkan, inkan",
+    run=run_bench,
+)

@@ -1,0 +1,126 @@
+"""Spec section 9: every bad input gets a clear ValueError/TypeError naming the argument."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from paperzoo.af_kan import (
+    AFKAN,
+    MLP,
+    AFKANLayer,
+    ReLUKAN,
+    ReLUKANLayer,
+    af_basis,
+    estimate_flops,
+    grid,
+    l2mm,
+)
+
+
+@pytest.mark.parametrize("layer", [AFKANLayer(5, 3), ReLUKANLayer(5, 3), AFKAN([5, 4, 3])])
+def test_wrong_last_dim_is_rejected_with_both_sizes(layer: torch.nn.Module) -> None:
+    with pytest.raises(ValueError, match=r"in_features=5.*\(2, 4\)"):
+        layer(torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("layer", [AFKANLayer(5, 3), ReLUKANLayer(5, 3)])
+def test_one_dim_input_is_rejected(layer: torch.nn.Module) -> None:
+    with pytest.raises(ValueError, match="at least 2 dims"):
+        layer(torch.zeros(5))
+
+
+@pytest.mark.parametrize("layer", [AFKANLayer(5, 3), ReLUKANLayer(5, 3)])
+def test_empty_batch_is_rejected(layer: torch.nn.Module) -> None:
+    with pytest.raises(ValueError, match="empty batch"):
+        layer(torch.zeros(0, 5))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("layer", [AFKANLayer(5, 3), ReLUKANLayer(5, 3)])
+def test_non_finite_input_is_rejected_naming_the_layer(
+    layer: torch.nn.Module, value: float
+) -> None:
+    x = torch.zeros(2, 5)
+    x[1, 2] = value
+    with pytest.raises(ValueError, match=r"(AFKANLayer|ReLUKANLayer)\(5 -> 3\).*NaN or Inf"):
+        layer(x)
+
+
+def test_validate_false_skips_the_checks() -> None:
+    x = torch.zeros(2, 5)
+    x[0, 0] = float("nan")
+    assert torch.isnan(AFKANLayer(5, 3, validate=False)(x)).any()
+
+
+def test_integer_input_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="floating-point"):
+        AFKANLayer(5, 3)(torch.zeros(2, 5, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"grid_size": 0}, "grid_size"),
+        ({"grid_size": 2.5}, "grid_size"),
+        ({"order": -1}, "order"),
+        ({"activation": "swish"}, "activation"),
+        ({"func": "quad3"}, "func"),
+        ({"method": "self_attn"}, "method"),
+        ({"norm": "group"}, "norm"),
+        ({"func_norm": "global"}, "func_norm"),
+        ({"func_norm": True}, "func_norm"),
+    ],
+)
+def test_bad_af_kan_arguments_are_named(kwargs: dict[str, Any], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        AFKANLayer(5, 3, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"grid_size": 0}, "grid_size"), ({"order": -2}, "order"), ({"norm": "instance"}, "norm")],
+)
+def test_bad_relu_kan_arguments_are_named(kwargs: dict[str, Any], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        ReLUKANLayer(5, 3, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "layer", [AFKANLayer(5, 3, norm="batch"), ReLUKANLayer(5, 3, norm="batch")]
+)
+def test_batchnorm_with_one_row_in_training_is_rejected(layer: torch.nn.Module) -> None:
+    with pytest.raises(ValueError, match=r"norm='batch'.*2 rows"):
+        layer(torch.rand(1, 5))
+    layer.eval()
+    assert layer(torch.rand(1, 5)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("model", [AFKAN, ReLUKAN, MLP])
+@pytest.mark.parametrize("layers", [[784], [], [784, 0, 10], [784, -3], [784, 64.0, 10]])
+def test_bad_layer_widths_are_rejected(model: type[torch.nn.Module], layers: list[Any]) -> None:
+    with pytest.raises(ValueError, match="layers"):
+        model(layers)
+
+
+def test_layers_as_a_string_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="layers"):
+        AFKAN("784-64-10")  # type: ignore[arg-type]
+
+
+def test_functional_helpers_name_their_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="grid_size"):
+        grid(0, 3)
+    with pytest.raises(ValueError, match="order"):
+        grid(3, -1)
+    start, end = grid(3, 3)
+    with pytest.raises(ValueError, match="activation"):
+        af_basis(torch.zeros(2, 3), start, end, activation="nope")
+    with pytest.raises(ValueError, match="func"):
+        af_basis(torch.zeros(2, 3), start, end, func="nope")
+    with pytest.raises(ValueError, match="func_norm"):
+        l2mm(torch.zeros(2, 3, 4), mode="nope")
+    with pytest.raises(ValueError, match="input_shape"):
+        estimate_flops(AFKAN([5, 3]), (5,))
