@@ -178,8 +178,8 @@ def load_dataset(
         name: one of :func:`available_datasets` (``digits``, ``mnist5k``, ``mnist1d``, ``iris``,
             ``wine``, ``breast_cancer``, ``diabetes``).
         seed: the split's seed; the same seed always gives the same split.
-        val_fraction, test_fraction: shares of the data for validation and test (each in [0, 1),
-            summing below 1).
+        val_fraction: share of the data for validation, in [0, 1).
+        test_fraction: share of the data for test, in [0, 1); the two sum below 1.
 
     Returns:
         Features as float32 ``(N, F)``: digits and mnist5k scaled to [0, 1]; the others standardised
@@ -324,20 +324,37 @@ def _check_labels(y: Tensor, num_classes: int) -> None:
 
 
 def uniform_label_noise(
-    y: Tensor, num_classes: int, rate: float, *, generator: torch.Generator | None = None
+    y: Tensor,
+    num_classes: int,
+    rate: float,
+    *,
+    generator: torch.Generator | None = None,
+    include_true: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Flip each label with probability ``rate`` to a class drawn uniformly from the *other* classes.
+    """Uniform (symmetric) label noise.
+
+    With ``include_true=False`` (default) each label flips with probability ``rate`` to a class
+    drawn uniformly from the *other* classes, so ``rate`` is the flip rate. With
+    ``include_true=True`` each label is, with probability ``rate``, replaced by a class drawn
+    uniformly from *all* ``K`` classes (possibly the true one; flip rate ``rate (K-1)/K``), the
+    protocol of several label-noise papers (LDR, GCE).
+
+    Random draws happen on the CPU (pass a CPU ``generator``); results are on ``y``'s device.
 
     Returns:
-        ``(y_noisy, flipped)``: the noisy labels ``(N,)`` and the bool mask of flipped rows ``(N,)``.
+        ``(y_noisy, flipped)``: the noisy labels ``(N,)`` and the bool mask of changed rows ``(N,)``.
     """
     _check_labels(y, num_classes)
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"rate: expected a value in [0, 1], got {rate}")
-    flipped = torch.rand(y.shape, generator=generator) < rate
-    offset = torch.randint(1, num_classes, y.shape, generator=generator)
-    y_noisy = torch.where(flipped, (y + offset) % num_classes, y)
-    return y_noisy.to(y.dtype), flipped
+    y_cpu = y.cpu()
+    hit = torch.rand(y.shape, generator=generator) < rate
+    if include_true:
+        drawn = torch.randint(0, num_classes, y.shape, generator=generator)
+    else:
+        drawn = (y_cpu + torch.randint(1, num_classes, y.shape, generator=generator)) % num_classes
+    y_noisy = torch.where(hit, drawn, y_cpu).to(device=y.device, dtype=y.dtype)
+    return y_noisy, y_noisy != y
 
 
 def pair_flip_transition(num_classes: int, rate: float) -> Tensor:
@@ -355,6 +372,9 @@ def class_dependent_label_noise(
 ) -> tuple[Tensor, Tensor]:
     """Resample each label ``y_i`` from row ``transition[y_i]`` of a row-stochastic ``(K, K)`` matrix.
 
+    A pair flip at rate ``eta`` is ``transition=pair_flip_transition(K, eta)``. Draws happen on the
+    CPU; results are on ``y``'s device.
+
     Returns:
         ``(y_noisy, flipped)``: noisy labels ``(N,)`` and the bool mask where the label changed.
     """
@@ -368,8 +388,9 @@ def class_dependent_label_noise(
     if bool((t < 0).any()) or not torch.allclose(t.sum(1), torch.ones(k, dtype=t.dtype), atol=1e-6):
         raise ValueError("transition: expected non-negative rows that each sum to 1")
     if y.numel() == 0:
-        return y.clone(), torch.zeros(0, dtype=torch.bool)
-    y_noisy = torch.multinomial(t[y], 1, generator=generator).squeeze(1).to(y.dtype)
+        return y.clone(), torch.zeros(0, dtype=torch.bool, device=y.device)
+    drawn = torch.multinomial(t[y.cpu()], 1, generator=generator).squeeze(1)
+    y_noisy = drawn.to(device=y.device, dtype=y.dtype)
     return y_noisy, y_noisy != y
 
 

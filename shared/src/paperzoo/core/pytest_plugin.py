@@ -30,7 +30,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: slower tests (compile, end-to-end)")
     config.addinivalue_line("markers", "gpu: needs a CUDA device (run by nox -s gpu_tests)")
     if config.getoption("--require-gpu") and not torch.cuda.is_available():
-        raise pytest.UsageError("gpu tests were required (--require-gpu) but no CUDA device is present")
+        raise pytest.UsageError(
+            "gpu tests were required (--require-gpu) but no CUDA device is present"
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

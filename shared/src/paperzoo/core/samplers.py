@@ -84,7 +84,8 @@ class MPerClassSampler:
         length: examples per epoch over all ranks (default ``N``); the epoch has
             ``length // batch_size`` batches, rounded down to a multiple of the world size.
         seed: base seed; the epoch's order is a function of ``(seed, epoch)``.
-        num_replicas, rank: the distributed share (default: from ``torch.distributed``, else 1, 0).
+        num_replicas: number of ranks (default: from ``torch.distributed``, else 1).
+        rank: this rank (default: from ``torch.distributed``, else 0).
 
     A class with fewer than ``m`` examples repeats some of them inside a batch.
     """
@@ -158,10 +159,13 @@ class EpisodicBatchSampler:
 
     Args:
         labels: ``(N,)`` integer class labels.
-        n_way, k_shot, q_query: classes per episode, support and query examples per class.
+        n_way: classes per episode.
+        k_shot: support examples per class.
+        q_query: query examples per class.
         episodes: episodes per epoch over all ranks (rounded down to a multiple of the world size).
         seed: base seed; the epoch's episodes are a function of ``(seed, epoch)``.
-        num_replicas, rank: the distributed share.
+        num_replicas: number of ranks (default: from ``torch.distributed``, else 1).
+        rank: this rank (default: from ``torch.distributed``, else 0).
 
     Raises:
         ValueError: fewer classes than ``n_way``, or a class with fewer than ``k_shot + q_query``

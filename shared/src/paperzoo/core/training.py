@@ -388,8 +388,9 @@ def fit(
         loss_fn: ``loss_fn(model(x), y)`` → scalar; used when ``step_fn`` is not given.
         step_fn: ``step_fn(model, batch, device)`` → scalar loss or a mapping with ``"loss"``.
         epochs: total epochs (a resumed run continues up to this number).
-        val_loader, metrics: evaluated after each epoch with a torchmetrics ``MetricCollection``
-            (logged as ``val_<name>``); synchronised across ranks by torchmetrics.
+        val_loader: evaluated after each epoch with ``metrics``.
+        metrics: a torchmetrics ``MetricCollection`` (logged as ``val_<name>``), synchronised
+            across ranks by torchmetrics.
         scheduler: stepped once per epoch.
         grad_clip: max global gradient norm, or None.
         accumulate: micro-batches per optimizer step.

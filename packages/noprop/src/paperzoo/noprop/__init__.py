@@ -1,3 +1,48 @@
-"""paperzoo.noprop (in progress)."""
+"""paperzoo.noprop: NoProp — training neural networks without back-propagation or
+forward-propagation (Li, Teh & Pascanu, arXiv 2503.24322, 2025).
 
-__all__: list[str] = []
+A classifier is T denoising blocks; block t learns to map a noised label embedding z_{t−1} (and
+the input x) to the clean class embedding u_y on its own local loss, so no gradient crosses
+blocks. Variants: NoProp-DT (:class:`NoPropDT`), NoProp-CT (:class:`NoPropCT`) and NoProp-FM
+(:class:`NoPropFM`).
+"""
+
+from paperzoo.noprop.blocks import ConvDenoiseBlock, MLPDenoiseBlock, SinusoidalTimeEmbedding
+from paperzoo.noprop.embeddings import LabelEmbedding, select_prototypes
+from paperzoo.noprop.functional import (
+    DTDenoiseLoss,
+    dt_denoise_loss,
+    kl_to_standard_normal,
+    posterior_coeffs,
+)
+from paperzoo.noprop.models import (
+    NoPropCT,
+    NoPropDT,
+    NoPropFM,
+    backprop_chain_loss,
+    train_blocks_vmapped,
+)
+from paperzoo.noprop.schedules import CosineSchedule, DiscreteSchedule, LearnableSchedule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvDenoiseBlock",
+    "CosineSchedule",
+    "DTDenoiseLoss",
+    "DiscreteSchedule",
+    "LabelEmbedding",
+    "LearnableSchedule",
+    "MLPDenoiseBlock",
+    "NoPropCT",
+    "NoPropDT",
+    "NoPropFM",
+    "SinusoidalTimeEmbedding",
+    "__version__",
+    "backprop_chain_loss",
+    "dt_denoise_loss",
+    "kl_to_standard_normal",
+    "posterior_coeffs",
+    "select_prototypes",
+    "train_blocks_vmapped",
+]

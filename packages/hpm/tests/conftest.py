@@ -1,0 +1,31 @@
+"""Shared fixtures: a tiny MAE-ViT that runs in milliseconds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paperzoo.hpm import MaskedAutoencoderViT
+
+
+def tiny_model(loss_predictor: bool = True, **kw: object) -> MaskedAutoencoderViT:
+    torch.manual_seed(0)
+    cfg: dict[str, object] = {
+        "img_size": 8,
+        "patch_size": 2,
+        "in_chans": 2,
+        "embed_dim": 16,
+        "depth": 1,
+        "num_heads": 2,
+        "decoder_embed_dim": 8,
+        "decoder_depth": 1,
+        "decoder_num_heads": 2,
+        "loss_predictor": loss_predictor,
+    }
+    cfg.update(kw)
+    return MaskedAutoencoderViT(**cfg)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def model() -> MaskedAutoencoderViT:
+    return tiny_model()

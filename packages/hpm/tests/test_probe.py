@@ -1,0 +1,70 @@
+"""Linear-probe and kNN evaluation on frozen features."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paperzoo.hpm import encoder_features, knn_accuracy, linear_probe_accuracy
+
+from .conftest import tiny_model
+
+
+def _blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    centres = torch.tensor([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]])
+    return centres[y] + torch.randn(n, 3, generator=g), y
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adamw", "sgd"])
+def test_linear_probe_separates_separable_classes(optimizer: str) -> None:
+    xtr, ytr = _blobs(300, 0)
+    xte, yte = _blobs(100, 1)
+    assert linear_probe_accuracy(xtr, ytr, xte, yte, optimizer=optimizer) > 0.95  # type: ignore[arg-type]
+
+
+def test_linear_probe_is_at_chance_on_random_labels() -> None:
+    xtr, _ = _blobs(300, 0)
+    xte, _ = _blobs(300, 1)
+    g = torch.Generator().manual_seed(2)
+    acc = linear_probe_accuracy(
+        xtr, torch.randint(0, 3, (300,), generator=g), xte, torch.randint(0, 3, (300,), generator=g)
+    )
+    assert acc < 0.5
+
+
+def test_knn_matches_a_brute_force_majority_vote() -> None:
+    xtr, ytr = _blobs(200, 3)
+    xte, yte = _blobs(50, 4)
+    acc = knn_accuracy(xtr, ytr, xte, yte, k=5, temperature=float("inf"))
+    a = torch.nn.functional.normalize(xtr, dim=1)
+    correct = 0
+    for i in range(50):
+        b = torch.nn.functional.normalize(xte[i], dim=0)
+        nearest = (a @ b).topk(5).indices
+        votes = torch.bincount(ytr[nearest], minlength=3)
+        correct += int(votes.argmax().item() == yte[i].item())
+    assert acc == pytest.approx(correct / 50)
+
+
+def test_encoder_features_are_mean_pooled_patch_tokens() -> None:
+    model = tiny_model()
+    imgs = torch.rand(5, 2, 8, 8)
+    feats = encoder_features(model, imgs, batch_size=2)
+    with torch.no_grad():
+        expect = model.encode(imgs)[:, 1:].mean(1)
+    assert feats.shape == (5, 16) and torch.allclose(feats, expect, atol=1e-6)
+    assert model.training
+
+
+def test_probes_reject_mismatched_inputs() -> None:
+    xtr, ytr = _blobs(20, 0)
+    with pytest.raises(ValueError, match="x_train, x_test"):
+        knn_accuracy(xtr, ytr, xtr[:, :2], ytr)
+    with pytest.raises(ValueError, match="y_train"):
+        linear_probe_accuracy(xtr, ytr[:5], xtr, ytr)
+    with pytest.raises(ValueError, match="k"):
+        knn_accuracy(xtr, ytr, xtr, ytr, k=50)
+    with pytest.raises(ValueError, match="optimizer"):
+        linear_probe_accuracy(xtr, ytr, xtr, ytr, optimizer="lars")  # type: ignore[arg-type]

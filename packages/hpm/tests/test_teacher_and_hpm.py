@@ -1,0 +1,106 @@
+"""EMA teacher and the HPM stepper."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paperzoo.hpm import HPM, EMATeacher, MaskedAutoencoderViT
+
+from .conftest import tiny_model
+
+
+def test_ema_update_is_the_convex_combination(model: MaskedAutoencoderViT) -> None:
+    teacher = EMATeacher(model, 0.9, 0.99, 0.5)
+    old = [p.detach().clone() for p in teacher.module.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    d = teacher.update(model, 0.0)
+    assert d == pytest.approx(0.9)
+    for t, o, s in zip(teacher.module.parameters(), old, model.parameters(), strict=True):
+        assert torch.allclose(t, d * o + (1 - d) * s, atol=1e-6)
+        assert not t.requires_grad
+    assert not teacher.module.training
+
+
+def test_ema_decay_ramps_like_the_reference(model: MaskedAutoencoderViT) -> None:
+    teacher = EMATeacher(model)  # 0.999 -> 0.9999 over the first 12.5 % (100 of 800 epochs)
+    for epoch in (0, 50, 99, 100, 500):
+        ref = 0.999 + epoch / 100 * (0.9999 - 0.999) if epoch < 100 else 0.9999
+        assert teacher.decay(epoch / 800) == pytest.approx(ref)
+
+
+def test_teacher_is_an_independent_copy(model: MaskedAutoencoderViT) -> None:
+    teacher = EMATeacher(model)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    assert not torch.equal(next(model.parameters()), next(teacher.module.parameters()))
+
+
+def test_ema_rejects_a_mismatched_student(model: MaskedAutoencoderViT) -> None:
+    teacher = EMATeacher(model)
+    with pytest.raises(ValueError, match="student"):
+        teacher.update(tiny_model(embed_dim=8), 0.5)
+    with pytest.raises(ValueError, match="decay_start"):
+        EMATeacher(model, 1.5)
+
+
+def test_hpm_step_returns_losses_and_an_exact_count_mask(model: MaskedAutoencoderViT) -> None:
+    hpm = HPM(model, generator=torch.Generator().manual_seed(0))
+    out = hpm.step(torch.rand(4, 2, 8, 8), 9, 10)
+    assert out["mask"].shape == (4, 16) and (out["mask"].sum(1) == 12).all()
+    assert out["alpha"].item() == pytest.approx(0.5)
+    assert torch.allclose(out["loss"], out["loss_rec"] + out["loss_pred"])
+    out["loss"].backward()
+    assert hpm.update_teacher(9, 10) == pytest.approx(0.9999)
+
+
+def test_hpm_masks_the_teachers_hardest_patches(model: MaskedAutoencoderViT) -> None:
+    hpm = HPM(model, generator=torch.Generator().manual_seed(1))
+    imgs = torch.rand(6, 2, 8, 8)
+    scores = hpm.teacher_scores(imgs)
+    mask = hpm.step(imgs, 9, 10)["mask"]  # alpha 0.5 -> 6 hard of 12
+    assert mask.gather(1, scores.topk(6, dim=1).indices).all()
+
+
+def test_pred_weight_scales_the_prediction_term(model: MaskedAutoencoderViT) -> None:
+    imgs = torch.rand(4, 2, 8, 8)
+    a = HPM(model, pred_weight=0.0, generator=torch.Generator().manual_seed(2)).step(imgs, 0, 2)
+    assert torch.allclose(a["loss"], a["loss_rec"])
+    assert a["loss_pred"] > 0
+
+
+def test_absolute_variant_and_step_schedule(model: MaskedAutoencoderViT) -> None:
+    hpm = HPM(model, relative=False, schedule="step")
+    out = hpm.step(torch.rand(4, 2, 8, 8), 0, 1, step=19, total_steps=20)
+    assert out["alpha"].item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="step"):
+        hpm.step(torch.rand(4, 2, 8, 8), 0, 1)
+
+
+def test_plain_mae_stepper_uses_random_masks_and_no_teacher() -> None:
+    hpm = HPM(tiny_model(loss_predictor=False))
+    assert hpm.teacher is None and not hpm.learning_loss
+    out = hpm.step(torch.rand(4, 2, 8, 8), 5, 10)
+    assert out["loss_pred"].item() == 0.0 and torch.equal(out["loss"], out["loss"])
+    assert hpm.update_teacher(5, 10) is None
+    with pytest.raises(ValueError, match="learning_loss"):
+        HPM(tiny_model(loss_predictor=False), learning_loss=True)
+
+
+def test_hpm_rejects_bad_schedule_arguments(model: MaskedAutoencoderViT) -> None:
+    hpm = HPM(model)
+    imgs = torch.rand(2, 2, 8, 8)
+    with pytest.raises(ValueError, match="total_epochs"):
+        hpm.step(imgs, 0, 0)
+    with pytest.raises(ValueError, match="epoch"):
+        hpm.step(imgs, 10, 10)
+    with pytest.raises(ValueError, match="mask_ratio"):
+        HPM(model, mask_ratio=1.0)
+    with pytest.raises(ValueError, match="alpha_end"):
+        HPM(model, alpha_end=-0.1)
+    with pytest.raises(ValueError, match="schedule"):
+        HPM(model, schedule="batch")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="model"):
+        HPM(torch.nn.Linear(2, 2))  # type: ignore[arg-type]

@@ -1,0 +1,93 @@
+r"""Comparison losses of the paper's experiments: generalised cross-entropy and MAE.
+
+They live here because no paperzoo package for the comp-sum family exists yet; when one does, they
+move there (one copy only).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from paperzoo.ldr._checks import (
+    REDUCTIONS,
+    check_choice,
+    check_logits,
+    check_positive,
+    to_index_target,
+)
+from paperzoo.ldr.losses import _reduce
+
+__all__ = ["GCELoss", "MAELoss", "gce_loss", "mae_loss"]
+
+
+def _true_class_log_prob(logits: Tensor, target: Tensor, reduction: str, validate: bool) -> Tensor:
+    check_choice("reduction", reduction, REDUCTIONS)
+    logits = check_logits(logits, validate=validate)
+    index = to_index_target(target, logits, validate=validate)
+    return torch.log_softmax(logits, dim=1).gather(1, index.unsqueeze(1)).squeeze(1)
+
+
+def gce_loss(
+    logits: Tensor,
+    target: Tensor,
+    q: float = 0.7,
+    reduction: str = "mean",
+    *,
+    validate: bool = True,
+) -> Tensor:
+    r"""Generalised cross-entropy (Zhang & Sabuncu, 2018): :math:`(1 - p_y^q) / q`, q in (0, 1].
+
+    logits (B, K), target (B,) indices or (B, K) one-hot. q -> 0 gives cross-entropy, q = 1 gives
+    MAE / 2. Default q = 0.7 (the value the LDR paper's grid and the GCE paper use). Computed as
+    :math:`(1 - \exp(q \log p_y)) / q` from ``log_softmax``, so it is stable for tiny :math:`p_y`.
+    The official code's ``GCELoss`` adds an optional truncation ``k`` (0 in its runs); not exposed.
+    """
+    check_positive("q", q)
+    if q > 1:
+        raise ValueError(f"q must lie in (0, 1], got {q}")
+    log_p = _true_class_log_prob(logits, target, reduction, validate)
+    return _reduce(-torch.expm1(q * log_p) / q, reduction)
+
+
+def mae_loss(
+    logits: Tensor, target: Tensor, reduction: str = "mean", *, validate: bool = True
+) -> Tensor:
+    r"""Mean absolute error of the softmax, :math:`\sum_k |e_{y,k} - p_k| = 2 (1 - p_y)`.
+
+    logits (B, K), target (B,) indices or (B, K) one-hot.
+
+    Deviation: the official ``MAELoss`` returns :math:`\sum_k (e_{y,k} - p_k)`, which is identically
+    zero (both sum to one), so it trains nothing; we use the standard MAE of Ghosh et al. (2017).
+    """
+    log_p = _true_class_log_prob(logits, target, reduction, validate)
+    return _reduce(2.0 * (1.0 - log_p.exp()), reduction)
+
+
+class GCELoss(nn.Module):
+    """Module form of :func:`gce_loss` (same arguments and defaults)."""
+
+    def __init__(self, q: float = 0.7, reduction: str = "mean", *, validate: bool = True) -> None:
+        super().__init__()
+        check_positive("q", q)
+        if q > 1:
+            raise ValueError(f"q must lie in (0, 1], got {q}")
+        check_choice("reduction", reduction, REDUCTIONS)
+        self.q, self.reduction, self.validate = q, reduction, validate
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
+        return gce_loss(logits, target, self.q, self.reduction, validate=self.validate)
+
+
+class MAELoss(nn.Module):
+    """Module form of :func:`mae_loss` (same arguments and defaults)."""
+
+    def __init__(self, reduction: str = "mean", *, validate: bool = True) -> None:
+        super().__init__()
+        check_choice("reduction", reduction, REDUCTIONS)
+        self.reduction, self.validate = reduction, validate
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
+        return mae_loss(logits, target, self.reduction, validate=self.validate)

@@ -1,0 +1,138 @@
+"""Benchmark: LDR-KL / ALDR-KL forward+backward and a training step, against cross-entropy.
+
+No PyPI package implements LDR or ALDR (LibAUC does not), so the race is against
+``F.cross_entropy`` (the baseline) and the other losses of this package (GCE, Crammer-Singer,
+Weston-Watkins) in the same process and run. ``ratio`` = that implementation's median time over ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.ldr.baselines import gce_loss
+from paperzoo.ldr.losses import (
+    ALDRKLLoss,
+    crammer_singer_loss,
+    ldr_kl_loss,
+    weston_watkins_loss,
+)
+
+__all__ = ["BENCHMARK", "run_bench"]
+
+
+def _fwd_bwd(
+    loss: Callable[[Tensor, Tensor], Tensor], logits: Tensor, y: Tensor
+) -> Callable[[], None]:
+    def step() -> None:
+        x = logits.detach().requires_grad_(True)
+        loss(x, y).backward()
+
+    return step
+
+
+def _loss_cases(ctx: BenchContext, batch: int, k: int, rt: float, memory: bool) -> list[BenchRow]:
+    dev = ctx.device
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(batch, k, generator=g)).to(dev)
+    y = torch.randint(0, k, (batch,), generator=g).to(dev)
+    n = 60_000
+    idx = torch.randperm(n, generator=g)[:batch].to(dev)
+    aldr = ALDRKLLoss(n).to(dev)
+
+    def ce(f: Tensor, t: Tensor) -> Tensor:
+        return F.cross_entropy(f, t)
+
+    rows = compare(
+        f"LDR-KL fwd+bwd, B={batch}, K={k}",
+        {
+            "LDR-KL (ours)": _fwd_bwd(ldr_kl_loss, logits, y),
+            "LDR-KL validate=False": _fwd_bwd(
+                lambda f, t: ldr_kl_loss(f, t, validate=False), logits, y
+            ),
+            "F.cross_entropy": _fwd_bwd(ce, logits, y),
+            "GCE": _fwd_bwd(gce_loss, logits, y),
+            "Crammer-Singer": _fwd_bwd(crammer_singer_loss, logits, y),
+            "Weston-Watkins": _fwd_bwd(weston_watkins_loss, logits, y),
+        },
+        ours="LDR-KL (ours)",
+        device=dev,
+        min_run_time=rt,
+        memory=memory,
+    )
+    rows += compare(
+        f"ALDR-KL fwd+bwd, B={batch}, K={k}, N={n}",
+        {
+            "ALDR-KL (ours)": _fwd_bwd(lambda f, t: aldr(f, t, idx), logits, y),
+            "F.cross_entropy": _fwd_bwd(ce, logits, y),
+        },
+        ours="ALDR-KL (ours)",
+        device=dev,
+        min_run_time=rt,
+        memory=memory,
+    )
+    return rows
+
+
+def _train_step_cases(ctx: BenchContext, rt: float) -> list[BenchRow]:
+    """One SGD step of an MNIST-sized MLP (784-256-256-10) at batch 256."""
+    dev = ctx.device
+    torch.manual_seed(0)
+    n, batch = 60_000, 256
+    model = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    ).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x = torch.rand(batch, 784, device=dev)
+    y = torch.randint(0, 10, (batch,), device=dev)
+    idx = torch.randperm(n)[:batch].to(dev)
+    aldr = ALDRKLLoss(n).to(dev)
+
+    def step(loss: Callable[[Tensor], Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            opt.zero_grad(set_to_none=True)
+            loss(model(x)).backward()
+            opt.step()
+
+        return run
+
+    impls = {
+        "ALDR-KL (ours)": step(lambda f: aldr(f, y, idx)),
+        "LDR-KL": step(lambda f: ldr_kl_loss(f, y)),
+        "F.cross_entropy": step(lambda f: F.cross_entropy(f, y)),
+    }
+    return compare(
+        "training step, MLP 784-256-256-10, B=256",
+        impls,
+        ours="ALDR-KL (ours)",
+        device=dev,
+        min_run_time=rt,
+        memory=False,
+    )
+
+
+def run_bench(ctx: BenchContext) -> list[BenchRow]:
+    """Loss forward+backward for K in {10, 1000, 100000} (quick: 10, 1000) and a training step."""
+    threads = torch.get_num_threads()
+    if ctx.device.type == "cpu":
+        torch.set_num_threads(min(threads, 2))
+    try:
+        rt = 0.2 if ctx.quick else 0.5
+        rows: list[BenchRow] = []
+        for k in (10, 1000) if ctx.quick else (10, 1000, 100_000):
+            rows += _loss_cases(ctx, 256, k, rt, memory=not ctx.quick)
+        rows += _train_step_cases(ctx, rt)
+        return rows
+    finally:
+        torch.set_num_threads(threads)
+
+
+BENCHMARK = Benchmark(
+    name="ldr",
+    description="LDR-KL / ALDR-KL forward+backward and an MLP training step vs F.cross_entropy",
+    run=run_bench,
+)

@@ -1,0 +1,582 @@
+r"""Label-distributionally robust (LDR) losses of Zhu, Ying & Yang (ICML 2023, arXiv 2112.14869).
+
+Notation (the paper's). Logits :math:`f \in \mathbb{R}^K`, label :math:`y`, margin :math:`c \ge 0`,
+normalised scores :math:`\tilde f = N(f)` and the margin-augmented score differences
+
+.. math:: z_k = c\,[k \ne y] + \tilde f_k - \tilde f_y \qquad (z_y = 0).
+
+The LDR loss takes the worst case over a label distribution :math:`p` on the K classes,
+
+.. math:: \ell(f, y) = \max_{p \in \Omega} \sum_k p_k z_k - \lambda R(p),
+
+and its members have closed forms:
+
+* LDR-KL (:math:`\Omega` = simplex, :math:`R = \mathrm{KL}(p \,\|\, \text{uniform})`):
+  :math:`\ell = \lambda \log \frac1K \sum_k e^{z_k/\lambda}`, worst case
+  :math:`p^* = \mathrm{softmax}(z/\lambda)`.
+  With :math:`c = 0, \lambda = 1` and no normalisation it is cross-entropy minus :math:`\log K`.
+* :math:`\lambda \to 0`: Crammer-Singer :math:`\max(0, \max_{k \ne y} c + \tilde f_k - \tilde f_y)`.
+* :math:`\lambda \to \infty`: :math:`\mathrm{mean}_k z_k`, symmetric
+  (:math:`\sum_y \ell(f, y) = c(K-1)` for every f), hence robust to label noise.
+* Box set :math:`\Omega = [0,1]^K`, no regulariser: Weston-Watkins
+  :math:`\sum_{k \ne y} (c + \tilde f_k - \tilde f_y)_+`.
+
+ALDR-KL learns one :math:`\lambda_i` per training example (see :class:`ALDRKLLoss`).
+
+Theory (the paper's claims, for orientation): LDR-KL with :math:`\lambda > 0` is top-k
+consistent for every k; a symmetric loss that is top-1 consistent cannot be top-k consistent for
+all k >= 2; large :math:`\lambda` makes the loss nearly symmetric and so robust to label noise;
+ALDR-KL adapts :math:`\lambda_i` to the label uncertainty of each example.
+
+The scores are normalised inside the loss (the official code does so): the loss does not see the raw
+logits unless ``normalize="none"``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from paperzoo.ldr._checks import (
+    NORMALIZATIONS,
+    REDUCTIONS,
+    check_choice,
+    check_logits,
+    check_positive,
+    to_index_target,
+)
+
+__all__ = [
+    "ALDRKLLoss",
+    "CrammerSingerLoss",
+    "LDRKLLoss",
+    "WestonWatkinsLoss",
+    "aldr_kl_loss",
+    "crammer_singer_loss",
+    "ldr_kl_loss",
+    "ldr_loss",
+    "margin_differences",
+    "normalize_scores",
+    "weston_watkins_loss",
+    "worst_case_distribution",
+]
+
+EPS = 1e-12
+"""Added to the normaliser's denominator so that all-zero logits give zeros, not NaN."""
+
+
+def normalize_scores(logits: Tensor, normalize: str = "softplus_mean") -> Tensor:
+    r"""Score normalisation :math:`\tilde f = N(f)` of the official code, row-wise on (B, K) logits.
+
+    * ``"softplus_mean"`` (LDR-KL default): :math:`\mathrm{softplus}(f) / \mathrm{mean}_k\,
+      \mathrm{softplus}(f_k)` -- positive scores with mean 1 (official ``LDRLoss_V1``).
+    * ``"l1"`` (ALDR-KL default): :math:`f / (\lVert f \rVert_1 / K)` -- invariant to ``f -> a f``,
+      a > 0 (official ``ALDRLoss_V1``).
+    * ``"softplus_l1"``: softplus, then ``"l1"`` (official ``ALDRLoss_V1(softplus=True)``, used for
+      CIFAR-100). Softplus is positive, so this equals ``"softplus_mean"``; the name is kept so that
+      configurations read like the official code.
+    * ``"none"``: the raw logits.
+
+    Deviation: ``EPS = 1e-12`` is added to every denominator (the official code adds none), so that
+    all-zero logits give finite scores and gradients.
+    """
+    check_choice("normalize", normalize, NORMALIZATIONS)
+    if normalize == "none":
+        return logits
+    if normalize == "l1":
+        return logits / (logits.abs().mean(dim=1, keepdim=True) + EPS)
+    positive = F.softplus(logits)
+    return positive / (positive.mean(dim=1, keepdim=True) + EPS)
+
+
+def margin_differences(scores: Tensor, target: Tensor, margin: float) -> Tensor:
+    r"""Return :math:`z_{ik} = c\,[k \ne y_i] + s_{ik} - s_{i y_i}` (B, K); :math:`z_{i y_i} = 0`.
+
+    ``scores`` (B, K) are the (already normalised) scores and ``target`` (B,) long class indices.
+    """
+    index = target.unsqueeze(1)
+    true_score = scores.gather(1, index)
+    return (scores - true_score + margin).scatter(1, index, 0.0)
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _prepare(
+    logits: Tensor, target: Tensor, normalize: str, reduction: str, validate: bool
+) -> tuple[Tensor, Tensor]:
+    check_choice("reduction", reduction, REDUCTIONS)
+    check_choice("normalize", normalize, NORMALIZATIONS)
+    logits = check_logits(logits, validate=validate)
+    index = to_index_target(target, logits, validate=validate)
+    return normalize_scores(logits, normalize), index
+
+
+def _ldr_kl_rows(z: Tensor, lam: float | Tensor) -> Tensor:
+    r"""Row-wise :math:`\lambda (\mathrm{logsumexp}(z/\lambda) - \log K)`; lam scalar or (B,)."""
+    log_k = math.log(z.shape[1])
+    if isinstance(lam, Tensor):
+        return lam * (torch.logsumexp(z / lam.unsqueeze(1), dim=1) - log_k)
+    return lam * (torch.logsumexp(z / lam, dim=1) - log_k)
+
+
+def ldr_kl_loss(
+    logits: Tensor,
+    target: Tensor,
+    lam: float | Tensor = 10.0,
+    margin: float = 0.1,
+    normalize: str = "softplus_mean",
+    reduction: str = "mean",
+    *,
+    validate: bool = True,
+) -> Tensor:
+    r"""LDR-KL loss :math:`\lambda \log \frac1K \sum_k \exp(z_k / \lambda)` (KL regulariser).
+
+    Args:
+        logits: (B, K) floating scores, K >= 2.
+        target: (B,) integer class indices in [0, K) or (B, K) one-hot.
+        lam: :math:`\lambda > 0`, the KL weight (temperature). Default 10 (official experiments,
+            selected by 5-fold CV from {0.1, 1, 10}). A (B,) tensor gives one :math:`\lambda_i`
+            per example (treated as a constant). Use :func:`crammer_singer_loss` for
+            :math:`\lambda = 0`.
+        margin: :math:`c \ge 0`. Default 0.1 (official ``experiment.py --margin``).
+        normalize: score normalisation, see :func:`normalize_scores`. Default ``"softplus_mean"``
+            (official ``LDRLoss_V1``).
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (then shape (B,)).
+        validate: check the inputs (costs host-device syncs); ``False`` in tight loops.
+
+    Returns:
+        The reduced loss (scalar) or per-example losses (B,).
+
+    Computed as :math:`\lambda(\operatorname{logsumexp}(z/\lambda) - \log K)`; the official code
+    subtracts a detached row maximum by hand, which gives the same value and gradient.
+    """
+    if not isinstance(lam, Tensor):
+        check_positive("lam", lam)
+    check_positive("margin", margin, allow_zero=True)
+    scores, index = _prepare(logits, target, normalize, reduction, validate)
+    if isinstance(lam, Tensor):
+        lam = _check_lambda_tensor(lam, scores, validate)
+    z = margin_differences(scores, index, margin)
+    return _reduce(_ldr_kl_rows(z, lam), reduction)
+
+
+def _check_lambda_tensor(lam: Tensor, scores: Tensor, validate: bool) -> Tensor:
+    batch = scores.shape[0]
+    if tuple(lam.shape) != (batch,) or not lam.is_floating_point():
+        raise ValueError(
+            f"lam given as a tensor must be floating with shape ({batch},), "
+            f"got {lam.dtype} {tuple(lam.shape)}"
+        )
+    if validate and not bool(((lam > 0) & torch.isfinite(lam)).all()):
+        raise ValueError("lam must be finite and > 0 for every example")
+    return lam.to(device=scores.device, dtype=scores.dtype)
+
+
+def crammer_singer_loss(
+    logits: Tensor,
+    target: Tensor,
+    margin: float = 1.0,
+    normalize: str = "none",
+    reduction: str = "mean",
+    *,
+    validate: bool = True,
+) -> Tensor:
+    r"""Crammer-Singer hinge :math:`\max(0, \max_{k \ne y} c + \tilde f_k - \tilde f_y)`.
+
+    The :math:`\lambda \to 0` limit of LDR-KL (simplex, no regulariser). Shapes as
+    :func:`ldr_kl_loss`; default margin 1 and raw logits, as the official ``CSLoss``.
+    """
+    check_positive("margin", margin, allow_zero=True)
+    scores, index = _prepare(logits, target, normalize, reduction, validate)
+    z = margin_differences(scores, index, margin)
+    return _reduce(z.amax(dim=1), reduction)
+
+
+def weston_watkins_loss(
+    logits: Tensor,
+    target: Tensor,
+    margin: float = 1.0,
+    normalize: str = "none",
+    reduction: str = "mean",
+    *,
+    validate: bool = True,
+) -> Tensor:
+    r"""Weston-Watkins multi-class hinge :math:`\sum_{k \ne y} (c + \tilde f_k - \tilde f_y)_+`.
+
+    The LDR loss over the box :math:`\Omega = [0, 1]^K` without regulariser. Shapes as
+    :func:`ldr_kl_loss`; default margin 1 and raw logits, as the official ``WWLoss``.
+
+    Deviation: the official ``WWLoss`` averages the hinge terms over the K classes as well as
+    over the batch, i.e. it returns this loss divided by K; we return the sum over classes (the
+    closed form of the box-set LDR loss and the usual Weston-Watkins definition). Multiply by
+    ``1 / K`` to match it.
+    """
+    check_positive("margin", margin, allow_zero=True)
+    scores, index = _prepare(logits, target, normalize, reduction, validate)
+    z = margin_differences(scores, index, margin)
+    return _reduce(z.clamp_min(0.0).sum(dim=1), reduction)
+
+
+def ldr_loss(
+    logits: Tensor,
+    target: Tensor,
+    lam: float = 10.0,
+    margin: float = 0.1,
+    region: str = "simplex",
+    regularizer: str = "kl",
+    normalize: str = "softplus_mean",
+    reduction: str = "mean",
+    *,
+    validate: bool = True,
+) -> Tensor:
+    r"""General LDR loss :math:`\max_{p \in \Omega} \sum_k p_k z_k - \lambda R(p)`, closed forms.
+
+    * ``region="simplex", regularizer="kl"``: LDR-KL (:func:`ldr_kl_loss`), needs ``lam > 0``.
+    * ``region="simplex", regularizer="none"``: Crammer-Singer, :math:`\max_k z_k`.
+    * ``region="box", regularizer="none"``: Weston-Watkins, :math:`\sum_k (z_k)_+`.
+
+    ``lam`` is ignored when ``regularizer="none"``. The box set with a KL regulariser is not a
+    member the paper defines (KL needs a distribution), so it raises ``ValueError``. Shapes as
+    :func:`ldr_kl_loss`; margin and normalisation apply to every member.
+    """
+    check_choice("region", region, ("simplex", "box"))
+    check_choice("regularizer", regularizer, ("kl", "none"))
+    if regularizer == "kl":
+        if region == "box":
+            raise ValueError(
+                "region='box' with regularizer='kl' is not a closed-form LDR member "
+                "(KL needs p on the simplex); use region='simplex' or regularizer='none'"
+            )
+        return ldr_kl_loss(logits, target, lam, margin, normalize, reduction, validate=validate)
+    if region == "simplex":
+        return crammer_singer_loss(logits, target, margin, normalize, reduction, validate=validate)
+    return weston_watkins_loss(logits, target, margin, normalize, reduction, validate=validate)
+
+
+def worst_case_distribution(
+    logits: Tensor,
+    target: Tensor,
+    lam: float = 10.0,
+    margin: float = 0.1,
+    normalize: str = "softplus_mean",
+    *,
+    validate: bool = True,
+) -> Tensor:
+    r"""The LDR-KL adversary's label distribution :math:`p^* = \mathrm{softmax}(z/\lambda)` (B, K).
+
+    It attains the maximum in :math:`\max_p \sum_k p_k z_k - \lambda \mathrm{KL}(p \| u)`
+    (Donsker-Varadhan); :math:`\sum_k p^*_k z_k - \lambda \mathrm{KL}(p^* \| u)` equals
+    :func:`ldr_kl_loss` with ``reduction="none"``. For analysis and plots.
+    """
+    check_positive("lam", lam)
+    check_positive("margin", margin, allow_zero=True)
+    scores, index = _prepare(logits, target, normalize, "none", validate)
+    return torch.softmax(margin_differences(scores, index, margin) / lam, dim=1)
+
+
+class _ALDRStep(NamedTuple):
+    loss: Tensor
+    """(B,) per-example ALDR-KL losses (penalty included)."""
+    lambdas: Tensor
+    """(B,) the updated, detached lambda_i."""
+    kl: Tensor
+    """(B,) KL(p_i || uniform) that produced them, detached."""
+
+
+def _check_aldr_params(lam0: float, alpha: float, margin: float) -> None:
+    check_positive("lam0", lam0)
+    check_positive("alpha", alpha)
+    if alpha <= 1:
+        raise ValueError(
+            f"alpha must be > 1 (lambda_i stays in [lam0(1-1/alpha), lam0]), got {alpha}"
+        )
+    check_positive("margin", margin, allow_zero=True)
+
+
+def _aldr_step(
+    scores: Tensor,
+    index: Tensor,
+    previous: Tensor,
+    lam0: float,
+    alpha: float,
+    margin: float,
+    exact_p: bool,
+) -> _ALDRStep:
+    """One ALDR-KL step on normalised scores with the stored lambdas ``previous`` (B,)."""
+    num_classes = scores.shape[1]
+    log_k = math.log(num_classes)
+    z = margin_differences(scores, index, margin)
+    with torch.no_grad():
+        prev = previous.to(dtype=scores.dtype)
+        adversary = z if exact_p else scores
+        log_p = torch.log_softmax(adversary / prev.unsqueeze(1), dim=1)
+        kl = (log_p.exp() * log_p).sum(dim=1) + log_k
+        lambdas = (lam0 * (1.0 - kl / (alpha * log_k))).clamp(lam0 * (1.0 - 1.0 / alpha), lam0)
+    penalty = (alpha * log_k / (2.0 * lam0)) * (lambdas - lam0) ** 2
+    loss = _ldr_kl_rows(z, lambdas) - penalty
+    return _ALDRStep(loss, lambdas, kl)
+
+
+def aldr_kl_loss(
+    logits: Tensor,
+    target: Tensor,
+    lambdas: Tensor,
+    lam0: float = 10.0,
+    alpha: float = 2.0,
+    margin: float = 0.1,
+    normalize: str = "l1",
+    exact_p: bool = True,
+    reduction: str = "mean",
+    *,
+    validate: bool = True,
+) -> Tensor:
+    r"""Functional ALDR-KL: one step of :class:`ALDRKLLoss` given the stored :math:`\lambda_i`.
+
+    Args:
+        logits: (B, K) floating scores; target: (B,) class indices or (B, K) one-hot.
+        lambdas: (B,) the stored :math:`\lambda_i` of these examples (the table rows); not modified.
+        lam0, alpha, margin, normalize, exact_p: see :class:`ALDRKLLoss`.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+
+    Returns the loss computed with the updated :math:`\lambda_i` (which this function does not
+    store; use :class:`ALDRKLLoss` for the per-example table).
+    """
+    _check_aldr_params(lam0, alpha, margin)
+    scores, index = _prepare(logits, target, normalize, reduction, validate)
+    if not isinstance(lambdas, Tensor) or lambdas.shape != index.shape:
+        got = tuple(lambdas.shape) if isinstance(lambdas, Tensor) else type(lambdas).__name__
+        raise ValueError(f"lambdas must be a ({index.shape[0]},) tensor, got {got}")
+    return _reduce(_aldr_step(scores, index, lambdas, lam0, alpha, margin, exact_p).loss, reduction)
+
+
+class LDRKLLoss(nn.Module):
+    """Module form of :func:`ldr_kl_loss` (same arguments and defaults)."""
+
+    def __init__(
+        self,
+        lam: float = 10.0,
+        margin: float = 0.1,
+        normalize: str = "softplus_mean",
+        reduction: str = "mean",
+        *,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        check_positive("lam", lam)
+        check_positive("margin", margin, allow_zero=True)
+        check_choice("normalize", normalize, NORMALIZATIONS)
+        check_choice("reduction", reduction, REDUCTIONS)
+        self.lam, self.margin, self.normalize = lam, margin, normalize
+        self.reduction, self.validate = reduction, validate
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
+        return ldr_kl_loss(
+            logits,
+            target,
+            self.lam,
+            self.margin,
+            self.normalize,
+            self.reduction,
+            validate=self.validate,
+        )
+
+    def extra_repr(self) -> str:
+        return f"lam={self.lam}, margin={self.margin}, normalize={self.normalize!r}"
+
+
+class CrammerSingerLoss(nn.Module):
+    """Module form of :func:`crammer_singer_loss` (same arguments and defaults)."""
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        normalize: str = "none",
+        reduction: str = "mean",
+        *,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        check_positive("margin", margin, allow_zero=True)
+        check_choice("normalize", normalize, NORMALIZATIONS)
+        check_choice("reduction", reduction, REDUCTIONS)
+        self.margin, self.normalize, self.reduction, self.validate = (
+            margin,
+            normalize,
+            reduction,
+            validate,
+        )
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
+        return crammer_singer_loss(
+            logits, target, self.margin, self.normalize, self.reduction, validate=self.validate
+        )
+
+
+class WestonWatkinsLoss(nn.Module):
+    """Module form of :func:`weston_watkins_loss` (same arguments and defaults)."""
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        normalize: str = "none",
+        reduction: str = "mean",
+        *,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        check_positive("margin", margin, allow_zero=True)
+        check_choice("normalize", normalize, NORMALIZATIONS)
+        check_choice("reduction", reduction, REDUCTIONS)
+        self.margin, self.normalize, self.reduction, self.validate = (
+            margin,
+            normalize,
+            reduction,
+            validate,
+        )
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
+        return weston_watkins_loss(
+            logits, target, self.margin, self.normalize, self.reduction, validate=self.validate
+        )
+
+
+class ALDRKLLoss(nn.Module):
+    r"""Adaptive LDR-KL (ALDR-KL) with one :math:`\lambda_i` per training example.
+
+    .. math::
+        \ell_i = \max_{\lambda}\max_{p \in \Delta} \sum_k p_k z_{ik} - \lambda \mathrm{KL}(p \| u)
+                 - \frac{\alpha \log K}{2 \lambda_0} (\lambda - \lambda_0)^2 .
+
+    For fixed p the maximising :math:`\lambda` is
+    :math:`\lambda^* = \lambda_0 (1 - \mathrm{KL}(p \| u) / (\alpha \log K)) \in
+    [\lambda_0(1 - 1/\alpha), \lambda_0]`. Each call runs one block-ascent step, as the official
+    ``ALDRLoss_V1``: (1) :math:`p_i = \mathrm{softmax}(z_i / \Lambda_i)` with the stored
+    :math:`\Lambda_i`; (2) :math:`\Lambda_i \leftarrow \lambda^*(p_i)`, detached and written to the
+    table; (3) :math:`\ell_i = \Lambda_i(\operatorname{logsumexp}(z_i/\Lambda_i) - \log K)
+    - \frac{\alpha\log K}{2\lambda_0}(\Lambda_i - \lambda_0)^2` (the penalty has no gradient).
+    Examples whose labels look wrong get a flatter worst case, a larger KL and a smaller
+    :math:`\lambda_i`, i.e. a loss closer to the (robust, bounded-gradient) hinge.
+
+    Args:
+        num_samples: N, the size of the training set (the table ``lambdas`` has shape (N,)).
+        lam0: :math:`\lambda_0 > 0`, the initial and largest :math:`\lambda`. Default 10 (official).
+        alpha: :math:`\alpha > 1`. Default 2 (official ``--alpha``).
+        margin: :math:`c \ge 0`. Default 0.1 (official).
+        normalize: default ``"l1"`` (official ``ALDRLoss_V1``; ``"softplus_l1"`` is the official
+            CIFAR-100 choice). See :func:`normalize_scores`.
+        exact_p: ``True`` (default): step (1) uses :math:`z_i` (margin included), the exact
+            block-ascent step of the objective above. ``False``: uses the normalised scores without
+            the margin, as the official code does.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
+        validate: check inputs (costs host-device syncs).
+
+    Deviation: the default ``exact_p=True`` differs from the official code, which omits the margin
+    when computing :math:`p_i` (step 1); ``exact_p=False`` reproduces it. For c = 0.1 and
+    :math:`\lambda_0 = 10` the two differ very little.
+    Deviation: the official code adds 1e-5 to :math:`p_i` and renormalises before the KL; we compute
+    the KL exactly from ``log_softmax`` (no epsilon needed). The new :math:`\lambda_i` is clamped to
+    :math:`[\lambda_0(1 - 1/\alpha), \lambda_0]`, which only removes rounding error.
+    Deviation: the table is updated only in training mode (``module.train()``, the default); in
+    ``eval()`` mode the step uses the updated :math:`\lambda_i` but does not store it, so that
+    evaluation does not change training state. The official code never evaluates the loss.
+    Duplicated indices in one batch each store their own value; which one is kept is unspecified.
+
+    The table is a buffer: it moves with ``.to(device)``, is saved in ``state_dict()``
+    (checkpoint it with the model) and is reset by :meth:`reset`. ``last_lambdas`` and ``last_kl``
+    hold the (B,) values of the last call for logging.
+    """
+
+    lambdas: Tensor
+    last_lambdas: Tensor | None
+    last_kl: Tensor | None
+
+    def __init__(
+        self,
+        num_samples: int,
+        lam0: float = 10.0,
+        alpha: float = 2.0,
+        margin: float = 0.1,
+        normalize: str = "l1",
+        exact_p: bool = True,
+        reduction: str = "mean",
+        *,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int):
+            raise TypeError(f"num_samples must be an int, got {type(num_samples).__name__}")
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        _check_aldr_params(lam0, alpha, margin)
+        check_choice("normalize", normalize, NORMALIZATIONS)
+        check_choice("reduction", reduction, REDUCTIONS)
+        self.num_samples, self.lam0, self.alpha, self.margin = num_samples, lam0, alpha, margin
+        self.normalize, self.exact_p, self.reduction, self.validate = (
+            normalize,
+            exact_p,
+            reduction,
+            validate,
+        )
+        self.register_buffer("lambdas", torch.full((num_samples,), float(lam0)))
+        self.last_lambdas = None
+        self.last_kl = None
+
+    def reset(self) -> None:
+        """Set every :math:`\\lambda_i` back to :math:`\\lambda_0`."""
+        self.lambdas.fill_(self.lam0)
+        self.last_lambdas = None
+        self.last_kl = None
+
+    def _check_index(self, index: object, batch: int) -> Tensor:
+        if index is None:
+            raise ValueError(
+                "index is required: pass the (B,) dataset indices of the examples in the batch "
+                "(the dataset must return them)"
+            )
+        if not isinstance(index, Tensor):
+            raise TypeError(f"index must be a torch.Tensor, got {type(index).__name__}")
+        if index.is_floating_point() or index.dtype == torch.bool or index.is_complex():
+            raise TypeError(f"index must have an integer dtype, got {index.dtype}")
+        if tuple(index.shape) != (batch,):
+            raise ValueError(f"index must have shape ({batch},), got {tuple(index.shape)}")
+        index = index.to(device=self.lambdas.device, dtype=torch.long)
+        if self.validate and bool(((index < 0) | (index >= self.num_samples)).any()):
+            lo, hi = int(index.min()), int(index.max())
+            raise ValueError(
+                f"index must lie in [0, num_samples={self.num_samples}), got range [{lo}, {hi}]"
+            )
+        return index
+
+    def forward(self, logits: Tensor, target: Tensor, index: Tensor | None = None) -> Tensor:
+        """logits (B, K), target (B,) indices or (B, K) one-hot, index (B,) dataset indices."""
+        scores, target_index = _prepare(
+            logits, target, self.normalize, self.reduction, self.validate
+        )
+        rows = self._check_index(index, target_index.shape[0])
+        previous = self.lambdas.index_select(0, rows).to(scores.device)
+        step = _aldr_step(
+            scores, target_index, previous, self.lam0, self.alpha, self.margin, self.exact_p
+        )
+        if self.training:
+            self.lambdas.index_copy_(0, rows, step.lambdas.to(self.lambdas))
+        self.last_lambdas, self.last_kl = step.lambdas, step.kl
+        return _reduce(step.loss, self.reduction)
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_samples={self.num_samples}, lam0={self.lam0}, alpha={self.alpha}, "
+            f"margin={self.margin}, normalize={self.normalize!r}, exact_p={self.exact_p}"
+        )

@@ -1,0 +1,67 @@
+"""Label-noise generators of the paper's protocol (noise on training labels only).
+
+They differ from ``paperzoo.core.data.uniform_label_noise`` on purpose: the paper's uniform noise
+replaces a label by a uniformly drawn class that may equal the true one (flip rate eta (K-1)/K),
+while the core's always flips to a different class.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["class_dependent_label_noise", "uniform_label_noise"]
+
+
+def _check(y: object, num_classes: int, eta: float) -> Tensor:
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.is_floating_point() or y.dtype == torch.bool:
+        raise TypeError("y must be a (N,) integer tensor of class indices")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must lie in [0, 1], got {eta}")
+    if y.numel() and bool(((y < 0) | (y >= num_classes)).any()):
+        raise ValueError(f"y must lie in [0, {num_classes})")
+    return y.long()
+
+
+def uniform_label_noise(
+    y: Tensor, num_classes: int, eta: float, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """With probability eta replace each label by a uniformly drawn class (possibly the same one).
+
+    Returns ``(noisy_y (N,), is_noisy (N,) bool)`` where ``is_noisy`` marks labels that changed.
+    Draws on the CPU (pass a CPU ``generator``) and returns tensors on ``y``'s device.
+    """
+    y = _check(y, num_classes, eta)
+    n = y.shape[0]
+    replace = torch.rand(n, generator=generator) < eta
+    drawn = torch.randint(0, num_classes, (n,), generator=generator)
+    noisy = torch.where(replace, drawn, y.cpu())
+    noisy = noisy.to(y.device)
+    return noisy, noisy != y
+
+
+def class_dependent_label_noise(
+    y: Tensor,
+    num_classes: int,
+    eta: float,
+    generator: torch.Generator | None = None,
+    mapping: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """With probability eta map label y to ``mapping[y]`` (default ``(y + 1) % K``, a pair flip).
+
+    ``mapping`` is a (K,) integer tensor. Returns ``(noisy_y, is_noisy)`` as
+    :func:`uniform_label_noise`.
+    """
+    y = _check(y, num_classes, eta)
+    if mapping is None:
+        mapping = (torch.arange(num_classes) + 1) % num_classes
+    if mapping.shape != (num_classes,) or mapping.is_floating_point():
+        raise ValueError(f"mapping must be a ({num_classes},) integer tensor")
+    if bool(((mapping < 0) | (mapping >= num_classes)).any()):
+        raise ValueError(f"mapping values must lie in [0, {num_classes})")
+    y_cpu = y.cpu()
+    flip = torch.rand(y.shape[0], generator=generator) < eta
+    noisy = torch.where(flip, mapping.long().cpu()[y_cpu], y_cpu).to(y.device)
+    return noisy, noisy != y

