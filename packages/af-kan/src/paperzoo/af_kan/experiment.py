@@ -59,6 +59,7 @@ class AFKANReproConfig:
     shuffle: bool = True
     test_fraction: float = 0.2
     max_train: int = 0  # 0: every training row
+    input_scale: float = 1.0  # multiplies every input after the dataset's own scaling
     threads: int = 1  # 2 OpenMP threads spin badly on a CPU shared with other jobs
     tolerance: float = 0.01  # "about as accurate": within this many accuracy points (fraction)
 
@@ -112,6 +113,7 @@ def _train_one(
         "digits",
     ):  # pixels in [0, 1] -> [-1, 1] (official Normalize(0.5, 0.5))
         x_train, x_test = x_train * 2 - 1, x_test * 2 - 1
+    x_train, x_test = x_train * config.input_scale, x_test * config.input_scale
     if config.max_train > 0:
         x_train, y_train = x_train[: config.max_train], y_train[: config.max_train]
     seed_everything(seed)
