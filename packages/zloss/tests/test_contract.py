@@ -188,7 +188,7 @@ def test_factored_training_on_cuda_matches_cpu() -> None:
     """Ten exact steps on CUDA give the CPU weights; bf16/fp16 autocast stays finite."""
     g = torch.Generator().manual_seed(0)
     cpu = FactoredZLossHead(16, 500, dtype=torch.float64, generator=g, stabilize_every=5)
-    gpu = FactoredZLossHead(16, 500, dtype=torch.float64).cuda()
+    gpu = FactoredZLossHead(16, 500, dtype=torch.float64, stabilize_every=5).cuda()
     gpu.load_state_dict(cpu.state_dict())
     for _ in range(10):
         h = torch.randn(32, 16, generator=g, dtype=torch.float64)

@@ -185,7 +185,6 @@ def test_stabilizing_every_step_keeps_training_exact() -> None:
     layer = FactoredSphericalLinear(6, 40, dtype=f64, generator=g, stabilize_every=1)
     dense = layer.to_linear()
     opt = torch.optim.SGD(dense.parameters(), lr=2.0, weight_decay=0.2)
-    fixed = 0
     for _ in range(30):
         h = 3 * torch.randn(5, 6, generator=g, dtype=f64)
         t = torch.randint(0, 40, (5,), generator=g)
@@ -194,8 +193,8 @@ def test_stabilizing_every_step_keeps_training_exact() -> None:
         z_loss(dense(h), t).backward()
         opt.step()
         layer.sgd_step(2.0, 0.2)
-        fixed += int(not torch.allclose(layer.U, torch.eye(7, dtype=f64)))
-    assert (1 - 2.0 * 0.2) ** 30 < 0.5  # weight decay alone drives σ(U) below 0.5: stabilize acts
+    # weight decay alone would shrink σ(U) to 0.6^30 ≈ 2e-7; stabilisation kept it in range
+    assert float(torch.linalg.svdvals(layer.U).min()) > 0.25
     assert (layer.weight() - dense.weight).abs().max() < 1e-9
     layer.check_invariants(atol=1e-9)
 
@@ -368,7 +367,9 @@ def test_a_step_between_forward_and_backward_is_rejected() -> None:
     z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
     pending = z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10)
     layer.sgd_step(0.1)
-    with pytest.raises(RuntimeError, match=r"updated \(sgd_step\) between this forward and its backward"):
+    with pytest.raises(
+        RuntimeError, match=r"updated \(sgd_step\) between this forward and its backward"
+    ):
         pending.backward()
 
 

@@ -7,6 +7,7 @@ and run; ``paperzoo bench NAME`` runs one and writes ``bench.json``.
 from __future__ import annotations
 
 import copy
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -112,11 +113,36 @@ def compare(
     device: torch.device,
     min_run_time: float = 0.5,
     memory: bool = True,
+    rounds: int = 7,
 ) -> list[BenchRow]:
-    """Time every impl of one case in this run; each row's ratio is its median over ``ours``'."""
+    """Time every impl of one case in this run; each row's ratio is its median over ``ours``'.
+
+    The impls are timed in interleaved rounds (``torch.utils.benchmark.Timer.timeit``; each round
+    runs every impl once for about ``min_run_time / rounds`` seconds), so a change in machine load
+    during the run hits all of them alike; the median over rounds is reported.
+    """
+    from torch.utils import benchmark as tb
+
     if ours not in impls:
         raise ValueError(f"ours: {ours!r} is not one of the impls {list(impls)}")
-    med = {k: time_function(f, min_run_time=min_run_time, device=device) for k, f in impls.items()}
+    if rounds < 1:
+        raise ValueError(f"rounds: expected a positive int, got {rounds}")
+    timers = {
+        k: tb.Timer(stmt="fn()", globals={"fn": f}, num_threads=torch.get_num_threads())
+        for k, f in impls.items()
+    }
+    number: dict[str, int] = {}
+    for k, f in impls.items():
+        f()  # warm-up (compilation, caches)
+        _sync(device)
+        one = timers[k].timeit(1).mean
+        number[k] = max(1, int(min_run_time / rounds / max(one, 1e-9)))
+    samples: dict[str, list[float]] = {k: [] for k in impls}
+    for _ in range(rounds):
+        for k in impls:
+            samples[k].append(float(timers[k].timeit(number[k]).mean))
+            _sync(device)
+    med = {k: statistics.median(v) for k, v in samples.items()}
     mem = {k: (peak_memory(f, device) if memory else None) for k, f in impls.items()}
     return [BenchRow(case, k, med[k], mem[k], med[k] / med[ours]) for k in impls]
 
@@ -148,7 +174,7 @@ def _core_bench(ctx: BenchContext) -> list[BenchRow]:
     from paperzoo.core.training import fit
 
     torch.manual_seed(0)
-    n, f, k = 4096, 64, 10
+    n, f, k = 2048, 64, 10
     x, y = torch.randn(n, f), torch.randint(0, k, (n,))
     base = nn.Sequential(
         nn.Linear(f, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, k)
@@ -173,9 +199,9 @@ def _core_bench(ctx: BenchContext) -> list[BenchRow]:
         loader = make_loader(x, y, batch_size=128, shuffle=True, seed=0)
         fit(model, loader, opt, loss_fn=loss_fn, epochs=1, device=dev, progress=False)
 
-    rt = 1.0 if ctx.quick else 3.0
+    rt = 2.0 if ctx.quick else 6.0
     return compare(
-        "mlp 64-256-256-10, 4096 rows, batch 128, 1 epoch",
+        "mlp 64-256-256-10, 2048 rows, batch 128, 1 epoch",
         {"fit": with_fit, "bare loop": bare},
         ours="fit",
         device=dev,

@@ -296,18 +296,22 @@ def train_epoch(
         n_batches: int | None = len(loader)  # type: ignore[arg-type]
     except TypeError:
         n_batches = None
+    mixed = precision != "fp32"
     for batch in progress(loader, desc=desc, total=n_batches, enabled=show_progress):
-        with autocast(device, precision):
+        if mixed:
+            with autocast(device, precision):
+                loss = _loss_of(step_fn(model, batch, device))
+        else:
             loss = _loss_of(step_fn(model, batch, device))
         if loss.dim() != 0:
             raise ValueError(f"step_fn: expected a scalar loss, got shape {tuple(loss.shape)}")
-        scaled = loss / accumulate
+        scaled = loss / accumulate if accumulate > 1 else loss
         if state.scaler is not None:
             state.scaler.scale(scaled).backward()
         else:
             scaled.backward()
         pending += 1
-        total += loss.detach().float()
+        total += loss.detach()
         count += 1
         if pending == accumulate:
             _optimizer_step(state, grad_clip)

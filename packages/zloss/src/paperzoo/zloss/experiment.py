@@ -353,7 +353,7 @@ def _speed(
 
     curves = {
         f"speed_{name}": Curve(
-            f"B: test {name} against training time (D={config.num_classes}, mean of {n} seeds)",
+            f"B: test {name} vs training time (D={config.num_classes}, {n} seeds)",
             "training seconds",
             name,
             xs,

@@ -128,6 +128,9 @@ class FactoredSphericalLinear(nn.Module):
     decay is exact in factored form). Train the rest of the model with any optimizer and this layer
     with :class:`FactoredSGD`.
 
+    Not synchronised across processes: under ``torch.distributed`` each rank would apply only its own
+    batch's update (the dense ``W`` gradient that DDP all-reduces never exists); train it in one process.
+
     Args:
         in_features: ``d``.
         num_classes: ``D >= 2``.
@@ -140,7 +143,8 @@ class FactoredSphericalLinear(nn.Module):
         inverse: how ``U⁻¹`` follows ``U``: ``"woodbury"`` (default, the reference's CPU mode:
             an ``m × m`` solve, ``O(m d² + m² d + m³)``) or ``"recompute"`` (``O(d³)`` inverse, the
             reference's GPU mode).
-        dtype, device: of the state (default float32, CPU).
+        dtype: of the state, float32 (default) or float64.
+        device: of the state (default: the CPU).
         generator: for :meth:`reset_parameters`.
         validate: check inputs (shape, dtype, target range, finiteness; the last two sync the host).
 

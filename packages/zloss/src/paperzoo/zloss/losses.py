@@ -250,6 +250,11 @@ def z_loss(
     Returns:
         A scalar, or ``(B,)`` with ``reduction="none"``.
 
+    Raises:
+        ValueError: logits not 2-D, ``D < 2``, an empty batch (for every reduction, also ``"sum"``),
+            NaN/Inf logits, targets out of ``[0, D)`` or of the wrong shape, ``a <= 0``.
+        TypeError: non-floating logits or non-integer targets.
+
     Deviation: the official example computes ``softplus((μ - o_c)/(σ + eps))`` with
     ``σ = √(q/D - μ²)``; we use ``√(max(σ², 0) + eps)`` and a two-pass variance, so that an all-equal
     output row (σ = 0) or a rounding-negative ``σ²`` gives a finite loss and finite gradients instead
