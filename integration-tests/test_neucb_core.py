@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+
 from paperzoo.core import devices, training
 from paperzoo.core.data import make_loader
-
 from paperzoo.neucb import ClassificationBandit, KLLoss, NeuFastCB, Uniform, mlp, run
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -29,3 +31,13 @@ def tiny_model(loss_predictor: bool = True, **kw: object) -> MaskedAutoencoderVi
 @pytest.fixture
 def model() -> MaskedAutoencoderViT:
     return tiny_model()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """These tests use tiny tensors: one intra-op thread is fastest and avoids oversubscription
+    on shared CI cores (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

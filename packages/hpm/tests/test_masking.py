@@ -53,8 +53,9 @@ def test_hard_fraction_one_is_exactly_the_top_patches() -> None:
     assert torch.equal(mask, expect)
 
 
-def _reference_loop_mask(pred: np.ndarray, mask_ratio: float, alpha: float,
-                         rng: np.random.Generator) -> np.ndarray:
+def _reference_loop_mask(
+    pred: np.ndarray, mask_ratio: float, alpha: float, rng: np.random.Generator
+) -> np.ndarray:
     """Per-image loop with the reference's logic: pin the top ones, shuffle the others."""
     n, length = pred.shape
     n_keep = int(length * (1 - mask_ratio))

@@ -117,9 +117,14 @@ def test_sincos_embedding_matches_the_mae_formula() -> None:
     # patch at row 1, col 2 -> index 1 + 1*3 + 2; first half encodes the column
     omega = 1.0 / 10000 ** (torch.arange(2, dtype=torch.float64) / 2)
     col, row = 2.0, 1.0
-    expect = torch.cat([
-        torch.sin(col * omega), torch.cos(col * omega), torch.sin(row * omega), torch.cos(row * omega)
-    ]).float()
+    expect = torch.cat(
+        [
+            torch.sin(col * omega),
+            torch.cos(col * omega),
+            torch.sin(row * omega),
+            torch.cos(row * omega),
+        ]
+    ).float()
     assert torch.allclose(emb[1 + 3 + 2], expect)
 
 

@@ -52,8 +52,11 @@ def test_norm_pix_target_has_zero_mean_and_unit_unbiased_variance() -> None:
     assert torch.allclose(normed.mean(-1), torch.zeros(2, 5, dtype=torch.float64), atol=1e-12)
     assert torch.allclose(normed.var(-1), torch.ones(2, 5, dtype=torch.float64), atol=1e-4)
     assert torch.allclose(per_patch_mse(zero, target, norm_pix=True), normed.pow(2).mean(-1))
-    assert torch.allclose(per_patch_mse(zero, target, norm_pix=True), torch.full((2, 5), 15 / 16,
-                          dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(
+        per_patch_mse(zero, target, norm_pix=True),
+        torch.full((2, 5), 15 / 16, dtype=torch.float64),
+        atol=1e-4,
+    )
 
 
 def test_gradcheck_per_patch_mse_with_norm_pix() -> None:

@@ -104,3 +104,16 @@ def test_hpm_rejects_bad_schedule_arguments(model: MaskedAutoencoderViT) -> None
         HPM(model, schedule="batch")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="model"):
         HPM(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
+
+
+def test_hpm_step_rejects_non_finite_images_unless_validation_is_off(
+    model: MaskedAutoencoderViT,
+) -> None:
+    imgs = torch.rand(2, 2, 8, 8)
+    imgs[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="imgs"):
+        HPM(model).step(imgs, 0, 2)
+    out = HPM(model, validate=False).step(imgs, 0, 2)
+    assert out["mask"].shape == (2, 16)
+    with pytest.raises(ValueError, match="imgs"):
+        HPM(model, validate=False).step(torch.rand(2, 3, 8, 8), 0, 2)  # shapes still checked

@@ -203,3 +203,14 @@ def test_nan_predictions_raise_with_round_index():
 def test_nonpositive_rounds_in_run_raise():
     with pytest.raises(ValueError, match="n_rounds"):
         run(_small_env(10), Uniform(), n_rounds=0)
+
+
+def test_projection_keeps_parameters_within_radius_of_theta0():
+    env = _small_env(50)
+    torch.manual_seed(0)
+    agent = NeuFastCB(mlp(12, 8), gamma=30.0, lr=1.0, radius=0.05, seed=0)
+    run(env, agent)
+    dist = torch.sqrt(
+        sum(((p - t) ** 2).sum() for p, t in zip(agent.params, agent.model.theta0, strict=True))
+    )
+    assert 0.04 < dist.item() <= 0.05 + 1e-6

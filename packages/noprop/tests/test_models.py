@@ -142,13 +142,13 @@ def test_vmapped_all_blocks_step_equals_the_sequential_loop(arch: str) -> None:
 
     def factory() -> nn.Module:
         if arch == "mlp":
-            return MLPDenoiseBlock(6 * 6, emb.dim, K, hidden=8)
-        return ConvDenoiseBlock(1, 6, emb.dim, K, widths=(3, 4), fc=8, dropout=0.0)
+            return MLPDenoiseBlock(4 * 4, emb.dim, K, hidden=8)
+        return ConvDenoiseBlock(1, 4, emb.dim, K, widths=(2,), fc=4, dropout=0.0)
 
     # float64: block T's ΔSNR weight (~5e3) amplifies float32 rounding in one SGD step
     loop = NoPropDT(factory, K, T=3, embedding=emb).double()
     vm = copy.deepcopy(loop)
-    x, y = torch.rand(10, 36, dtype=torch.float64), torch.randint(0, K, (10,))
+    x, y = torch.rand(10, 16, dtype=torch.float64), torch.randint(0, K, (10,))
     opt_l = torch.optim.SGD(loop.parameters(), lr=0.05)
     opt_v = torch.optim.SGD(vm.parameters(), lr=0.05)
     for step in range(2):

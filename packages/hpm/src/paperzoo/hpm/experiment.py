@@ -57,7 +57,7 @@ class HPMConfig:
     eval_masks: int = 4
     probe: str = "lbfgs"
     knn_k: int = 20
-    max_threads: int = 2
+    max_threads: int = 1
 
 
 def pairwise_ranking_accuracy(pred: Tensor, target: Tensor) -> Tensor:
@@ -75,7 +75,8 @@ def spearman(pred: Tensor, target: Tensor) -> Tensor:
     rt = target.argsort(1).argsort(1).double()
     rp = rp - rp.mean(1, keepdim=True)
     rt = rt - rt.mean(1, keepdim=True)
-    return (rp * rt).sum(1) / (rp.norm(dim=1) * rt.norm(dim=1)).clamp_min(1e-12)
+    rho: Tensor = (rp * rt).sum(1) / (rp.norm(dim=1) * rt.norm(dim=1)).clamp_min(1e-12)
+    return rho
 
 
 def _model(cfg: HPMConfig, loss_predictor: bool) -> MaskedAutoencoderViT:
@@ -108,9 +109,7 @@ def _pretrain(
         generator=gen,
     )
     loader = make_loader(x, y, batch_size=cfg.batch_size, shuffle=True, seed=seed, drop_last=True)
-    opt = torch.optim.AdamW(
-        param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95)
-    )
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
     callbacks = [
         WarmupCosineLR(cfg.lr, cfg.epochs, len(loader), cfg.warmup_epochs),
         HPMCallback(hpm, cfg.epochs),
@@ -185,9 +184,17 @@ def run(config: HPMConfig, ctx: RunContext) -> Result:
             hpm, history = _pretrain(config, hpm_mode, x_tr, y_tr, seed, ctx)
             f_tr = encoder_features(hpm.model, x_tr)
             f_te = encoder_features(hpm.model, x_te)
-            add(method, "linear_probe_acc", linear_probe_accuracy(
-                f_tr, y_tr, f_te, y_te, optimizer=config.probe  # type: ignore[arg-type]
-            ))
+            add(
+                method,
+                "linear_probe_acc",
+                linear_probe_accuracy(
+                    f_tr,
+                    y_tr,
+                    f_te,
+                    y_te,
+                    optimizer=config.probe,  # type: ignore[arg-type]
+                ),
+            )
             add(method, "knn_acc", knn_accuracy(f_tr, y_tr, f_te, y_te, k=config.knn_k))
             add(method, "final_loss_rec", history[-1]["loss_rec"])
             if seed == ctx.seeds[0]:
@@ -205,10 +212,16 @@ def run(config: HPMConfig, ctx: RunContext) -> Result:
         rows=rows,
         checks=checks,
         curves={
-            "loss_rec": Curve("reconstruction loss (train, seed 0)", "epoch", "L_rec", epochs,
-                              curves["loss_rec"]),
-            "loss_pred": Curve("relative loss-prediction loss (train, seed 0)", "epoch",
-                               "L_pred", epochs, curves["loss_pred"]),
+            "loss_rec": Curve(
+                "reconstruction loss (train, seed 0)", "epoch", "L_rec", epochs, curves["loss_rec"]
+            ),
+            "loss_pred": Curve(
+                "relative loss-prediction loss (train, seed 0)",
+                "epoch",
+                "L_pred",
+                epochs,
+                curves["loss_pred"],
+            ),
         },
         extra={"n_train": int(x_tr.shape[0]), "n_test": int(x_te.shape[0])},
     )
@@ -246,8 +259,15 @@ EXPERIMENT = Experiment(
     config_cls=HPMConfig,
     run=run,
     budgets={
-        "smoke": {"n_train": 256, "n_test": 128, "epochs": 2, "warmup_epochs": 1,
-                  "batch_size": 64, "eval_masks": 1, "probe": "lbfgs"},
+        "smoke": {
+            "n_train": 256,
+            "n_test": 128,
+            "epochs": 2,
+            "warmup_epochs": 1,
+            "batch_size": 64,
+            "eval_masks": 1,
+            "probe": "lbfgs",
+        },
         "quick": {"epochs": 6, "warmup_epochs": 1, "ema_start": 0.9, "ema_end": 0.99},
         "full": {},
     },

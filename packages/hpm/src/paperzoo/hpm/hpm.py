@@ -10,7 +10,6 @@ import torch
 from torch import Tensor, nn
 
 from paperzoo.core.training import to_device
-
 from paperzoo.hpm._checks import check_unit_interval
 from paperzoo.hpm.losses import absolute_loss_prediction_loss, relative_loss_prediction_loss
 from paperzoo.hpm.masking import easy_to_hard_alpha, hard_patch_mask, num_masked, random_mask
@@ -65,6 +64,8 @@ class HPM:
             a loss predictor).
         schedule: ``"epoch"`` (reference: alpha and EMA decay change per epoch) or ``"step"``.
         generator: optional ``torch.Generator`` for the masks.
+        validate: check each batch is finite (one host sync per step); ``False`` in hot loops
+            keeps only the free shape checks.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class HPM:
         learning_loss: bool | None = None,
         schedule: Literal["epoch", "step"] = "epoch",
         generator: torch.Generator | None = None,
+        validate: bool = True,
     ) -> None:
         if not isinstance(model, MaskedAutoencoderViT):
             raise TypeError(f"model: expected a MaskedAutoencoderViT, got {type(model).__name__}")
@@ -101,6 +103,7 @@ class HPM:
             raise ValueError("learning_loss: True needs a model built with loss_predictor=True")
         self.learning_loss = learning_loss
         self.generator = generator
+        self.validate = validate
         self.teacher: EMATeacher | None = None
         self.last: dict[str, Tensor] = {}
         self._pos: tuple[int, int, int | None, int | None] = (0, 1, None, None)
@@ -148,8 +151,9 @@ class HPM:
         n_hard = int(self.num_masked * check_unit_interval("alpha", alpha))
         if n_hard <= 0 or self.teacher is None:
             gen_dev = self.generator.device if self.generator is not None else imgs.device
-            mask = random_mask(n, self.model.num_patches, self.mask_ratio, self.generator,
-                               device=gen_dev)
+            mask = random_mask(
+                n, self.model.num_patches, self.mask_ratio, self.generator, device=gen_dev
+            )
             return mask.to(imgs.device)
         scores = self.teacher_scores(imgs)
         return hard_patch_mask(scores, self.mask_ratio, alpha, self.generator, validate=False)
@@ -178,7 +182,7 @@ class HPM:
             ``loss`` (scalar, with graph), ``loss_rec``, ``loss_pred`` (detached scalars;
             ``loss_pred`` is 0 for MAE), ``mask`` ``(N, L)`` bool and ``alpha`` (0-d tensor).
         """
-        self.model._check_imgs(imgs, validate=True)
+        self.model._check_imgs(imgs, validate=self.validate)
         alpha = self.alpha(epoch, total_epochs, step, total_steps)
         mask = self.make_mask(imgs, alpha)
         net = self.model if forward is None else forward

@@ -40,19 +40,23 @@ def _check_pair(pred: Tensor, target: Tensor, validate: bool) -> None:
         check_finite("target", target)
 
 
-def _relative_pair_losses(pred: Tensor, target: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
-    """The ``(N, M, M)`` pair-loss matrix (0 on invalid pairs) and the valid-pair mask."""
-    target = target.detach()
-    # entry [n, i, j]: logit s_j - s_i, label 1 iff l_j > l_i (the reference's orientation)
-    logits = pred.unsqueeze(1) - pred.unsqueeze(2)
-    t_j = target.unsqueeze(1)
-    t_i = target.unsqueeze(2)
-    positive = t_j > t_i
-    pair_valid = positive | (t_j < t_i)  # ties (and i == j) carry no order: ignored
+def _relative_pair_losses(
+    pred: Tensor, target: Tensor, valid: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """The ``(N, M, M)`` pair-loss matrix (0 on invalid pairs) and the pair weights (0/1).
+
+    Entry ``[n, i, j]`` has logit ``x = s_j - s_i`` and label ``1[l_j > l_i]`` (the reference's
+    orientation). With ``sgn = sign(l_j - l_i)``, ``BCEWithLogits(x, 1) = softplus(-x)`` and
+    ``BCEWithLogits(x, 0) = softplus(x)``, so the pair loss is ``softplus(-sgn * x)`` and
+    ``|sgn|`` marks the valid pairs (ties and ``i == j`` give 0): few temporaries, stable.
+    """
+    t = target.detach()  # the sign of a difference is exact in the target's own dtype
+    sgn = torch.sign(t.unsqueeze(1) - t.unsqueeze(2)).to(pred.dtype)
     if valid is not None:
-        pair_valid = pair_valid & valid.unsqueeze(1) & valid.unsqueeze(2)
-    bce = F.binary_cross_entropy_with_logits(logits, positive.to(logits.dtype), reduction="none")
-    return torch.where(pair_valid, bce, torch.zeros_like(bce)), pair_valid
+        sgn = sgn * (valid.unsqueeze(1) & valid.unsqueeze(2)).to(sgn.dtype)
+    logits = pred.unsqueeze(1) - pred.unsqueeze(2)
+    weight = sgn.abs()
+    return F.softplus(-sgn * logits) * weight, weight
 
 
 def relative_loss_prediction_loss(
@@ -102,9 +106,7 @@ def relative_loss_prediction_loss(
         if not isinstance(valid, Tensor) or valid.dtype != torch.bool:
             raise TypeError("valid: expected a bool tensor")
         if valid.shape != pred.shape:
-            raise ValueError(
-                f"valid: expected shape {tuple(pred.shape)}, got {tuple(valid.shape)}"
-            )
+            raise ValueError(f"valid: expected shape {tuple(pred.shape)}, got {tuple(valid.shape)}")
     pair_loss, pair_valid = _relative_pair_losses(pred, target, valid)
     if red == "none":
         return pair_loss
@@ -112,7 +114,7 @@ def relative_loss_prediction_loss(
     if red == "sum":
         return total
     count = pair_valid.sum()
-    return total / count.clamp_min(1).to(total.dtype)
+    return total / count.clamp_min(1)
 
 
 def absolute_loss_prediction_loss(
@@ -144,7 +146,9 @@ def absolute_loss_prediction_loss(
     red = check_reduction(reduction)
     _check_pair(pred, target, validate)
     if pred.shape[1] < 2:
-        raise ValueError(f"pred: expected at least 2 patches per row, got shape {tuple(pred.shape)}")
+        raise ValueError(
+            f"pred: expected at least 2 patches per row, got shape {tuple(pred.shape)}"
+        )
     t = target.detach().to(pred.dtype)
     t = (t - t.mean(dim=1, keepdim=True)) / torch.sqrt(t.var(dim=1, keepdim=True) + eps)
     err = (pred - t).pow(2)
@@ -174,7 +178,9 @@ class RelativeLossPredictionLoss(nn.Module):
 class AbsoluteLossPredictionLoss(nn.Module):
     """Module twin of :func:`absolute_loss_prediction_loss` (same arguments and defaults)."""
 
-    def __init__(self, reduction: str = "mean", eps: float = 1e-6, *, validate: bool = True) -> None:
+    def __init__(
+        self, reduction: str = "mean", eps: float = 1e-6, *, validate: bool = True
+    ) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
         self.eps = eps

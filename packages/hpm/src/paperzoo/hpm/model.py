@@ -55,7 +55,8 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(n, t, 3, self.num_heads, d // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(n, t, d))
+        projected: Tensor = self.proj(out.transpose(1, 2).reshape(n, t, d))
+        return projected
 
 
 class Block(nn.Module):
@@ -71,7 +72,8 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        out: Tensor = x + self.mlp(self.norm2(x))
+        return out
 
 
 class MAEOutput(NamedTuple):
@@ -125,6 +127,9 @@ class MaskedAutoencoderViT(nn.Module):
         loss_predictor: build the loss-predictor branch (False gives a plain MAE).
     """
 
+    pos_embed: Tensor
+    decoder_pos_embed: Tensor
+
     def __init__(
         self,
         img_size: int = 224,
@@ -155,9 +160,7 @@ class MaskedAutoencoderViT(nn.Module):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name}: expected a positive int, got {v!r}")
         if img_size % patch_size:
-            raise ValueError(
-                f"img_size: {img_size} must be divisible by patch_size={patch_size}"
-            )
+            raise ValueError(f"img_size: {img_size} must be divisible by patch_size={patch_size}")
         self.img_size = img_size
         self.patch_size = patch_size
         self.in_chans = in_chans
@@ -198,8 +201,7 @@ class MaskedAutoencoderViT(nn.Module):
         self.losspred_head: nn.Linear | None = None
         if loss_predictor:
             self.losspred_blocks = nn.ModuleList(
-                Block(decoder_embed_dim, decoder_num_heads, mlp_ratio)
-                for _ in range(decoder_depth)
+                Block(decoder_embed_dim, decoder_num_heads, mlp_ratio) for _ in range(decoder_depth)
             )
             self.losspred_norm = nn.LayerNorm(decoder_embed_dim, eps=1e-6)
             self.losspred_head = nn.Linear(decoder_embed_dim, 1)
@@ -228,15 +230,16 @@ class MaskedAutoencoderViT(nn.Module):
         check_float_tensor("imgs", imgs, 4)
         expect = (self.in_chans, self.img_size, self.img_size)
         if tuple(imgs.shape[1:]) != expect:
-            raise ValueError(f"imgs: expected shape (N, {', '.join(map(str, expect))}), got "
-                             f"{tuple(imgs.shape)}")
+            raise ValueError(
+                f"imgs: expected shape (N, {', '.join(map(str, expect))}), got {tuple(imgs.shape)}"
+            )
         if imgs.shape[0] == 0:
             raise ValueError("imgs: expected a non-empty batch, got N=0")
         if validate:
             check_finite("imgs", imgs)
 
     def _embed(self, imgs: Tensor) -> Tensor:
-        x = self.patch_embed(imgs).flatten(2).transpose(1, 2)
+        x: Tensor = self.patch_embed(imgs).flatten(2).transpose(1, 2)
         return x + self.pos_embed[:, 1:].to(x.dtype)
 
     def _encode_tokens(self, x: Tensor) -> Tensor:
@@ -244,7 +247,8 @@ class MaskedAutoencoderViT(nn.Module):
         x = torch.cat([cls.to(x.dtype), x], dim=1)
         for blk in self.blocks:
             x = blk(x)
-        return self.norm(x)
+        out: Tensor = self.norm(x)
+        return out
 
     # ------------------------------------------------------------------ public
     def encode(self, imgs: Tensor, *, validate: bool = True) -> Tensor:
@@ -329,7 +333,8 @@ class MaskedAutoencoderViT(nn.Module):
         s = y + self.decoder_pos_embed.to(y.dtype)
         for blk in self.losspred_blocks:
             s = blk(s)
-        return self.losspred_head(self.losspred_norm(s))[:, 1:, 0]
+        scores: Tensor = self.losspred_head(self.losspred_norm(s))[:, 1:, 0]
+        return scores
 
     def masked_targets(self, imgs: Tensor, mask: Tensor, num_masked: int) -> Tensor:
         """The raw target patches of the masked positions, ``(N, M, D)``, ascending order."""
@@ -353,4 +358,3 @@ class MaskedAutoencoderViT(nn.Module):
             f"num_patches={self.num_patches}, norm_pix_loss={self.norm_pix_loss}, "
             f"loss_predictor={self.has_loss_predictor}"
         )
-

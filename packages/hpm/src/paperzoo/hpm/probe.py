@@ -14,9 +14,7 @@ __all__ = ["encoder_features", "knn_accuracy", "linear_probe_accuracy"]
 
 
 @torch.no_grad()
-def encoder_features(
-    model: MaskedAutoencoderViT, imgs: Tensor, *, batch_size: int = 512
-) -> Tensor:
+def encoder_features(model: MaskedAutoencoderViT, imgs: Tensor, *, batch_size: int = 512) -> Tensor:
     """Mean over the patch tokens of the encoder output (no mask, cls token left out), ``(N, E)``.
 
     Runs in ``eval`` mode and restores the model's previous mode.
@@ -86,13 +84,13 @@ def linear_probe_accuracy(
             [weight, bias], lr=lr or 1.0, max_iter=epochs, line_search_fn="strong_wolfe"
         )
 
-        def closure() -> Tensor:
+        def closure() -> float:
             opt.zero_grad()
             loss = objective()
             loss.backward()
-            return loss
+            return float(loss.detach())
 
-        opt.step(closure)  # type: ignore[no-untyped-call]
+        opt.step(closure)
     elif optimizer in ("adamw", "sgd"):
         if optimizer == "adamw":
             opt = torch.optim.AdamW([weight, bias], lr=lr or 1e-2, weight_decay=0.0)

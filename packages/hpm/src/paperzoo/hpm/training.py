@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from paperzoo.core.training import Callback, TrainState
@@ -22,7 +21,8 @@ __all__ = ["HPMCallback", "WarmupCosineLR", "param_groups", "warmup_cosine_lr"]
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Two AdamW groups as timm's ``add_weight_decay`` (used by the reference): no decay for
     biases and other 1-D parameters (LayerNorm), ``weight_decay`` for the rest."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -43,7 +43,9 @@ def warmup_cosine_lr(
     if epoch < warmup_epochs:
         return base_lr * epoch / warmup_epochs
     span = max(epochs - warmup_epochs, 1e-12)
-    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / span))
+    return min_lr + (base_lr - min_lr) * 0.5 * (
+        1.0 + math.cos(math.pi * (epoch - warmup_epochs) / span)
+    )
 
 
 class WarmupCosineLR(Callback):
@@ -64,7 +66,10 @@ class WarmupCosineLR(Callback):
 
     def _set(self, state: TrainState) -> None:
         lr = warmup_cosine_lr(
-            state.step / self.steps_per_epoch, self.base_lr, self.epochs, self.warmup_epochs,
+            state.step / self.steps_per_epoch,
+            self.base_lr,
+            self.epochs,
+            self.warmup_epochs,
             self.min_lr,
         )
         for group in state.optimizer.param_groups:
@@ -116,10 +121,9 @@ class HPMCallback(Callback):
         if state.step != self._last_step:  # an optimizer step happened
             self._last_step = state.step
             pos = self._position(state)
-            self.hpm.update_teacher(state.epoch, self.epochs, **pos)  # type: ignore[arg-type]
+            self.hpm.update_teacher(state.epoch, self.epochs, **pos)
             self.hpm.set_position(state.epoch, self.epochs, **pos)
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         for key, total in self._sums.items():
             logs[key] = float(total) / max(self._count, 1)
-

@@ -110,6 +110,9 @@ def tune(
         make_env: ``make_env(s) -> env`` for seed ``s`` (use seeds disjoint from the evaluation).
         grid: ``{"gamma": [10, 100], "lr": [0.01, 0.1]}``: every combination is tried.
         seeds: the tuning seeds (at least one).
+
+    Deviation: the spec sketches ``tune(grid, seeds)``; the agent and environment factories are
+    explicit arguments here so that any agent and any environment can be tuned.
     """
     if not seeds:
         raise ValueError("seeds must hold at least one seed")

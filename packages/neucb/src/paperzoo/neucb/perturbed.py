@@ -168,7 +168,9 @@ class PerturbedModel(nn.Module):
         r""":math:`\langle \epsilon, \theta - \theta_0 \rangle` as a 0-d tensor (differentiable)."""
         total: Tensor | None = None
         for p, t0, eps in zip(self._params(), self.theta0, self.eps, strict=True):
-            term = (eps * (p - t0)).sum()
+            e = eps.reshape(-1)
+            # two fused dot products, no (p - t0) temporary of the parameter's size
+            term = torch.dot(e, p.reshape(-1)) - torch.dot(e, t0.reshape(-1))
             total = term if total is None else total + term
         assert total is not None
         return total

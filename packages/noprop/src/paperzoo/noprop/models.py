@@ -253,7 +253,11 @@ class NoPropDT(nn.Module):
             x: ``(B, ...)`` inputs.
             y: ``(B,)`` integer labels in [0, K).
             reduction: ``'mean'`` | ``'sum'`` | ``'none'`` (``(B,)``).
-            generator: optional RNG for the two noise draws.
+            generator: optional RNG for the two noise draws (ε for z_{t−1}, then ε′ for
+                z_T). Noise is drawn in float32 and cast, so float64 runs see the float32 draws.
+
+        Returns:
+            scalar, or ``(B,)`` for ``reduction='none'``; the parts are in ``last_parts``.
         """
         self._check_t(t)
         if self.validate:
@@ -318,6 +322,11 @@ class NoPropDT(nn.Module):
                 shared θ_out / W_E).
             t: block in 1..T (Algorithm 1's inner step); None: every block one step on this
                 minibatch, Σ_t ℓ_t back-propagated once (blocks stay independent).
+
+        Deviation (``t=None`` only): Algorithm 1 updates the shared θ_out / W_E after every
+        block's step; the all-blocks step updates them once with the summed gradient of the T
+        block losses. The blocks' own updates are exactly Algorithm 1's (their losses are
+        independent). Use ``t=1..T`` for the paper's schedule.
             generator: optional RNG for the noise.
 
         Returns:
@@ -397,6 +406,10 @@ def backprop_chain_loss(
 
     Cross-entropy of the logits at the end of the inference recursion (z_0 → … → z_T →
     linear), back-propagated through all T blocks (spec section 6, baseline (i)).
+
+    Measured (``paperzoo run noprop``): with ``head='softmax'`` the logits are a linear map of a
+    point in the simplex and end-to-end CE learns slowly (even for T = 1); a model built with
+    ``head='linear'`` trains normally, so the experiment reports both.
     """
     _check_xy(x, y, model.num_classes)
     logits = model.predict_logits(x, stochastic=stochastic, generator=generator)
@@ -422,6 +435,9 @@ def train_blocks_vmapped(
     its own noised z_{t−1} (same draws for the same generator state), Σ_t ℓ_t is
     back-propagated once, gradients and BN statistics are written back to the blocks, then
     ``optimizer`` (over the model's parameters) steps. Blocks must share one architecture.
+
+    Deviation: as ``train_step(t=None)``, θ_out / W_E get one update with the summed gradient
+    of the T block losses (Algorithm 1 updates them after each block's step).
 
     Dropout inside the vmapped blocks uses independent masks per block
     (``randomness='different'``), so with dropout active the masks differ from the loop's.
