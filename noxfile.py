@@ -45,6 +45,10 @@ def _dist(folder: Path) -> str:
     return str(tomllib.loads((folder / "pyproject.toml").read_text())["project"]["name"])
 
 
+def _version(folder: Path) -> str:
+    return str(tomllib.loads((folder / "pyproject.toml").read_text())["project"]["version"])
+
+
 def _groups(folder: Path) -> set[str]:
     return set(tomllib.loads((folder / "pyproject.toml").read_text()).get("dependency-groups", {}))
 
@@ -166,6 +170,11 @@ def build(session: nox.Session) -> None:
             external=True,
         )
         shutil.rmtree(venv, ignore_errors=True)
+    # dry run of the release workflow's build-and-verify steps for one package
+    session.run(
+        "python", "tools/workspace.py", "tag", "ldr-v" + _version(MEMBERS["ldr"]), external=True
+    )
+    session.run("python", "tools/workspace.py", "verify", "ldr", "--run-tests", external=True)
 
 
 @nox.session

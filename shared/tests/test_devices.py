@@ -62,6 +62,16 @@ def test_peak_memory_sees_a_large_temporary() -> None:
     assert big >= 4_000_000 > small
 
 
+def test_peak_memory_counts_nested_allocations_once() -> None:
+    def many_small() -> object:
+        keep = [torch.ones(1000) for _ in range(100)]  # 400 kB alive together
+        return torch.ones(1_000_000).sum() + len(keep)  # plus a 4 MB temporary
+
+    peak = peak_memory(many_small, torch.device("cpu"))
+    assert peak is not None
+    assert 4_000_000 <= peak <= 4_500_000
+
+
 @pytest.mark.gpu
 def test_cuda_fit_matches_cpu() -> None:
     from torch import nn

@@ -54,3 +54,9 @@ def test_default_signatures_snapshot() -> None:
 
 def test_package_is_typed() -> None:
     assert (Path(ldr.__file__).parent / "py.typed").exists()
+
+
+def test_readme_usage_example_runs() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {"print": lambda *a: None})

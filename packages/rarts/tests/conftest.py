@@ -40,7 +40,10 @@ def tiny_batches(
     g = torch.Generator().manual_seed(seed)
     xt = torch.randn(n, 1, 8, generator=g, dtype=dtype)
     xv = torch.randn(n, 1, 8, generator=g, dtype=dtype)
-    return (xt, torch.randint(0, 3, (n,), generator=g)), (xv, torch.randint(0, 3, (n,), generator=g))
+    return (xt, torch.randint(0, 3, (n,), generator=g)), (
+        xv,
+        torch.randint(0, 3, (n,), generator=g),
+    )
 
 
 class TinySoftmaxSupernet(nn.Module):

@@ -15,7 +15,9 @@ from paperzoo.rarts.search import hvp_autograd, hvp_finite_diff
 from paperzoo.rarts.toy import QuadraticBilevel
 
 
-def supernet_problem(make_tiny_supernet: Any, make_tiny_batches: Any) -> tuple[Any, list[Tensor], list[Tensor], list[Tensor]]:
+def supernet_problem(
+    make_tiny_supernet: Any, make_tiny_batches: Any
+) -> tuple[Any, list[Tensor], list[Tensor], list[Tensor]]:
     net = make_tiny_supernet(torch.float64)
     (x, y), _ = make_tiny_batches(dtype=torch.float64)
     named = [(n, p) for n, p in net.named_parameters() if not n.startswith("alphas")]
@@ -70,7 +72,7 @@ def test_finite_difference_error_is_second_order_in_eps(softmax_supernet: Any) -
 
 def test_hvp_is_exact_on_the_quadratic_toy_for_any_eps() -> None:
     toy = QuadraticBilevel(2.0, w0=0.3, alpha0=0.7)
-    x, y = toy.train_batch()
+    x, _y = toy.train_batch()
 
     def loss_at(ws: Sequence[Tensor]) -> Tensor:
         return functional_call(toy, {"w": ws[0]}, (x,)).mean()

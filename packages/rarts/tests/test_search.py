@@ -186,8 +186,12 @@ def test_official_hvp_point_differs_from_the_paper_hvp_point(
     opt_w = torch.optim.SGD(net.weight_parameters(), lr=0.5)
     opt_a = torch.optim.SGD(net.arch_parameters(), lr=LR)
     paper = DartsSecondOrder(net, opt_w, opt_a, hvp_point="w", **kw).unrolled_alpha_grad(bt, bv)[0]
-    official = DartsSecondOrder(net, opt_w, opt_a, hvp_point="unrolled", **kw).unrolled_alpha_grad(bt, bv)[0]
-    assert any(not torch.allclose(a, b, rtol=1e-6, atol=0) for a, b in zip(paper, official, strict=True))
+    official = DartsSecondOrder(net, opt_w, opt_a, hvp_point="unrolled", **kw).unrolled_alpha_grad(
+        bt, bv
+    )[0]
+    assert any(
+        not torch.allclose(a, b, rtol=1e-6, atol=0) for a, b in zip(paper, official, strict=True)
+    )
 
 
 class _CountForward:
@@ -259,7 +263,7 @@ def test_rarts_rejects_nonpositive_lambda_or_negative_beta(
     lam: float, beta: float, make_tiny_supernet: Any
 ) -> None:
     net = make_tiny_supernet()
-    with pytest.raises(ValueError, match="lam|beta"):
+    with pytest.raises(ValueError, match=r"lam|beta"):
         RARTS(net, plain_sgd(), torch.optim.SGD(net.arch_parameters(), lr=0.1), lam=lam, beta=beta)
 
 
@@ -268,7 +272,11 @@ def test_steppers_reject_a_model_without_arch_parameters() -> None:
     with pytest.raises(ValueError, match="arch_parameters"):
         RARTS(net, plain_sgd(), torch.optim.SGD(net.parameters(), lr=0.1))
     with pytest.raises(ValueError, match="arch_parameters"):
-        DartsFirstOrder(net, torch.optim.SGD(net.parameters(), lr=0.1), torch.optim.SGD(net.parameters(), lr=0.1))
+        DartsFirstOrder(
+            net,
+            torch.optim.SGD(net.parameters(), lr=0.1),
+            torch.optim.SGD(net.parameters(), lr=0.1),
+        )
 
 
 def test_batches_with_different_feature_shapes_raise(make_tiny_supernet: Any) -> None:
@@ -291,16 +299,26 @@ def test_labels_outside_the_class_range_raise(bad: int, make_tiny_supernet: Any)
 def test_empty_batch_raises(make_tiny_supernet: Any) -> None:
     s = make_rarts(make_tiny_supernet())
     with pytest.raises(ValueError, match="batch_train is an empty batch"):
-        s.step((torch.randn(0, 1, 8), torch.zeros(0, dtype=torch.long)), (torch.randn(4, 1, 8), torch.zeros(4, dtype=torch.long)))
+        s.step(
+            (torch.randn(0, 1, 8), torch.zeros(0, dtype=torch.long)),
+            (torch.randn(4, 1, 8), torch.zeros(4, dtype=torch.long)),
+        )
 
 
 def test_nan_loss_stops_the_search_naming_step_and_tensor(make_tiny_supernet: Any) -> None:
     net = make_tiny_supernet()
-    s = DartsFirstOrder(net, torch.optim.SGD(net.weight_parameters(), lr=0.1), torch.optim.SGD(net.arch_parameters(), lr=0.1))
+    s = DartsFirstOrder(
+        net,
+        torch.optim.SGD(net.weight_parameters(), lr=0.1),
+        torch.optim.SGD(net.arch_parameters(), lr=0.1),
+    )
     x = torch.randn(4, 1, 8)
     x[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"search step 1: loss 'val_loss' is non-finite"):
-        s.step((torch.randn(4, 1, 8), torch.zeros(4, dtype=torch.long)), (x, torch.zeros(4, dtype=torch.long)))
+        s.step(
+            (torch.randn(4, 1, 8), torch.zeros(4, dtype=torch.long)),
+            (x, torch.zeros(4, dtype=torch.long)),
+        )
 
 
 def test_nan_alpha_stops_the_search(make_tiny_supernet: Any) -> None:

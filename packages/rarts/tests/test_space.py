@@ -80,7 +80,9 @@ def test_supernet_output_is_invariant_to_shifting_alpha_rows(make_tiny_supernet:
 
 
 def test_search_network_alpha_shapes_and_parameter_split() -> None:
-    net = SearchNetwork(4, 10, 3, steps=3, multiplier=3, in_channels=1, dims=1, reduction_cells=(1,))
+    net = SearchNetwork(
+        4, 10, 3, steps=3, multiplier=3, in_channels=1, dims=1, reduction_cells=(1,)
+    )
     assert num_edges(3) == 9 and num_edges(4) == 14
     assert net.alphas_normal.shape == (9, 8) == net.alphas_reduce.shape
     ids = {id(p) for p in net.weight_parameters()}
@@ -102,7 +104,12 @@ def test_hand_set_alpha_gives_the_expected_genotype() -> None:
     a[3, k["dil_conv_5x5"]] = 4.0
     a[4, k["avg_pool_3x3"]] = 2.5
     gene = genotype_from_alphas(a, prims, 2)
-    assert gene == [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 1), ("avg_pool_3x3", 2)]
+    assert gene == [
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 1),
+        ("dil_conv_5x5", 1),
+        ("avg_pool_3x3", 2),
+    ]
 
 
 def test_genotype_matches_a_reference_loop_on_random_alpha() -> None:
@@ -216,7 +223,12 @@ class _OneDInput:
     channels = 1
 
     def make_input(
-        self, batch: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+        self,
+        batch: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+        generator: torch.Generator,
     ) -> Tensor:
         return torch.randn(batch, self.channels, 8, generator=generator, dtype=dtype).to(device)
 
@@ -226,7 +238,14 @@ class TestSearchNetworkContract(_OneDInput, LayerContractTests):
 
     def make_layer(self) -> nn.Module:
         return SearchNetwork(  # one reduction cell, 2 nodes: small enough for gradcheck/compile
-            4, 3, 1, steps=2, multiplier=2, primitives=MNIST1D_PRIMITIVES, in_channels=1, dims=1,
+            4,
+            3,
+            1,
+            steps=2,
+            multiplier=2,
+            primitives=MNIST1D_PRIMITIVES,
+            in_channels=1,
+            dims=1,
             reduction_cells=(0,),
         )
 
@@ -251,6 +270,11 @@ class TestNATSSearchNetworkContract(LayerContractTests):
         return NATSSearchNetwork(C=4, N=1, num_classes=3, in_channels=1)
 
     def make_input(
-        self, batch: int, *, dtype: torch.dtype, device: torch.device | str, generator: torch.Generator
+        self,
+        batch: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+        generator: torch.Generator,
     ) -> Tensor:
         return torch.randn(batch, 1, 4, 4, generator=generator, dtype=dtype).to(device)

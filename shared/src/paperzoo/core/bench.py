@@ -80,8 +80,8 @@ def time_function(
 def peak_memory(fn: Callable[[], object], device: torch.device) -> int | None:
     """Peak bytes allocated by torch during one call of ``fn``, above what was allocated before.
 
-    CUDA: ``torch.cuda.max_memory_allocated``. CPU: the torch profiler's allocation events,
-    replayed in order (allocations positive, frees negative) and their running-sum maximum.
+    CUDA: ``torch.cuda.max_memory_allocated``. CPU: the torch profiler's per-op self allocations
+    (allocations positive, frees negative), replayed in time order; their running-sum maximum.
     """
     if device.type == "cuda":
         _sync(device)
@@ -96,11 +96,12 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> int | None:
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = [e for e in prof.events() if getattr(e, "cpu_memory_usage", 0)]
+    # self (not inclusive) usage: an op's allocations are counted once, not again in each parent op
+    events = [e for e in prof.events() if getattr(e, "self_cpu_memory_usage", 0)]
     events.sort(key=lambda e: e.time_range.start)
     run = peak = 0
     for e in events:
-        run += int(e.cpu_memory_usage)
+        run += int(e.self_cpu_memory_usage)
         peak = max(peak, run)
     return peak
 

@@ -98,18 +98,18 @@ class AFKANLayer(nn.Module):
         validate: check the input (shape, empty batch, NaN/Inf; the last costs a host sync).
 
     Deviations from the official code:
-        * Only the modules the chosen method uses are created (the official layer instantiates
-          q/k/v, Conv1d, MultiheadAttention, local attention and a bias that go unused and are
-          then subtracted from the count via ``.grad is None``).
-        * L2MM skips the L2 pre-scaling, a mathematical no-op before min–max; it guards the
-          constant-tensor case (official: NaN); the min/max gradient goes to one arg-extreme.
-        * For ``global_attn``/``multistep`` the normalised tensor is never materialised: the
-          min–max map is affine, so ``aᵀF̂_i = (aᵀF_i - m Σa)/(M - m)`` and
-          ``Σ_j F̂_ij = (Σ_j F_ij - n m)/(M - m)`` are computed from the raw ``F`` (exact algebra).
-        * Unknown activation names raise (official silently falls back to the identity).
-        * Any number of leading batch axes; ``func_norm='batch'`` pools over all of them.
-        * self/multi-head/local attention are not implemented (slow and memory-heavy upstream),
-          nor is multi-method stacking (broken upstream: see the package README).
+        * Deviation: Only the modules the chosen method uses are created (the official layer
+          instantiates q/k/v, Conv1d, MultiheadAttention, local attention and a bias that go unused
+          and are then subtracted from the count via ``.grad is None``).
+        * Deviation: L2MM skips the L2 pre-scaling, a mathematical no-op before min–max; it guards
+          the constant-tensor case (official: NaN); the min/max gradient goes to one arg-extreme.
+        * Deviation: For ``global_attn``/``multistep`` the normalised tensor is never materialised:
+          the min–max map is affine, so ``aᵀF̂_i = (aᵀF_i - m Σa)/(M - m)`` and ``Σ_j F̂_ij = (Σ_j
+          F_ij - n m)/(M - m)`` are computed from the raw ``F`` (exact algebra).
+        * Deviation: Unknown activation names raise (official silently falls back to the identity).
+        * Deviation: Any number of leading batch axes; ``func_norm='batch'`` pools over all of them.
+        * Deviation: self/multi-head/local attention are not implemented (slow and memory-heavy
+          upstream), nor is multi-method stacking (broken upstream: see the package README).
     """
 
     def __init__(
@@ -342,12 +342,12 @@ class ReLUKANLayer(nn.Module):
         validate: check the input (shape, empty batch, NaN/Inf).
 
     Deviations from the official code:
-        * The official layer uses a full-kernel ``Conv2d(1, out, (n, d))`` on the ``(N, d, n)``
-          tensor reinterpreted (not transposed) as ``(N, 1, n, d)``; that is exactly this Linear
-          with ``W_lin = conv.weight.reshape(out, d·n)`` (tested), and the same default init.
-        * ``s, e`` are real ``(d, n)`` tensors (official: an expanded view of one row stored as a
-          Parameter, which a state-dict round trip or an in-place update would break).
-        * Any number of leading batch axes (official: exactly ``(B, d)``).
+        * Deviation: The official layer uses a full-kernel ``Conv2d(1, out, (n, d))`` on the ``(N,
+          d, n)`` tensor reinterpreted (not transposed) as ``(N, 1, n, d)``; that is exactly this
+          Linear with ``W_lin = conv.weight.reshape(out, d·n)`` (tested), and the same default init.
+        * Deviation: ``s, e`` are real ``(d, n)`` tensors (official: an expanded view of one row
+          stored as a Parameter, which a state-dict round trip or an in-place update would break).
+        * Deviation: Any number of leading batch axes (official: exactly ``(B, d)``).
     """
 
     def __init__(

@@ -119,7 +119,9 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
     """Loss forward+backward for K in {10, 1000, 100000} (quick: 10, 1000) and a training step."""
     threads = torch.get_num_threads()
     if ctx.device.type == "cpu":
-        torch.set_num_threads(min(threads, 2))
+        # one thread: on a shared CPU, OpenMP workers spin-waiting for each other dominate
+        # the timings of small kernels and make the ratios noise
+        torch.set_num_threads(1)
     try:
         rt = 0.2 if ctx.quick else 0.5
         rows: list[BenchRow] = []

@@ -35,7 +35,7 @@ logits unless ``normalize="none"``.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -99,8 +99,8 @@ def margin_differences(scores: Tensor, target: Tensor, margin: float) -> Tensor:
     ``scores`` (B, K) are the (already normalised) scores and ``target`` (B,) long class indices.
     """
     index = target.unsqueeze(1)
-    true_score = scores.gather(1, index)
-    return (scores - true_score + margin).scatter(1, index, 0.0)
+    z = scores - (scores.gather(1, index) - margin)
+    return z.scatter_(1, index, 0.0)  # in place on a fresh tensor: one (B, K) pass less
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -111,22 +111,93 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
-def _prepare(
+def _checked(
     logits: Tensor, target: Tensor, normalize: str, reduction: str, validate: bool
 ) -> tuple[Tensor, Tensor]:
     check_choice("reduction", reduction, REDUCTIONS)
     check_choice("normalize", normalize, NORMALIZATIONS)
     logits = check_logits(logits, validate=validate)
-    index = to_index_target(target, logits, validate=validate)
+    return logits, to_index_target(target, logits, validate=validate)
+
+
+def _prepare(
+    logits: Tensor, target: Tensor, normalize: str, reduction: str, validate: bool
+) -> tuple[Tensor, Tensor]:
+    logits, index = _checked(logits, target, normalize, reduction, validate)
     return normalize_scores(logits, normalize), index
 
 
-def _ldr_kl_rows(z: Tensor, lam: float | Tensor) -> Tensor:
-    r"""Row-wise :math:`\lambda (\mathrm{logsumexp}(z/\lambda) - \log K)`; lam scalar or (B,)."""
-    log_k = math.log(z.shape[1])
+def _normalized_copy(logits: Tensor, normalize: str) -> tuple[Tensor, Tensor | None]:
+    """A fresh (B, K) tensor of normalised scores (safe to modify in place) and the (B, 1) divisor."""
+    if normalize == "none":
+        return logits.clone(), None
+    if normalize == "l1":
+        denom = logits.abs().mean(dim=1, keepdim=True) + EPS
+        return logits / denom, denom
+    positive = F.softplus(logits)
+    denom = positive.mean(dim=1, keepdim=True) + EPS
+    return positive.div_(denom), denom
+
+
+def _scaled_margins_(scores: Tensor, index: Tensor, margin: float, lam: float | Tensor) -> Tensor:
+    """In place: scores -> z / lam (z_y = 0); ``lam`` a float or a (B, 1) tensor."""
+    scores.sub_(scores.gather(1, index) - margin).scatter_(1, index, 0.0)
+    return scores.div_(lam)
+
+
+class _LDRKLFunction(torch.autograd.Function):
+    """Fused LDR-KL rows: forward keeps only the logits and the (B,) log-sum-exp; backward recomputes.
+
+    dl/ds = softmax(z / lam) - e_y (as for cross-entropy); then through the normalisation:
+    ``l1``: (g - sign(f) <g, s> / K) / m; ``softplus_mean``: (g - <g, s> / K) / m * sigmoid(f).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, logits: Tensor, index: Tensor, lam: Tensor, margin: float, normalize: str
+    ) -> Tensor:
+        scores, _ = _normalized_copy(logits, normalize)
+        lse = torch.logsumexp(_scaled_margins_(scores, index, margin, lam), dim=1)
+        ctx.save_for_backward(logits, index, lam, lse)
+        ctx.margin, ctx.normalize = margin, normalize
+        return lam.squeeze(1) * (lse - math.log(logits.shape[1]))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        logits, index, lam, lse = ctx.saved_tensors
+        scores, denom = _normalized_copy(logits, ctx.normalize)
+        grad = _scaled_margins_(scores.clone(), index, ctx.margin, lam)
+        grad = (
+            grad.sub_(lse.unsqueeze(1))
+            .exp_()
+            .scatter_add_(1, index, torch.full_like(lse, -1.0).unsqueeze(1))
+        )
+        grad.mul_(grad_out.unsqueeze(1))
+        if denom is not None:
+            dot = (grad * scores).mean(dim=1, keepdim=True)
+            if ctx.normalize == "l1":
+                grad.sub_(torch.sign(logits).mul_(dot)).div_(denom)
+            else:
+                grad.sub_(dot).div_(denom).mul_(torch.sigmoid(logits))
+        return grad, None, None, None, None
+
+
+def _ldr_kl_rows(
+    logits: Tensor, index: Tensor, lam: float | Tensor, margin: float, normalize: str
+) -> Tensor:
+    r"""Row-wise :math:`\lambda (\mathrm{logsumexp}(z/\lambda) - \log K)`; lam scalar or (B,).
+
+    ``lam`` is a constant: no gradient flows to it.
+    """
     if isinstance(lam, Tensor):
-        return lam * (torch.logsumexp(z / lam.unsqueeze(1), dim=1) - log_k)
-    return lam * (torch.logsumexp(z / lam, dim=1) - log_k)
+        lam_col = lam.detach().to(dtype=logits.dtype).unsqueeze(1)
+    else:
+        lam_col = torch.full(
+            (logits.shape[0], 1), float(lam), dtype=logits.dtype, device=logits.device
+        )
+    out: Tensor = _LDRKLFunction.apply(logits, index.unsqueeze(1), lam_col, margin, normalize)
+    return out
 
 
 def ldr_kl_loss(
@@ -158,16 +229,19 @@ def ldr_kl_loss(
         The reduced loss (scalar) or per-example losses (B,).
 
     Computed as :math:`\lambda(\operatorname{logsumexp}(z/\lambda) - \log K)`; the official code
-    subtracts a detached row maximum by hand, which gives the same value and gradient.
+    subtracts a detached row maximum by hand, which gives the same value and gradient. A fused
+    autograd function keeps only the logits and the (B,) log-sum-exp for backward and recomputes
+    the rest (:math:`\partial\ell/\partial\tilde f = \mathrm{softmax}(z/\lambda) - e_y`, then
+    through the normalisation); first-order gradients only (no double backward), and no
+    gradient flows to a ``lam`` tensor.
     """
     if not isinstance(lam, Tensor):
         check_positive("lam", lam)
     check_positive("margin", margin, allow_zero=True)
-    scores, index = _prepare(logits, target, normalize, reduction, validate)
+    logits, index = _checked(logits, target, normalize, reduction, validate)
     if isinstance(lam, Tensor):
-        lam = _check_lambda_tensor(lam, scores, validate)
-    z = margin_differences(scores, index, margin)
-    return _reduce(_ldr_kl_rows(z, lam), reduction)
+        lam = _check_lambda_tensor(lam, logits, validate)
+    return _reduce(_ldr_kl_rows(logits, index, lam, margin, normalize), reduction)
 
 
 def _check_lambda_tensor(lam: Tensor, scores: Tensor, validate: bool) -> Tensor:
@@ -304,26 +378,27 @@ def _check_aldr_params(lam0: float, alpha: float, margin: float) -> None:
 
 
 def _aldr_step(
-    scores: Tensor,
+    logits: Tensor,
     index: Tensor,
     previous: Tensor,
     lam0: float,
     alpha: float,
     margin: float,
     exact_p: bool,
+    normalize: str,
 ) -> _ALDRStep:
-    """One ALDR-KL step on normalised scores with the stored lambdas ``previous`` (B,)."""
-    num_classes = scores.shape[1]
+    """One ALDR-KL step on (checked) logits with the stored lambdas ``previous`` (B,)."""
+    num_classes = logits.shape[1]
     log_k = math.log(num_classes)
-    z = margin_differences(scores, index, margin)
     with torch.no_grad():
+        scores = normalize_scores(logits, normalize)
         prev = previous.to(dtype=scores.dtype)
-        adversary = z if exact_p else scores
+        adversary = margin_differences(scores, index, margin) if exact_p else scores
         log_p = torch.log_softmax(adversary / prev.unsqueeze(1), dim=1)
         kl = (log_p.exp() * log_p).sum(dim=1) + log_k
         lambdas = (lam0 * (1.0 - kl / (alpha * log_k))).clamp(lam0 * (1.0 - 1.0 / alpha), lam0)
     penalty = (alpha * log_k / (2.0 * lam0)) * (lambdas - lam0) ** 2
-    loss = _ldr_kl_rows(z, lambdas) - penalty
+    loss = _ldr_kl_rows(logits, index, lambdas, margin, normalize) - penalty
     return _ALDRStep(loss, lambdas, kl)
 
 
@@ -352,11 +427,12 @@ def aldr_kl_loss(
     store; use :class:`ALDRKLLoss` for the per-example table).
     """
     _check_aldr_params(lam0, alpha, margin)
-    scores, index = _prepare(logits, target, normalize, reduction, validate)
+    logits, index = _checked(logits, target, normalize, reduction, validate)
     if not isinstance(lambdas, Tensor) or lambdas.shape != index.shape:
         got = tuple(lambdas.shape) if isinstance(lambdas, Tensor) else type(lambdas).__name__
         raise ValueError(f"lambdas must be a ({index.shape[0]},) tensor, got {got}")
-    return _reduce(_aldr_step(scores, index, lambdas, lam0, alpha, margin, exact_p).loss, reduction)
+    step = _aldr_step(logits, index, lambdas, lam0, alpha, margin, exact_p, normalize)
+    return _reduce(step.loss, reduction)
 
 
 class LDRKLLoss(nn.Module):
@@ -562,13 +638,20 @@ class ALDRKLLoss(nn.Module):
 
     def forward(self, logits: Tensor, target: Tensor, index: Tensor | None = None) -> Tensor:
         """logits (B, K), target (B,) indices or (B, K) one-hot, index (B,) dataset indices."""
-        scores, target_index = _prepare(
+        logits, target_index = _checked(
             logits, target, self.normalize, self.reduction, self.validate
         )
         rows = self._check_index(index, target_index.shape[0])
-        previous = self.lambdas.index_select(0, rows).to(scores.device)
+        previous = self.lambdas.index_select(0, rows).to(logits.device)
         step = _aldr_step(
-            scores, target_index, previous, self.lam0, self.alpha, self.margin, self.exact_p
+            logits,
+            target_index,
+            previous,
+            self.lam0,
+            self.alpha,
+            self.margin,
+            self.exact_p,
+            self.normalize,
         )
         if self.training:
             self.lambdas.index_copy_(0, rows, step.lambdas.to(self.lambdas))

@@ -1,14 +1,16 @@
 """Label-noise generators of the paper's protocol (noise on training labels only).
 
-They differ from ``paperzoo.core.data.uniform_label_noise`` on purpose: the paper's uniform noise
-replaces a label by a uniformly drawn class that may equal the true one (flip rate eta (K-1)/K),
-while the core's always flips to a different class.
+The paper's uniform noise replaces a label by a uniformly drawn class that may equal the true one
+(flip rate eta (K-1)/K): ``paperzoo.core.data.uniform_label_noise(..., include_true=True)``, which
+:func:`uniform_label_noise` calls. The pair flip with an optional custom mapping stays here.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from paperzoo.core.data import uniform_label_noise as _core_uniform_label_noise
 
 __all__ = ["class_dependent_label_noise", "uniform_label_noise"]
 
@@ -34,12 +36,7 @@ def uniform_label_noise(
     Draws on the CPU (pass a CPU ``generator``) and returns tensors on ``y``'s device.
     """
     y = _check(y, num_classes, eta)
-    n = y.shape[0]
-    replace = torch.rand(n, generator=generator) < eta
-    drawn = torch.randint(0, num_classes, (n,), generator=generator)
-    noisy = torch.where(replace, drawn, y.cpu())
-    noisy = noisy.to(y.device)
-    return noisy, noisy != y
+    return _core_uniform_label_noise(y, num_classes, eta, generator=generator, include_true=True)
 
 
 def class_dependent_label_noise(

@@ -66,22 +66,26 @@ def _check_episode_labels(name: str, labels: Tensor, n_way: int) -> None:
         )
 
 
-def prototypes(support: Tensor, support_labels: Tensor, n_way: int) -> Tensor:
+def prototypes(
+    support: Tensor, support_labels: Tensor, n_way: int, validate: bool = True
+) -> Tensor:
     """Class prototypes (N, D): the mean support embedding of each class ``0 .. n_way-1``.
 
-    ``support`` (N*K, D) in any order; every class must have the same number K >= 1 of shots.
+    ``support`` (N*K, D) in any order; every class must have the same number K >= 1 of shots
+    (checked, with the inputs, unless ``validate=False``).
     """
-    check_embeddings("support", support)
-    check_labels("support_labels", support_labels, support.shape[0], "support")
     if n_way < 2:
         raise ValueError(f"n_way must be >= 2 (need at least 2 prototypes), got {n_way}")
-    _check_episode_labels("support_labels", support_labels, n_way)
     counts = torch.bincount(support_labels, minlength=n_way)
-    if bool((counts != counts[0]).any()) or int(counts[0]) == 0:
-        raise ValueError(
-            f"support must hold N*K rows with the same K >= 1 shots per class (n_way={n_way}); "
-            f"got per-class counts {counts.tolist()}"
-        )
+    if validate:
+        check_embeddings("support", support)
+        check_labels("support_labels", support_labels, support.shape[0], "support")
+        _check_episode_labels("support_labels", support_labels, n_way)
+        if bool((counts != counts[0]).any()) or int(counts[0]) == 0:
+            raise ValueError(
+                f"support must hold N*K rows with the same K >= 1 shots per class "
+                f"(n_way={n_way}); got per-class counts {counts.tolist()}"
+            )
     sums = torch.zeros(n_way, support.shape[1], dtype=support.dtype, device=support.device)
     sums = sums.index_add(0, support_labels, support)
     return sums / counts.to(support.dtype).unsqueeze(1)
@@ -322,7 +326,7 @@ def icnn_loss(
         if query_ref == "support":
             ref, ref_labels = support, support_labels
         else:
-            ref = prototypes(support, support_labels, n_way)
+            ref = prototypes(support, support_labels, n_way, validate=validate)
             ref_labels = torch.arange(n_way, device=support.device)
         score = icnn_score(
             query,
@@ -421,7 +425,7 @@ def few_shot_loss(
                 f"query has dimension {query.shape[1]} but support has {support.shape[1]}"
             )
     n_way, _, _ = _episode_sizes(support, support_labels, query, query_labels)
-    protos = prototypes(support, support_labels, n_way)
+    protos = prototypes(support, support_labels, n_way, validate=validate)
     terms: dict[str, Tensor] = {}
     if ce:
         logits = proto_logits(query, protos, temperature)

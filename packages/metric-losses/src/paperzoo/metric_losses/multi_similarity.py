@@ -23,6 +23,7 @@ positives and ``+w-_ik / B`` on mined negatives, so one (B, M) multiply replaces
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -239,7 +240,7 @@ def ms_pair_weights(
 
 
 def gpw_weights(
-    loss_fn: Any,
+    loss_fn: Callable[[Tensor], Tensor],
     sim: Tensor,
     labels: Tensor,
     ref_labels: Tensor | None = None,

@@ -173,8 +173,13 @@ class NeuralEpsGreedy(_RewardAgent):
     """Neural epsilon-greedy: the best predicted reward with probability ``1 - eps``, else uniform.
 
     Args:
-        model: reward network; lr: OGD step size (default ``0.1``); epsilon: exploration rate in
-        ``[0, 1]`` (default ``0.1``); replay, replay_batch, seed, validate as for the other agents.
+        model: reward network.
+        lr: OGD step size (default ``0.1``).
+        epsilon: exploration rate in ``[0, 1]`` (default ``0.1``).
+        replay: as for the other agents.
+        replay_batch: as for the other agents.
+        seed: as for the other agents.
+        validate: as for the other agents.
     """
 
     def __init__(
@@ -210,9 +215,14 @@ class LinSquareCB(BanditAgent):
     plays the inverse-gap-weighting distribution.
 
     Args:
-        input_dim: ``D``; gamma: greediness; lam: ridge :math:`\lambda` (default 1);
-        gamma_schedule: as in :class:`~paperzoo.neucb.agents.NeuSquareCB`; seed, validate, device,
-        dtype (default float64 for a stable Sherman-Morrison inverse).
+        input_dim: ``D``.
+        gamma: greediness.
+        lam: ridge :math:`\lambda` (default 1).
+        gamma_schedule: as in :class:`~paperzoo.neucb.agents.NeuSquareCB`.
+        seed: as for the other agents.
+        validate: as for the other agents.
+        device: where the ridge statistics live.
+        dtype: their dtype (default float64 for a stable Sherman-Morrison inverse).
     """
 
     def __init__(

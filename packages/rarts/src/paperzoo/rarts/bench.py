@@ -17,9 +17,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from paperzoo.core.bench import Benchmark, BenchContext, BenchRow, compare
+from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
 from paperzoo.rarts.ops import MNIST1D_PRIMITIVES
-from paperzoo.rarts.search import RARTS, DartsFirstOrder, DartsSecondOrder, SearchStepper
+from paperzoo.rarts.search import (
+    RARTS,
+    DartsFirstOrder,
+    DartsSecondOrder,
+    SearchStepper,
+    arch_parameters_of,
+)
 from paperzoo.rarts.space import NATSSearchNetwork, SearchNetwork
 
 __all__ = ["BENCHMARK", "run_bench"]
@@ -30,14 +36,26 @@ def _steppers(net: nn.Module) -> dict[str, SearchStepper]:
         return torch.optim.SGD(params, lr=0.025, momentum=0.9, weight_decay=3e-4)
 
     def adam(m: nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.Adam(m.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)  # type: ignore[operator]
+        return torch.optim.Adam(
+            arch_parameters_of(m), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3
+        )
+
+    def weights(m: nn.Module) -> list[nn.Parameter]:
+        arch = {id(a) for a in arch_parameters_of(m)}
+        return [p for p in m.parameters() if id(p) not in arch]
 
     nets = {k: copy.deepcopy(net) for k in ("rarts", "rarts_exact", "darts1", "darts2")}
     return {
         "RARTS (lagged)": RARTS(nets["rarts"], sgd, adam(nets["rarts"])),
-        "RARTS (exact)": RARTS(nets["rarts_exact"], sgd, adam(nets["rarts_exact"]), alpha_grad="exact"),
-        "DARTS-1st": DartsFirstOrder(nets["darts1"], sgd(nets["darts1"].weight_parameters()), adam(nets["darts1"])),  # type: ignore[operator]
-        "DARTS-2nd": DartsSecondOrder(nets["darts2"], sgd(nets["darts2"].weight_parameters()), adam(nets["darts2"])),  # type: ignore[operator]
+        "RARTS (exact)": RARTS(
+            nets["rarts_exact"], sgd, adam(nets["rarts_exact"]), alpha_grad="exact"
+        ),
+        "DARTS-1st": DartsFirstOrder(
+            nets["darts1"], sgd(weights(nets["darts1"])), adam(nets["darts1"])
+        ),
+        "DARTS-2nd": DartsSecondOrder(
+            nets["darts2"], sgd(weights(nets["darts2"])), adam(nets["darts2"])
+        ),
     }
 
 
@@ -46,8 +64,14 @@ def _case(
 ) -> list[BenchRow]:
     g = torch.Generator().manual_seed(0)
     dev = ctx.device
-    bt = (torch.randn(shape, generator=g).to(dev), torch.randint(0, classes, (shape[0],), generator=g).to(dev))
-    bv = (torch.randn(shape, generator=g).to(dev), torch.randint(0, classes, (shape[0],), generator=g).to(dev))
+    bt = (
+        torch.randn(shape, generator=g).to(dev),
+        torch.randint(0, classes, (shape[0],), generator=g).to(dev),
+    )
+    bv = (
+        torch.randn(shape, generator=g).to(dev),
+        torch.randint(0, classes, (shape[0],), generator=g).to(dev),
+    )
     steppers = _steppers(net.to(dev))
 
     def call(s: SearchStepper) -> Callable[[], object]:
@@ -66,19 +90,35 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
         rt = 0.5 if ctx.quick else 2.0
         rows: list[BenchRow] = []
         one_d = SearchNetwork(
-            8, 10, 3, steps=3, multiplier=3, primitives=MNIST1D_PRIMITIVES, in_channels=1, dims=1,
+            8,
+            10,
+            3,
+            steps=3,
+            multiplier=3,
+            primitives=MNIST1D_PRIMITIVES,
+            in_channels=1,
+            dims=1,
             reduction_cells=(1,),
         )
         for b in (64,) if ctx.quick else (32, 64, 128):
             rows += _case(f"1-D mnist1d supernet, batch {b}", one_d, (b, 1, 40), 10, ctx, rt)
         if not ctx.quick:
             two_d = SearchNetwork(
-                8, 10, 3, steps=3, multiplier=3, primitives=MNIST1D_PRIMITIVES, in_channels=1, dims=2,
+                8,
+                10,
+                3,
+                steps=3,
+                multiplier=3,
+                primitives=MNIST1D_PRIMITIVES,
+                in_channels=1,
+                dims=2,
                 reduction_cells=(1,),
             )
             rows += _case("2-D digits supernet (8x8), batch 64", two_d, (64, 1, 8, 8), 10, ctx, rt)
             nats = NATSSearchNetwork(C=16, N=2, num_classes=10)
-            rows += _case("NATS-tss supernet C=16 N=2 (32x32), batch 32", nats, (32, 3, 32, 32), 10, ctx, rt)
+            rows += _case(
+                "NATS-tss supernet C=16 N=2 (32x32), batch 32", nats, (32, 3, 32, 32), 10, ctx, rt
+            )
         return rows
     finally:
         torch.set_num_threads(threads)

@@ -2,8 +2,9 @@
 architecture; search wall-clock and test accuracy per method over seeds.
 
 ``paperzoo run rarts --quick`` (3 seeds) / ``--smoke`` / ``--full``. The quick budget is scaled to ~5 minutes on
-2 CPU cores: fewer rows, search epochs and retraining epochs than the spec's full run, and an architecture
-learning rate of 3e-3 instead of DARTS' 3e-4 so that α moves at all within ~30 search steps (all three methods
+2 CPU cores: 768 rows, 2 intermediate nodes per cell, 4 search epochs and a C=8, 3-cell network retrained for
+6 epochs instead of the spec's 4000 rows / 3 nodes / 15 epochs / C=16, 5 cells, 30 epochs, and an architecture
+learning rate of 3e-3 instead of DARTS' 3e-4 so that α moves at all within ~25 search steps (all three methods
 get the same budget and the same settings). ``--full`` uses the spec's sizes and DARTS' rates.
 """
 
@@ -40,7 +41,7 @@ class RartsConfig:
 
     dataset: str = "mnist1d"
     n_train: int = 4000  # training rows used (search splits them 50/50 into D_train / D_val)
-    search_C: int = 8
+    search_channels: int = 8
     search_layers: int = 3  # N-R-N
     search_nodes: int = 3
     search_epochs: int = 15
@@ -55,7 +56,7 @@ class RartsConfig:
     lam: float = 1.0
     beta: float = 1.0
     alpha_grad: str = "lagged"
-    eval_C: int = 16
+    eval_channels: int = 16
     eval_layers: int = 5
     eval_epochs: int = 30
     eval_lr: float = 0.025
@@ -67,7 +68,13 @@ def _data(config: RartsConfig, seed: int) -> tuple[torch.Tensor, ...]:
     split = load_dataset(config.dataset, seed=seed, val_fraction=0.0, test_fraction=0.2)
     n = min(config.n_train, split.x_train.shape[0])
     x = split.x_train[:n].unsqueeze(1)  # (N, 1, 40)
-    return x, split.y_train[:n], split.x_test.unsqueeze(1), split.y_test, torch.tensor(split.num_classes)
+    return (
+        x,
+        split.y_train[:n],
+        split.x_test.unsqueeze(1),
+        split.y_test,
+        torch.tensor(split.num_classes),
+    )
 
 
 def _stepper(method: str, net: SearchNetwork, config: RartsConfig) -> SearchStepper:
@@ -96,14 +103,18 @@ def _stepper(method: str, net: SearchNetwork, config: RartsConfig) -> SearchStep
 
 
 def _search(
-    method: str, config: RartsConfig, data: tuple[torch.Tensor, ...], seed: int, device: torch.device
+    method: str,
+    config: RartsConfig,
+    data: tuple[torch.Tensor, ...],
+    seed: int,
+    device: torch.device,
 ) -> tuple[Genotype, float, list[dict[str, float]], dict[str, Any]]:
     x, y = data[0], data[1]
     num_classes = int(data[4])
     half = x.shape[0] // 2
     seed_everything(seed)
     net = SearchNetwork(
-        config.search_C,
+        config.search_channels,
         num_classes,
         config.search_layers,
         steps=config.search_nodes,
@@ -121,21 +132,28 @@ def _search(
     ]
     tl = make_loader(x[:half], y[:half], batch_size=config.batch_size, shuffle=True, seed=seed)
     vl = make_loader(x[half:], y[half:], batch_size=config.batch_size, shuffle=True, seed=seed + 1)
-    res = run_search(
-        stepper, tl, vl, epochs=config.search_epochs, device=device, schedulers=scheds
-    )
+    res = run_search(stepper, tl, vl, epochs=config.search_epochs, device=device, schedulers=scheds)
     diag = {"op_counts": net.op_counts(), "alpha_entropy": net.alpha_entropy()}
     return net.genotype(), res.search_seconds, res.history, diag
 
 
 def _retrain(
-    genotype: Genotype, config: RartsConfig, data: tuple[torch.Tensor, ...], seed: int, device: torch.device
+    genotype: Genotype,
+    config: RartsConfig,
+    data: tuple[torch.Tensor, ...],
+    seed: int,
+    device: torch.device,
 ) -> tuple[float, int]:
     x, y, xt, yt = data[:4]
     seed_everything(seed)
-    net = EvalNetwork(genotype, config.eval_C, int(data[4]), config.eval_layers, in_channels=1, dims=1)
+    net = EvalNetwork(
+        genotype, config.eval_channels, int(data[4]), config.eval_layers, in_channels=1, dims=1
+    )
     opt = torch.optim.SGD(
-        net.parameters(), lr=config.eval_lr, momentum=config.momentum, weight_decay=config.weight_decay
+        net.parameters(),
+        lr=config.eval_lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
     )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.eval_epochs)
     loader = make_loader(x, y, batch_size=config.batch_size, shuffle=True, seed=seed)
@@ -198,7 +216,10 @@ def run(config: RartsConfig, ctx: RunContext) -> Result:
         "search epoch",
         "cross-entropy",
         epochs,
-        {METHODS[m]: [sum(c[i] for c in cs) / n for i in range(len(epochs))] for m, cs in curves.items()},
+        {
+            METHODS[m]: [sum(c[i] for c in cs) / n for i in range(len(epochs))]
+            for m, cs in curves.items()
+        },
     )
     extra = {
         "genotypes": genotypes,
@@ -275,20 +296,21 @@ EXPERIMENT = Experiment(
     budgets={
         "smoke": {
             "n_train": 128,
-            "search_C": 4,
+            "search_channels": 4,
             "search_nodes": 2,
             "search_epochs": 1,
-            "eval_C": 4,
+            "eval_channels": 4,
             "eval_layers": 3,
             "eval_epochs": 1,
             "arch_lr": 3e-3,
         },
         "quick": {
-            "n_train": 1024,
+            "n_train": 768,
+            "search_nodes": 2,
             "search_epochs": 4,
-            "eval_C": 8,
+            "eval_channels": 8,
             "eval_layers": 3,
-            "eval_epochs": 8,
+            "eval_epochs": 6,
             "arch_lr": 3e-3,
         },
         "full": {},

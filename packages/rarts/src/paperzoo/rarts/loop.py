@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader
 
 from paperzoo.core.training import (
@@ -38,7 +37,8 @@ logger = logging.getLogger(__name__)
 @dataclass
 class SearchResult:
     """What :func:`run_search` returns: one dict per epoch (mean of each returned loss, ``epoch``,
-    ``search_s`` — wall-clock seconds spent in ``step`` calls that epoch)."""
+    ``search_s`` — wall-clock seconds spent in ``step`` calls that epoch — and, for supernets with
+    ``alpha_entropy()``, ``alpha_entropy_normal`` / ``alpha_entropy_reduce``)."""
 
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -106,10 +106,10 @@ def run_search(
         spent = 0.0
         batches = zip(train_loader, val_loader, strict=False)
         for bt, bv in progress(batches, desc=f"search {epoch + 1}/{epochs}", enabled=show_progress):
-            bt_d: tuple[Tensor, Tensor] = tuple(to_device(bt, dev)[:2])  # type: ignore[assignment]
-            bv_d: tuple[Tensor, Tensor] = tuple(to_device(bv, dev)[:2])  # type: ignore[assignment]
+            xt, yt = to_device(bt, dev)[:2]
+            xv, yv = to_device(bv, dev)[:2]
             t0 = time.perf_counter()
-            out = stepper.step(bt_d, bv_d)
+            out = stepper.step((xt, yt), (xv, yv))
             spent += time.perf_counter() - t0
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -118,6 +118,9 @@ def run_search(
             s.step()
         logs = {k: v / max(n, 1) for k, v in sums.items()}
         logs.update(epoch=float(epoch + 1), search_s=spent)
+        entropy = getattr(stepper.model, "alpha_entropy", None)
+        if callable(entropy):  # collapse diagnostic: mean softmax(α) entropy per cell type
+            logs.update({f"alpha_entropy_{k}": float(v) for k, v in entropy().items()})
         history.append(logs)
         logger.info("search epoch %d/%d: %s", epoch + 1, epochs, logs)
         if on_epoch_end is not None:

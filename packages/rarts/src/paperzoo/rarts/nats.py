@@ -34,7 +34,10 @@ def _api(path: str) -> Any:
 
 
 def query(
-    arch_str: str, dataset: str = "cifar10", hp: str = "200", path: str | os.PathLike[str] | None = None
+    arch_str: str,
+    dataset: str = "cifar10",
+    hp: str = "200",
+    path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Benchmark numbers of a NATS-Bench ``tss`` cell (e.g. from :meth:`NATSSearchNetwork.arch_str`).
 

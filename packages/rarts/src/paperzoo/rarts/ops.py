@@ -27,6 +27,7 @@ __all__ = [
     "check_dims",
     "check_stride",
     "make_op",
+    "reset_all_parameters",
 ]
 
 DARTS_PRIMITIVES: tuple[str, ...] = (
@@ -82,7 +83,11 @@ def _conv(dims: int) -> type[nn.Conv1d] | type[nn.Conv2d]:
 
 
 def _bn(dims: int, channels: int, affine: bool) -> nn.Module:
-    return nn.BatchNorm1d(channels, affine=affine) if dims == 1 else nn.BatchNorm2d(channels, affine=affine)
+    return (
+        nn.BatchNorm1d(channels, affine=affine)
+        if dims == 1
+        else nn.BatchNorm2d(channels, affine=affine)
+    )
 
 
 def _avg_pool(dims: int, stride: int) -> nn.Module:
@@ -188,8 +193,9 @@ class Zero(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.stride == 1:
             return torch.zeros_like(x)
-        index = (..., *([slice(None, None, self.stride)] * self.dims))
-        return torch.zeros_like(x[index])
+        if self.dims == 1:
+            return torch.zeros_like(x[..., :: self.stride])
+        return torch.zeros_like(x[..., :: self.stride, :: self.stride])
 
 
 class FactorizedReduce(nn.Module):
@@ -211,8 +217,9 @@ class FactorizedReduce(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(x)
-        shifted = x[(..., *([slice(1, None)] * self.dims))]
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        shifted = x[..., 1:] if self.dims == 1 else x[..., 1:, 1:]
+        out: Tensor = self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        return out
 
 
 OpFactory = Callable[[int, int, bool, int], nn.Module]
@@ -234,7 +241,18 @@ OPS: dict[str, OpFactory] = {
     "nor_conv_1x1": lambda C, stride, affine, dims: ReLUConvBN(C, C, 1, stride, 0, affine, dims),
     "nor_conv_3x3": lambda C, stride, affine, dims: ReLUConvBN(C, C, 3, stride, 1, affine, dims),
 }
-"""Registry ``name -> factory(C, stride, affine, dims)``; every factory keeps ``C`` channels."""
+"""Registry ``name -> factory(C, stride, affine, dims)``; every factory keeps ``C`` channels.
+
+Deviation from the spec's ``Callable[[C, stride, affine], nn.Module]`` (= ``quark0/darts`` ``OPS``): a fourth
+argument ``dims`` (1 or 2) selects Conv1d/Pool1d or Conv2d/Pool2d, so one registry serves both spaces."""
+
+
+def reset_all_parameters(root: nn.Module) -> None:
+    """Call ``reset_parameters()`` on every submodule of ``root`` that has one (not on ``root`` itself)."""
+    for m in root.modules():
+        fn = getattr(m, "reset_parameters", None)
+        if m is not root and callable(fn):
+            fn()
 
 
 def make_op(name: str, C: int, stride: int, affine: bool = True, dims: int = 2) -> nn.Module:

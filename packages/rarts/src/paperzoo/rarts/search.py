@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from paperzoo.rarts.ops import reset_all_parameters
+
 __all__ = [
     "RARTS",
     "Batch",
@@ -33,6 +35,7 @@ __all__ = [
     "LossFn",
     "OptimizerFactory",
     "SearchStepper",
+    "arch_parameters_of",
     "coupling_penalty",
     "hvp_autograd",
     "hvp_finite_diff",
@@ -67,7 +70,8 @@ def coupling_penalty(params_w: Sequence[Tensor], params_y: Sequence[Tensor]) -> 
 
 
 def _flat_norm(tensors: Sequence[Tensor]) -> Tensor:
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors))))
+    norm: Tensor = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors))))
+    return norm
 
 
 def hvp_finite_diff(
@@ -127,7 +131,8 @@ def hvp_autograd(
     return [torch.zeros_like(a) if g is None else g for a, g in zip(arch, out, strict=True)]
 
 
-def _arch_params(model: nn.Module) -> list[nn.Parameter]:
+def arch_parameters_of(model: nn.Module) -> list[nn.Parameter]:
+    """``model.arch_parameters()`` as a list; ``ValueError`` if the model has none (not a supernet)."""
     fn = getattr(model, "arch_parameters", None)
     if not callable(fn):
         raise ValueError(
@@ -153,7 +158,9 @@ def _check_batch(batch: Any, name: str) -> Batch:
         raise TypeError(f"{name} must be a pair (x, y) of tensors, got {type(batch).__name__}")
     x, y = batch
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-        raise TypeError(f"{name} must hold tensors (x, y), got ({type(x).__name__}, {type(y).__name__})")
+        raise TypeError(
+            f"{name} must hold tensors (x, y), got ({type(x).__name__}, {type(y).__name__})"
+        )
     if x.shape[0] == 0 or y.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (x: {tuple(x.shape)}, y: {tuple(y.shape)})")
     if x.shape[0] != y.shape[0]:
@@ -175,7 +182,7 @@ class SearchStepper:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         self.model = model
-        self.arch = _arch_params(model)
+        self.arch = arch_parameters_of(model)
         self.a_opt = a_opt
         self.loss_fn = loss_fn
         if grad_clip is not None and grad_clip <= 0:
@@ -226,7 +233,9 @@ class SearchStepper:
         if self.validate:
             for n, v in result.items():
                 if v != v or v in (float("inf"), float("-inf")):
-                    raise ValueError(f"search step {self.num_steps}: loss {n!r} is non-finite ({v})")
+                    raise ValueError(
+                        f"search step {self.num_steps}: loss {n!r} is non-finite ({v})"
+                    )
             if out[-1] != 1.0:
                 bad = [i for i, a in enumerate(self.arch) if not bool(torch.isfinite(a).all())]
                 raise ValueError(
@@ -405,7 +414,7 @@ class DartsSecondOrder(DartsFirstOrder):
         g_alpha = [t.detach() for t in grads[: len(self.arch)]]
         v = [t.detach() for t in grads[len(self.arch) :]]
         if wd:
-            v = torch._foreach_add(v, [t.detach() for t in w_unrolled], alpha=wd)
+            v = list(torch._foreach_add(v, [t.detach() for t in w_unrolled], alpha=wd))
         point = ws if self.hvp_point == "w" else [t.detach() for t in w_unrolled]
         loss_at = self._functional_loss(bt)
         if self.hvp == "finite_diff":
@@ -427,9 +436,7 @@ class DartsSecondOrder(DartsFirstOrder):
 
 def _reinit(model: nn.Module, keep: Iterable[nn.Parameter]) -> None:
     saved = [(p, p.detach().clone()) for p in keep]
-    for m in model.modules():
-        if m is not model and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
+    reset_all_parameters(model)
     with torch.no_grad():
         for p, v in saved:
             p.copy_(v)
@@ -527,7 +534,7 @@ class RARTS(SearchStepper):
             total = list(grads)
             if self.beta:
                 diff = torch._foreach_sub([p.detach() for p in params], [o.detach() for o in other])
-                total = torch._foreach_add(total, diff, alpha=self.beta)
+                total = list(torch._foreach_add(total, diff, alpha=self.beta))
         for p, g in zip(params, total, strict=True):
             p.grad = g
         self._clip(params)
@@ -549,9 +556,7 @@ class RARTS(SearchStepper):
                 self.lam * loss_train + loss_val, [*self.weights_w, *self.weights_y, *self.arch]
             )
             self._couple_and_step(self.weights_w, self.weights_y, grads[:nw], self.w_opt)
-            self._couple_and_step(
-                self.weights_y, self.weights_w, grads[nw : 2 * nw], self.y_opt
-            )
+            self._couple_and_step(self.weights_y, self.weights_w, grads[nw : 2 * nw], self.y_opt)
             alpha_grads = grads[2 * nw :]
         else:
             loss_train = self._loss(self.model_w, bt)
@@ -567,7 +572,12 @@ class RARTS(SearchStepper):
         self.a_opt.step()
         lagr = loss_val.detach() + self.lam * loss_train.detach() + self.beta * coupling
         return self._finish(
-            {"train_loss": loss_train, "val_loss": loss_val, "coupling": coupling, "lagrangian": lagr}
+            {
+                "train_loss": loss_train,
+                "val_loss": loss_val,
+                "coupling": coupling,
+                "lagrangian": lagr,
+            }
         )
 
     def state_dict(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from paperzoo.rarts.ops import (
     check_dims,
     check_stride,
     make_op,
+    reset_all_parameters,
 )
 
 __all__ = [
@@ -77,14 +78,10 @@ def _check_primitives(primitives: Sequence[str]) -> tuple[str, ...]:
 
 def _check_alpha_shape(alphas: Tensor, expected: tuple[int, int], name: str) -> None:
     if tuple(alphas.shape) != expected:
-        raise ValueError(
-            f"{name} must have shape (E, |O|) = {expected}, got {tuple(alphas.shape)}"
-        )
+        raise ValueError(f"{name} must have shape (E, |O|) = {expected}, got {tuple(alphas.shape)}")
 
 
-def _check_input(
-    x: Tensor, dims: int, in_channels: int, reductions: int, name: str = "x"
-) -> None:
+def _check_input(x: Tensor, dims: int, in_channels: int, reductions: int, name: str = "x") -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -153,8 +150,11 @@ class MixedOp(nn.Module):
         if not self._active_list:
             return self._ops[0](x)  # type: ignore[no-any-return]
         outs = torch.stack([self._ops[k](x) for k in self._active_list])
-        w = weights.index_select(0, self._active).to(outs.dtype)
-        return torch.tensordot(w, outs, dims=1)
+        active = self._active
+        assert isinstance(active, Tensor)
+        w = weights.index_select(0, active).to(outs.dtype)
+        out: Tensor = torch.tensordot(w, outs, dims=1)
+        return out
 
 
 class SearchCell(nn.Module):
@@ -179,7 +179,9 @@ class SearchCell(nn.Module):
     ) -> None:
         super().__init__()
         if steps < 1 or not 1 <= multiplier <= steps:
-            raise ValueError(f"need steps >= 1 and 1 <= multiplier <= steps, got {steps}, {multiplier}")
+            raise ValueError(
+                f"need steps >= 1 and 1 <= multiplier <= steps, got {steps}, {multiplier}"
+            )
         self.reduction = reduction
         self.steps = steps
         self.multiplier = multiplier
@@ -200,11 +202,9 @@ class SearchCell(nn.Module):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self.steps):
-            s = sum(
-                self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states)
-            )
+            s = sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
             offset += len(states)
-            states.append(s)  # type: ignore[arg-type]
+            states.append(s)
         return torch.cat(states[-self.multiplier :], dim=1)
 
 
@@ -283,7 +283,9 @@ class SearchNetwork(nn.Module):
         self.reduction_cells = tuple(sorted(set(reduction_cells)))
         for r in self.reduction_cells:
             if not 0 <= r < layers:
-                raise ValueError(f"reduction_cells must lie in [0, {layers}), got {self.reduction_cells}")
+                raise ValueError(
+                    f"reduction_cells must lie in [0, {layers}), got {self.reduction_cells}"
+                )
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(
             _conv(dims)(in_channels, C_curr, 3, padding=1, bias=False), _bn(dims, C_curr, True)
@@ -296,7 +298,15 @@ class SearchNetwork(nn.Module):
             if reduction:
                 C_curr *= 2
             cell = SearchCell(
-                steps, multiplier, C_pp, C_p, C_curr, reduction, reduction_prev, self.primitives, dims
+                steps,
+                multiplier,
+                C_pp,
+                C_p,
+                C_curr,
+                reduction,
+                reduction_prev,
+                self.primitives,
+                dims,
             )
             reduction_prev = reduction
             self.cells.append(cell)
@@ -308,9 +318,7 @@ class SearchNetwork(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise every weight (PyTorch defaults) and α (``1e-3·N(0, 1)``) from the global RNG."""
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        reset_all_parameters(self)
         with torch.no_grad():
             self.alphas_normal.normal_(0.0, 1e-3)
             self.alphas_reduce.normal_(0.0, 1e-3)
@@ -367,7 +375,11 @@ class SearchNetwork(nn.Module):
 
 
 def random_genotype(
-    primitives: Sequence[str], steps: int, multiplier: int | None = None, *, generator: torch.Generator
+    primitives: Sequence[str],
+    steps: int,
+    multiplier: int | None = None,
+    *,
+    generator: torch.Generator,
 ) -> Genotype:
     """A uniformly random DARTS genotype: per node 2 distinct random inputs, each a random non-``none`` op."""
     prims = [p for p in _check_primitives(primitives) if p != "none"]
@@ -477,7 +489,9 @@ class EvalNetwork(nn.Module):
             raise ValueError(f"drop_path_prob must lie in [0, 1), got {drop_path_prob}")
         for name, _ in list(genotype.normal) + list(genotype.reduce):
             if name not in OPS:
-                raise ValueError(f"unknown primitive {name!r} in genotype; registered: {sorted(OPS)}")
+                raise ValueError(
+                    f"unknown primitive {name!r} in genotype; registered: {sorted(OPS)}"
+                )
         self.genotype = genotype
         self.in_channels = in_channels
         if reduction_cells is None:
@@ -520,9 +534,7 @@ class EvalNetwork(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise every weight with PyTorch's defaults."""
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        reset_all_parameters(self)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input(x, self.dims, self.in_channels, len(self.reduction_cells))
@@ -655,9 +667,7 @@ class NATSSearchNetwork(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise every weight (PyTorch defaults) and α (``1e-3·N(0, 1)``)."""
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        reset_all_parameters(self)
         with torch.no_grad():
             self.arch_alphas.normal_(0.0, 1e-3)
 
@@ -689,7 +699,9 @@ class NATSSearchNetwork(nn.Module):
         for node in nodes:
             for op, j in node:
                 if op not in self.primitives:
-                    raise ValueError(f"unknown primitive {op!r} in arch_str; space: {self.primitives}")
+                    raise ValueError(
+                        f"unknown primitive {op!r} in arch_str; space: {self.primitives}"
+                    )
                 alphas[k + j, self.primitives.index(op)] = logit
             k += len(node)
         with torch.no_grad():

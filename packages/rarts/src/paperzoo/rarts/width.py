@@ -14,13 +14,14 @@ channels are exactly zero (BN's bias would otherwise leak through).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from paperzoo.rarts.ops import _bn, _conv, check_dims, check_stride
+from paperzoo.rarts.ops import _bn, _conv, check_dims, check_stride, reset_all_parameters
 
 __all__ = ["MaskedConv", "WidthResNet", "WidthSearchResNet", "check_widths"]
 
@@ -30,7 +31,7 @@ def check_widths(widths: Sequence[int], max_out: int) -> tuple[int, ...]:
     w = tuple(int(c) for c in widths)
     if not w:
         raise ValueError("widths must hold at least one candidate width")
-    if any(b <= a for a, b in zip(w, w[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(w)):
         raise ValueError(f"widths must be strictly increasing, got {w}")
     if w[0] < 1 or w[-1] > max_out:
         raise ValueError(f"widths must lie in [1, max_out={max_out}], got {w}")
@@ -60,7 +61,12 @@ class MaskedConv(nn.Module):
         self.in_ch, self.max_out = in_ch, max_out
         self.widths = check_widths(widths, max_out)
         self.conv = _conv(dims)(
-            in_ch, max_out, kernel_size, stride=check_stride(stride), padding=kernel_size // 2, bias=False
+            in_ch,
+            max_out,
+            kernel_size,
+            stride=check_stride(stride),
+            padding=kernel_size // 2,
+            bias=False,
         )
         self.bn = _bn(dims, max_out, True)
         masks = (torch.arange(max_out)[None, :] < torch.tensor(self.widths)[:, None]).float()
@@ -69,14 +75,15 @@ class MaskedConv(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise conv, BN and α."""
-        self.conv.reset_parameters()
-        self.bn.reset_parameters()
+        reset_all_parameters(self)
         with torch.no_grad():
             self.alpha.normal_(0.0, 1e-3)
 
     def channel_mask(self) -> Tensor:
         """``softmax(α) @ M`` of shape ``(max_out,)``: the expected keep-weight of each channel."""
-        return F.softmax(self.alpha, dim=0) @ self.masks.to(self.alpha.dtype)
+        masks = self.masks
+        assert isinstance(masks, Tensor)
+        return F.softmax(self.alpha, dim=0) @ masks.to(self.alpha.dtype)
 
     def chosen_width(self) -> int:
         """c_{argmax α}."""
@@ -92,7 +99,8 @@ class MaskedConv(nn.Module):
             raise ValueError("x is an empty batch (N=0)")
         out = self.bn(self.conv(x))
         mask = self.channel_mask().to(out.dtype)
-        return out * mask.view(1, -1, *([1] * self.dims))
+        masked: Tensor = out * mask.view(1, -1, *([1] * self.dims))
+        return masked
 
 
 class _Block(nn.Module):
@@ -136,15 +144,15 @@ class _ResNetBase(nn.Module):
         super().__init__()
         self.dims, self.in_channels = check_dims(dims), in_channels
         self.stem = nn.Sequential(
-            _conv(dims)(in_channels, stem, 3, padding=1, bias=False), _bn(dims, stem, True), nn.ReLU()
+            _conv(dims)(in_channels, stem, 3, padding=1, bias=False),
+            _bn(dims, stem, True),
+            nn.ReLU(),
         )
         self.blocks = nn.ModuleList()
 
     def reset_parameters(self) -> None:
         """Re-initialise every weight (and α where present)."""
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        reset_all_parameters(self)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != self.dims + 2 or x.shape[1] != self.in_channels:
@@ -157,7 +165,10 @@ class _ResNetBase(nn.Module):
         h = self.stem(x)
         for block in self.blocks:
             h = block(h)
-        return self.classifier(h.mean(dim=tuple(range(2, h.dim()))))  # type: ignore[no-any-return]
+        classifier = self.classifier
+        assert isinstance(classifier, nn.Linear)
+        logits: Tensor = classifier(h.mean(dim=tuple(range(2, h.dim()))))
+        return logits
 
 
 class WidthSearchResNet(_ResNetBase):
@@ -248,7 +259,9 @@ class WidthResNet(_ResNetBase):
             for b in range(blocks_per_stage):
                 stride = 2 if s > 0 and b == 0 else 1
                 if not 1 <= block_widths[k] <= C:
-                    raise ValueError(f"block_widths[{k}] must lie in [1, {C}], got {block_widths[k]}")
+                    raise ValueError(
+                        f"block_widths[{k}] must lie in [1, {C}], got {block_widths[k]}"
+                    )
                 self.blocks.append(_Block(C_prev, C, stride, dims, width=block_widths[k]))
                 C_prev, k = C, k + 1
         self.classifier = nn.Linear(C_prev, num_classes)
