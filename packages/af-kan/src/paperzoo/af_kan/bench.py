@@ -51,11 +51,11 @@ def _peer(name: str, widths: list[int], grid_size: int, order: int) -> nn.Module
         if name == "pykan":
             return _PykanStack(widths, grid_size, order)
         if name == "flashkan":
-            import flashkan  # type: ignore[import-untyped]
+            import flashkan
 
             return flashkan.KANNetwork(widths, grid_size=grid_size, spline_order=order)  # type: ignore[no-any-return]
         if name == "inkan":
-            import inkan  # type: ignore[import-untyped]
+            import inkan
 
             return inkan.KANNetwork(widths, grid_size=grid_size, spline_order=order)  # type: ignore[no-any-return]
     except ImportError as err:
