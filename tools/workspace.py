@@ -223,15 +223,16 @@ def verify(name: str, run_tests: bool, root: Path = ROOT) -> None:
                 ],
                 check=True,
             )
-            # run from a scratch folder so the tests import the installed wheel, not the source tree
-            tests = work / "tests"
-            shutil.copytree(folder / "tests", tests)
+            # a copy of the package folder without src/: the tests (and the README they may read)
+            # run against the installed wheel, never the source tree
+            pkg = work / "pkg"
+            shutil.copytree(folder, pkg, ignore=shutil.ignore_patterns("src", "__pycache__"))
             subprocess.run(
                 [
                     py,
                     "-m",
                     "pytest",
-                    str(tests),
+                    str(pkg / "tests"),
                     "-q",
                     "-p",
                     "no:cacheprovider",
@@ -239,7 +240,7 @@ def verify(name: str, run_tests: bool, root: Path = ROOT) -> None:
                     "-m",
                     "not gpu",
                 ],
-                cwd=work,
+                cwd=pkg,
                 check=True,
             )
         print(f"verified {dist_name(folder)} from {wheel.name}")
