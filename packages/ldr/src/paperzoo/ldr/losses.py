@@ -35,7 +35,8 @@ logits unless ``normalize="none"``.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -471,62 +472,47 @@ class LDRKLLoss(nn.Module):
         return f"lam={self.lam}, margin={self.margin}, normalize={self.normalize!r}"
 
 
-class CrammerSingerLoss(nn.Module):
+class _MarginLossModule(nn.Module):
+    """Shared module form of the two margin losses: stores the arguments, calls ``_loss``."""
+
+    _loss: ClassVar[Callable[..., Tensor]]
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        normalize: str = "none",
+        reduction: str = "mean",
+        *,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        check_positive("margin", margin, allow_zero=True)
+        check_choice("normalize", normalize, NORMALIZATIONS)
+        check_choice("reduction", reduction, REDUCTIONS)
+        self.margin, self.normalize, self.reduction, self.validate = (
+            margin,
+            normalize,
+            reduction,
+            validate,
+        )
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
+        return type(self)._loss(
+            logits, target, self.margin, self.normalize, self.reduction, validate=self.validate
+        )
+
+
+class CrammerSingerLoss(_MarginLossModule):
     """Module form of :func:`crammer_singer_loss` (same arguments and defaults)."""
 
-    def __init__(
-        self,
-        margin: float = 1.0,
-        normalize: str = "none",
-        reduction: str = "mean",
-        *,
-        validate: bool = True,
-    ) -> None:
-        super().__init__()
-        check_positive("margin", margin, allow_zero=True)
-        check_choice("normalize", normalize, NORMALIZATIONS)
-        check_choice("reduction", reduction, REDUCTIONS)
-        self.margin, self.normalize, self.reduction, self.validate = (
-            margin,
-            normalize,
-            reduction,
-            validate,
-        )
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
-        return crammer_singer_loss(
-            logits, target, self.margin, self.normalize, self.reduction, validate=self.validate
-        )
+    _loss = staticmethod(crammer_singer_loss)
 
 
-class WestonWatkinsLoss(nn.Module):
+class WestonWatkinsLoss(_MarginLossModule):
     """Module form of :func:`weston_watkins_loss` (same arguments and defaults)."""
 
-    def __init__(
-        self,
-        margin: float = 1.0,
-        normalize: str = "none",
-        reduction: str = "mean",
-        *,
-        validate: bool = True,
-    ) -> None:
-        super().__init__()
-        check_positive("margin", margin, allow_zero=True)
-        check_choice("normalize", normalize, NORMALIZATIONS)
-        check_choice("reduction", reduction, REDUCTIONS)
-        self.margin, self.normalize, self.reduction, self.validate = (
-            margin,
-            normalize,
-            reduction,
-            validate,
-        )
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
-        return weston_watkins_loss(
-            logits, target, self.margin, self.normalize, self.reduction, validate=self.validate
-        )
+    _loss = staticmethod(weston_watkins_loss)
 
 
 class ALDRKLLoss(nn.Module):
