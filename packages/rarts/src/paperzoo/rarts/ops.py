@@ -169,16 +169,10 @@ class SepConv(nn.Sequential):
         affine: bool = True,
         dims: int = 2,
     ) -> None:
-        conv = _conv(check_dims(dims))
+        # two dilation-1 DilConv stacks, unrolled so the layout (and state_dict keys) is DARTS'
         super().__init__(
-            nn.ReLU(inplace=False),
-            conv(C_in, C_in, kernel_size, stride=stride, padding=padding, groups=C_in, bias=False),
-            conv(C_in, C_in, 1, bias=False),
-            _bn(dims, C_in, affine),
-            nn.ReLU(inplace=False),
-            conv(C_in, C_in, kernel_size, stride=1, padding=padding, groups=C_in, bias=False),
-            conv(C_in, C_out, 1, bias=False),
-            _bn(dims, C_out, affine),
+            *DilConv(C_in, C_in, kernel_size, stride, padding, 1, affine, dims),
+            *DilConv(C_in, C_out, kernel_size, 1, padding, 1, affine, dims),
         )
 
 
