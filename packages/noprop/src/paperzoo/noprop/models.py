@@ -486,6 +486,31 @@ def train_blocks_vmapped(
     return per_block.detach()
 
 
+def _label_targets_and_times(
+    x: Tensor,
+    y: Tensor,
+    t: Tensor | None,
+    embedding: LabelEmbedding,
+    num_classes: int,
+    validate: bool,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor]:
+    """The continuous-time variants' shared start: ``u_y`` ``(B, e)`` and ``t`` ``(B,)`` in [0, 1]
+    (drawn uniformly unless given; a given ``t`` is checked when ``validate``)."""
+    if validate:
+        _check_xy(x, y, num_classes)
+    u_y: Tensor = embedding(y) if validate else embedding.weight[y]
+    B = u_y.shape[0]
+    if t is None:
+        return u_y, _rand((B,), u_y, generator)
+    if validate:
+        if t.shape != (B,):
+            raise ValueError(f"t must have shape ({B},), got {tuple(t.shape)}")
+        if bool(((t < 0) | (t > 1)).any()):
+            raise ValueError("t must lie in [0, 1]")
+    return u_y, t
+
+
 class NoPropCT(nn.Module):
     """NoProp-CT: one time-conditioned block, continuous t ∈ [0, 1], learnable schedule.
 
@@ -547,17 +572,9 @@ class NoPropCT(nn.Module):
         t: Tensor | None = None,
     ) -> Tensor:
         """NoProp-CT loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given)."""
-        if self.validate:
-            _check_xy(x, y, self.num_classes)
-        u_y = self.embedding(y) if self.validate else self.embedding.weight[y]
-        B = u_y.shape[0]
-        if t is None:
-            t = _rand((B,), u_y, generator)
-        elif self.validate:
-            if t.shape != (B,):
-                raise ValueError(f"t must have shape ({B},), got {tuple(t.shape)}")
-            if bool(((t < 0) | (t > 1)).any()):
-                raise ValueError("t must lie in [0, 1]")
+        u_y, t = _label_targets_and_times(
+            x, y, t, self.embedding, self.num_classes, self.validate, generator
+        )
         eps = _randn(tuple(u_y.shape), u_y, generator)
         eps1 = _randn(tuple(u_y.shape), u_y, generator)
         sched = self.schedule
@@ -673,17 +690,9 @@ class NoPropFM(nn.Module):
         t: Tensor | None = None,
     ) -> Tensor:
         """Flow-matching loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given)."""
-        if self.validate:
-            _check_xy(x, y, self.num_classes)
-        u_y = self.embedding(y) if self.validate else self.embedding.weight[y]
-        B = u_y.shape[0]
-        if t is None:
-            t = _rand((B,), u_y, generator)
-        elif self.validate:
-            if t.shape != (B,):
-                raise ValueError(f"t must have shape ({B},), got {tuple(t.shape)}")
-            if bool(((t < 0) | (t > 1)).any()):
-                raise ValueError("t must lie in [0, 1]")
+        u_y, t = _label_targets_and_times(
+            x, y, t, self.embedding, self.num_classes, self.validate, generator
+        )
         z0 = _randn(tuple(u_y.shape), u_y, generator)
         tc = t.to(u_y.dtype)[:, None]
         z_t = tc * u_y + (1 - tc) * z0
