@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from paperzoo.core.cli import main
 from paperzoo.core.errors import UserError
@@ -149,3 +150,27 @@ def test_core_benchmark_reports_fit_overhead(tmp_path: Path) -> None:
     by = {r["impl"]: r for r in rows}
     assert by["fit"]["ratio"] == 1.0
     assert by["bare loop"]["median_s"] > 0
+
+
+def test_compare_records_the_thread_count_it_timed_under(tmp_path: Path) -> None:
+    from paperzoo.core.bench import compare
+    from paperzoo.core.report import write_bench
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = compare(
+            "tiny",
+            {"a": lambda: None, "b": lambda: None},
+            ours="a",
+            device=torch.device("cpu"),
+            min_run_time=0.01,
+            memory=False,
+            rounds=2,
+        )
+    finally:
+        torch.set_num_threads(before)
+    assert [r.threads for r in rows] == [1, 1]
+    folder = write_bench(tmp_path, name="tiny", device="cpu", rows=rows, wall_s=0.1)
+    table = (folder / "bench.md").read_text()
+    assert "| threads |" in table and table.rstrip().endswith("| 1 |")

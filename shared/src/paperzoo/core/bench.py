@@ -32,13 +32,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One measurement. ``ratio`` = this impl's median over ours in the same run (>1: we are faster)."""
+    """One measurement. ``ratio`` = this impl's median over ours in the same run (>1: we are faster).
+
+    ``threads`` is the torch intra-op thread count while it was timed (benchmarks often pin it to
+    one, so the process-wide count in the report's environment block is not enough); -1 = unknown.
+    """
 
     case: str
     impl: str
     median_s: float
     peak_bytes: int | None
     ratio: float
+    threads: int = -1
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,8 @@ def compare(
             _sync(device)
     med = {k: statistics.median(v) for k, v in samples.items()}
     mem = {k: (peak_memory(f, device) if memory else None) for k, f in impls.items()}
-    return [BenchRow(case, k, med[k], mem[k], med[k] / med[ours]) for k in impls]
+    nt = torch.get_num_threads()
+    return [BenchRow(case, k, med[k], mem[k], med[k] / med[ours], nt) for k in impls]
 
 
 def list_benchmarks() -> dict[str, str]:

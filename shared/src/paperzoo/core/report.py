@@ -173,15 +173,16 @@ def write_bench(
     }
     (folder / "bench.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
-        f"# bench {name} ({device}, {env['threads']} threads, {env['platform']})",
+        f"# bench {name} ({device}, process default {env['threads']} threads, {env['platform']})",
         "",
-        "| case | impl | median ms | peak MiB | ratio (impl / ours) |",
-        "|---|---|---|---|---|",
+        "| case | impl | median ms | peak MiB | ratio (impl / ours) | threads |",
+        "|---|---|---|---|---|---|",
     ]
     for r in data:
         peak = "" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.2f}"
         lines.append(
-            f"| {r['case']} | {r['impl']} | {r['median_s'] * 1e3:.3f} | {peak} | {r['ratio']:.2f} |"
+            f"| {r['case']} | {r['impl']} | {r['median_s'] * 1e3:.3f} | {peak} | {r['ratio']:.2f} "
+            f"| {r.get('threads', -1)} |"
         )
     (folder / "bench.md").write_text("\n".join(lines) + "\n")
     return folder
