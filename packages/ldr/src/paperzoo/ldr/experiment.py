@@ -395,9 +395,9 @@ def _selected(
         e_ix = torch.arange(pick.shape[0]).unsqueeze(1)
         s_ix = torch.arange(pick.shape[1]).unsqueeze(0)
         chosen = {k: t[pick, e_ix, s_ix] for k, t in res.items()}
-        chosen["lr"] = torch.tensor([lr for lr, _ in cands])[pick]
+        chosen["lr"] = torch.tensor([lr for lr, _ in cands], dtype=torch.float64)[pick]
         chosen["param"] = torch.tensor(
-            [math.nan if v.param is None else v.param for _, v in cands]
+            [math.nan if v.param is None else v.param for _, v in cands], dtype=torch.float64
         )[pick]
         out[loss] = chosen
     return out
