@@ -445,6 +445,14 @@ def _summarise(
                         method, f"val_top1_noisy_labels@{setting}", res["val_acc"][c, si].tolist()
                     )
                 )
+                if setting != "clean":
+                    rows.append(
+                        Row.from_values(
+                            method,
+                            f"train_fits_noisy_label@{setting}",
+                            res["fits_noisy"][c, si].tolist(),
+                        )
+                    )
                 if v.loss == "aldr_kl" and setting != "clean":
                     for kind in ("noisy", "clean"):
                         rows.append(
