@@ -205,3 +205,24 @@ def test_softplus_l1_is_the_official_cifar100_choice() -> None:
     torch.testing.assert_close(
         a(f, y, torch.arange(5)), b(normalize_scores(f, "softplus_mean"), y, torch.arange(5))
     )
+
+
+def test_lambda_update_follows_confidence_not_the_label() -> None:
+    """lambda* = lam0 (1 - KL(p||u) / (alpha log K)): peaked scores -> small lambda, flat -> lam0.
+
+    With the official update (exact_p=False) p = softmax(s / Lambda) ignores the label, so a wrong
+    label and a right label on the same logits get the same lambda.
+    """
+    k = 10
+    confident = torch.zeros(1, k, dtype=torch.float64)
+    confident[0, 3] = 8.0
+    flat = torch.full((1, k), 0.1, dtype=torch.float64)
+    flat[0, 3] = 0.2
+    f = torch.cat([confident, confident, flat])
+    y = torch.tensor([3, 7, 3])  # right label, wrong label, right label on a flat prediction
+    loss_fn = ALDRKLLoss(3, lam0=1.0, alpha=2.0, exact_p=False).double()
+    loss_fn(f, y, torch.arange(3))
+    lam = loss_fn.lambdas
+    assert lam[0] == lam[1]
+    assert lam[0] < lam[2] <= 1.0
+    assert lam[0] < 0.75  # well inside [lam0 (1 - 1/alpha), lam0] = [0.5, 1]

@@ -59,8 +59,58 @@ def test_tiny_run_produces_rows_checks_and_curves() -> None:
     result = run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))
     metrics = {(r.method, r.metric) for r in result.rows}
     assert ("CE [ffnn]", "test_top1@uniform:0.6") in metrics
+    assert ("ALDR-KL [ffnn]", "selected_λ0@uniform:0.6") in metrics
     assert any(m == "mean_lambda_noisy@uniform:0.6" for _, m in metrics)
     assert all(0.0 <= r.mean <= 1.0 for r in result.rows if "top1" in r.metric)
     names = [c.name for c in result.checks]
     assert any("5 points above CE" in n for n in names)
     assert "accuracy_vs_noise_ffnn" in result.curves
+
+
+def test_selection_looks_at_validation_accuracy_only() -> None:
+    """The reported candidate is the validation-best one (ties: the first), whatever the test says."""
+    from paperzoo.ldr.experiment import LDRConfig, _selected, _variants
+
+    cfg = LDRConfig(losses=("ldr_kl",), lam_grid=(0.1, 1.0, 10.0), lrs=(1e-2,), settings=("clean",))
+    variants = _variants(cfg)
+    assert [v.param for v in variants] == [0.1, 1.0, 10.0]
+    val = torch.tensor([[[0.5, 0.7]], [[0.9, 0.7]], [[0.1, 0.2]]])  # (C=3, E=1, S=2)
+    test = torch.tensor([[[0.1, 0.2]], [[0.3, 0.4]], [[0.99, 0.99]]]).unsqueeze(
+        -1
+    )  # best test: C=2
+    res = {
+        "val_acc": val,
+        "test_acc": test,
+        "fits_noisy": torch.zeros(3, 1, 2),
+        "lam_noisy": torch.zeros(3, 1, 2),
+        "lam_clean": torch.zeros(3, 1, 2),
+    }
+    chosen = _selected(cfg, variants, res)["ldr_kl"]
+    # seed 0: candidate 1 (val 0.9); seed 1: tie 0.7 / 0.7 -> the first (candidate 0)
+    assert chosen["param"].tolist() == [[1.0, 0.1]]
+    torch.testing.assert_close(chosen["test_acc"][..., -1], torch.tensor([[0.3, 0.2]]))
+
+
+def test_validation_split_has_the_noisy_labels_and_is_disjoint() -> None:
+    from paperzoo.ldr.experiment import LDRConfig, _prepare_data
+
+    cfg = LDRConfig(settings=("clean", "uniform:0.6"))
+    data, k = _prepare_data(cfg, [0])
+    assert k == 10
+    n_fit, n_val = data["x_fit"].shape[1], data["x_val"].shape[1]
+    assert abs(n_val / (n_fit + n_val) - cfg.val_fraction) < 0.01
+    # clean setting: val labels are the true labels; at 60% uniform noise many of them differ
+    changed = (data["y_val"][1, 0] != data["y_val"][0, 0]).float().mean()
+    assert 0.4 < float(changed) < 0.7
+    assert data["noisy_fit"][1, 0].float().mean() > 0.4
+
+
+def test_aldr_runs_as_the_official_experiments() -> None:
+    from paperzoo.ldr.experiment import LDRConfig, _aldr_module
+
+    cfg = LDRConfig()
+    module = _aldr_module(10.0, 4, cfg)
+    assert module.normalize == "l1" and module.exact_p is False
+    assert (module.alpha, module.margin) == (2.0, 0.1)
+    assert cfg.lam0_grid == cfg.lam_grid == (0.1, 1.0, 10.0)
+    assert cfg.lrs == (1e-2, 1e-3)

@@ -1,20 +1,32 @@
 """Reproduction: robust losses on digits with label noise (the paper's tabular protocol, scaled down).
 
-Protocol (official ``experiment.py`` defaults, spec section 6): sklearn digits, standardised, a 70/30
-stratified split per seed; noise on the training labels only (uniform: with probability eta replace by
-a uniformly drawn class; class-dependent: y -> (y + 1) mod K with probability eta); SGD with momentum
-0.9, weight decay 5e-3, batch 64, 100 epochs, learning rate / 10 at epochs 50 and 75 (lr 1e-2, the
-official default); losses CE, GCE (q = 0.7), MAE, Crammer-Singer (c = 1), LDR-KL (lambda = 10,
-c = 0.1), ALDR-KL (lambda0 = 10, alpha = 2, c = 0.1); models: the official FFNN (two tanh hidden layers
-of width min(d, K)) and a wider ReLU MLP 64-128-128-10. Clean test accuracy, final and best epoch.
-Added for diagnosis (not in the paper): LDR-KL with ALDR-KL's 'l1' normalisation, which separates the
-effect of the normalisation from that of the adaptive lambda_i.
+Protocol (official ``experiment.py`` / README, spec section 6): sklearn digits, standardised, a 70/30
+stratified train/test split per seed; noise on the training labels only (uniform: with probability eta
+replace by a uniformly drawn class; class-dependent: y -> (y + 1) mod K with probability eta); SGD with
+momentum 0.9, weight decay 5e-3, batch 64, 100 epochs, learning rate / 10 at epochs 50 and 75; models:
+the official FFNN (two tanh hidden layers of width min(d, K)) and a wider ReLU MLP 64-128-128-10. Clean
+test accuracy, final and best epoch.
 
-All runs of one model are trained at once as a stack of independent networks (one batched matmul per
-layer): every member has its own weights, labels, data order and loss, and because SGD with momentum
-and weight decay acts element-wise and the members share no parameters, each member's trajectory is
-exactly that of training it alone. Members of the same seed share the split, the initialisation and
-the data order (paired comparison across losses and noise settings).
+Hyper-parameters are chosen as the official code does, on held-out training data with its noisy
+labels (the official ``experiment.py`` runs 5-fold CV on the noisy training set and reports each
+fold's model): ``val_fraction`` (20%, one fold) of each seed's training split is held out, every
+candidate is trained on the rest, and for each (loss, model, noise setting, seed) the candidate with
+the highest final-epoch accuracy on the held-out *noisy* labels is reported. The test split never
+takes part in the choice. Grids: the official ones -- LDR-KL lambda and ALDR-KL lambda0 in
+{0.1, 1, 10} (the list commented out in the official ``experiment.py``, which hard-codes 10),
+Crammer-Singer margin in {0.1, 1, 10}, GCE q in {0.05, 0.7, 0.95}; CE and MAE have none. ALDR-KL uses
+alpha = 2, c = 0.1, the official ``l1`` score normalisation and the official lambda update
+(``exact_p=False``); LDR-KL uses c = 0.1 and the official ``softplus_mean`` normalisation. The
+learning rate is chosen the same way, for every loss, from {1e-2 (the official ``experiment.py``
+default), 1e-3 (the official README's commands)}.
+Added for diagnosis (not in the paper): LDR-KL with ALDR-KL's 'l1' normalisation (same grid), which
+separates the effect of the normalisation from that of the adaptive lambda_i.
+
+All runs of one (model, learning rate) are trained at once as a stack of independent networks (one
+batched matmul per layer): every member has its own weights, labels, data order and loss, and
+because SGD with momentum and weight decay acts element-wise and the members share no parameters,
+each member's trajectory is exactly that of training it alone. Members of the same seed share the
+split, the initialisation and the data order (paired comparison across losses and noise settings).
 """
 
 from __future__ import annotations
@@ -23,7 +35,6 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,12 +50,19 @@ __all__ = ["EXPERIMENT", "LDRConfig", "run"]
 
 LOSS_NAMES: dict[str, str] = {
     "ce": "CE",
-    "gce": "GCE (q=0.7)",
+    "gce": "GCE",
     "mae": "MAE",
-    "cs": "CS (c=1)",
-    "ldr_kl": "LDR-KL (λ=10, c=0.1)",
-    "ldr_kl_l1": "LDR-KL l1-normalised (λ=10, c=0.1)",
-    "aldr_kl": "ALDR-KL (λ0=10, α=2, c=0.1)",
+    "cs": "CS",
+    "ldr_kl": "LDR-KL",
+    "ldr_kl_l1": "LDR-KL l1-normalised",
+    "aldr_kl": "ALDR-KL",
+}
+PARAM_SYMBOLS: dict[str, str] = {
+    "gce": "q",
+    "cs": "c",
+    "ldr_kl": "λ",
+    "ldr_kl_l1": "λ",
+    "aldr_kl": "λ0",
 }
 
 
@@ -54,22 +72,52 @@ class LDRConfig:
 
     dataset: str = "digits"
     test_fraction: float = 0.3
+    val_fraction: float = 0.2
     models: tuple[str, ...] = ("ffnn", "mlp")
     losses: tuple[str, ...] = ("ce", "gce", "mae", "cs", "ldr_kl", "ldr_kl_l1", "aldr_kl")
     settings: tuple[str, ...] = ("clean", "uniform:0.4", "uniform:0.6", "classdep:0.3")
     epochs: int = 100
     decay_epochs: tuple[int, ...] = (50, 75)
-    lr: float = 1e-2
+    lrs: tuple[float, ...] = (1e-2, 1e-3)
     momentum: float = 0.9
     weight_decay: float = 5e-3
     batch_size: int = 64
-    lam: float = 10.0
-    lam0: float = 10.0
+    lam_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
+    lam0_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
     alpha: float = 2.0
     margin: float = 0.1
-    cs_margin: float = 1.0
-    gce_q: float = 0.7
+    exact_p: bool = False
+    cs_margin_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
+    gce_q_grid: tuple[float, ...] = (0.05, 0.7, 0.95)
     threads: int = 1
+
+
+@dataclass(frozen=True)
+class _Variant:
+    """One loss with one value of its hyper-parameter (``None`` for CE and MAE)."""
+
+    loss: str
+    param: float | None
+
+
+def _variants(config: LDRConfig) -> list[_Variant]:
+    grids: dict[str, tuple[float | None, ...]] = {
+        "ce": (None,),
+        "mae": (None,),
+        "gce": config.gce_q_grid,
+        "cs": config.cs_margin_grid,
+        "ldr_kl": config.lam_grid,
+        "ldr_kl_l1": config.lam_grid,
+        "aldr_kl": config.lam0_grid,
+    }
+    out = []
+    for name in config.losses:
+        if name not in grids:
+            raise ValueError(f"losses: unknown loss {name!r}; known: {sorted(LOSS_NAMES)}")
+        if not grids[name]:
+            raise ValueError(f"the hyper-parameter grid of {name!r} is empty")
+        out += [_Variant(name, p) for p in grids[name]]
+    return out
 
 
 def _parse_setting(setting: str) -> tuple[str, float]:
@@ -83,26 +131,42 @@ def _parse_setting(setting: str) -> tuple[str, float]:
     return kind, float(rate)
 
 
-def _loss_fn(name: str, config: LDRConfig) -> Callable[[Tensor, Tensor], Tensor]:
-    if name == "ce":
+def _loss_fn(v: _Variant, config: LDRConfig) -> Callable[[Tensor, Tensor], Tensor]:
+    p = 0.0 if v.param is None else float(v.param)
+    if v.loss == "ce":
         return lambda f, y: F.cross_entropy(f, y, reduction="none")
-    if name == "gce":
-        return lambda f, y: gce_loss(f, y, config.gce_q, reduction="none", validate=False)
-    if name == "mae":
+    if v.loss == "gce":
+        return lambda f, y: gce_loss(f, y, p, reduction="none", validate=False)
+    if v.loss == "mae":
         return lambda f, y: mae_loss(f, y, reduction="none", validate=False)
-    if name == "cs":
-        return lambda f, y: crammer_singer_loss(
-            f, y, config.cs_margin, reduction="none", validate=False
-        )
-    if name == "ldr_kl":
+    if v.loss == "cs":
+        return lambda f, y: crammer_singer_loss(f, y, p, reduction="none", validate=False)
+    if v.loss == "ldr_kl":
+        return lambda f, y: ldr_kl_loss(f, y, p, config.margin, reduction="none", validate=False)
+    if v.loss == "ldr_kl_l1":
         return lambda f, y: ldr_kl_loss(
-            f, y, config.lam, config.margin, reduction="none", validate=False
+            f, y, p, config.margin, "l1", reduction="none", validate=False
         )
-    if name == "ldr_kl_l1":
-        return lambda f, y: ldr_kl_loss(
-            f, y, config.lam, config.margin, "l1", reduction="none", validate=False
-        )
-    raise ValueError(f"losses: unknown loss {name!r}; known: {sorted(LOSS_NAMES)}")
+    raise ValueError(f"losses: no plain loss function for {v.loss!r}")
+
+
+def _aldr_module(lam0: float, rows: int, config: LDRConfig) -> ALDRKLLoss:
+    """ALDR-KL as the official experiments run it: 'l1' normalisation, margin-free lambda update."""
+    return ALDRKLLoss(
+        rows,
+        lam0,
+        config.alpha,
+        config.margin,
+        normalize="l1",
+        exact_p=config.exact_p,
+        reduction="none",
+        validate=False,
+    )
+
+
+def _select(val_acc: Tensor) -> Tensor:
+    """Index of the best candidate along dim 0 (ties: the first), from validation accuracy only."""
+    return torch.argmax(val_acc, dim=0)
 
 
 class _StackedNet:
@@ -136,24 +200,33 @@ class _StackedNet:
 
 def _train_model(
     model: str,
+    lr: float,
+    variants: list[_Variant],
     config: LDRConfig,
     ctx: RunContext,
     data: dict[str, Tensor],
     num_classes: int,
-) -> dict[str, Any]:
-    """Train every (loss, setting, seed) member of one model; return per-member metrics."""
-    n_loss, n_set, n_seed = len(config.losses), len(config.settings), len(ctx.seeds)
-    members = n_loss * n_set * n_seed
-    x_tr, x_te, y_te = data["x_train"], data["x_test"], data["y_test"]  # (S,N,d) (S,Nt,d) (S,Nt)
-    y_noisy, noisy_mask = data["y_noisy"], data["noisy"]  # (E,S,N)
+) -> dict[str, Tensor]:
+    """Train every (variant, setting, seed) member of one model at one learning rate.
+
+    Returns tensors whose leading dims are (V, E, S) = (variants, settings, seeds): ``test_acc``
+    (V, E, S, epochs) on the clean test labels, ``val_acc`` (V, E, S) at the last epoch on the
+    held-out noisy labels, ``fits_noisy`` (V, E, S), and ``lam_noisy`` / ``lam_clean`` (V, E, S)
+    (NaN for members that are not ALDR-KL).
+    """
+    n_var, n_set, n_seed = len(variants), len(config.settings), len(ctx.seeds)
+    members = n_var * n_set * n_seed
+    x_tr, x_va, x_te = data["x_fit"], data["x_val"], data["x_test"]  # (S, N, d)
+    y_te = data["y_test"]  # (S, Nt)
+    y_noisy, noisy_mask, y_val = data["y_fit"], data["noisy_fit"], data["y_val"]  # (E, S, N)
     n_train, dim = x_tr.shape[1], x_tr.shape[2]
     hidden = [min(dim, num_classes)] * 2 if model == "ffnn" else [128, 128]
     inits = [torch.Generator().manual_seed(10_000 + s) for s in ctx.seeds]
     net = _StackedNet(
-        [dim, *hidden, num_classes], "tanh" if model == "ffnn" else "relu", inits, n_loss * n_set
+        [dim, *hidden, num_classes], "tanh" if model == "ffnn" else "relu", inits, n_var * n_set
     )
     opt = torch.optim.SGD(
-        net.params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        net.params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(config.decay_epochs), gamma=0.1)
 
@@ -161,21 +234,16 @@ def _train_model(
     set_of = (torch.arange(members) // n_seed) % n_set
     labels = y_noisy[set_of, seed_of]  # (M, N)
     block = n_set * n_seed
-    aldr = None
-    if "aldr_kl" in config.losses:
-        aldr = ALDRKLLoss(
-            block * n_train,
-            config.lam0,
-            config.alpha,
-            config.margin,
-            reduction="none",
-            validate=False,
-        )
-    fns = {name: _loss_fn(name, config) for name in config.losses if name != "aldr_kl"}
+    aldr = {
+        vi: _aldr_module(float(v.param or 0.0), block * n_train, config)
+        for vi, v in enumerate(variants)
+        if v.loss == "aldr_kl"
+    }
+    fns = {vi: _loss_fn(v, config) for vi, v in enumerate(variants) if v.loss != "aldr_kl"}
     order_gens = [torch.Generator().manual_seed(20_000 + s) for s in ctx.seeds]
     test_acc = torch.zeros(config.epochs, members)
-    x_test_m = x_te[seed_of]
-    y_test_m = y_te[seed_of]
+    x_test_m, y_test_m = x_te[seed_of], y_te[seed_of]
+    local_rows = torch.arange(block).unsqueeze(1) * n_train
     for epoch in range(config.epochs):
         perms = torch.stack([torch.randperm(n_train, generator=g) for g in order_gens])[seed_of]
         for start in range(0, n_train, config.batch_size):
@@ -185,16 +253,14 @@ def _train_model(
             logits = net(xb)
             batch = idx.shape[1]
             total = logits.new_zeros(())
-            for li, name in enumerate(config.losses):
-                sl = slice(li * block, (li + 1) * block)
+            for vi in range(n_var):
+                sl = slice(vi * block, (vi + 1) * block)
                 f = logits[sl].reshape(-1, num_classes)
                 y = yb[sl].reshape(-1)
-                if name == "aldr_kl":
-                    assert aldr is not None
-                    rows = (torch.arange(block).unsqueeze(1) * n_train + idx[sl]).reshape(-1)
-                    per = aldr(f, y, rows)
+                if vi in aldr:
+                    per = aldr[vi](f, y, (local_rows + idx[sl]).reshape(-1))
                 else:
-                    per = fns[name](f, y)
+                    per = fns[vi](f, y)
                 total = total + per.reshape(block, batch).mean(dim=1).sum()
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -203,29 +269,37 @@ def _train_model(
         with torch.no_grad():
             test_acc[epoch] = (net(x_test_m).argmax(dim=2) == y_test_m).float().mean(dim=1)
         if epoch % 25 == 0 or epoch == config.epochs - 1:
-            ctx.log.info("%s epoch %d/%d", model, epoch + 1, config.epochs)
+            ctx.log.info("%s lr=%g epoch %d/%d", model, lr, epoch + 1, config.epochs)
     with torch.no_grad():
         train_pred = net(x_tr[seed_of]).argmax(dim=2)
+        val_pred = net(x_va[seed_of]).argmax(dim=2)
     fits_label = (train_pred == labels).float()
     noisy_m = noisy_mask[set_of, seed_of]
-    out: dict[str, Any] = {
-        "test_acc": test_acc,
-        "fits_noisy": (fits_label * noisy_m).sum(1) / noisy_m.sum(1).clamp_min(1),
-        "seed_of": seed_of,
-        "set_of": set_of,
+    val_acc = (val_pred == y_val[set_of, seed_of]).float().mean(dim=1)
+    lam_noisy = torch.full((members,), math.nan)
+    lam_clean = torch.full((members,), math.nan)
+    for vi, module in aldr.items():
+        table = module.lambdas.reshape(block, n_train)
+        sl = slice(vi * block, (vi + 1) * block)
+        mask = noisy_m[sl]
+        lam_noisy[sl] = (table * mask).sum(1) / mask.sum(1).clamp_min(1)
+        lam_clean[sl] = (table * ~mask).sum(1) / (~mask).sum(1).clamp_min(1)
+        lam_noisy[sl][~mask.any(1)] = math.nan
+    shape = (n_var, n_set, n_seed)
+    return {
+        "test_acc": test_acc.t().reshape(*shape, config.epochs),
+        "val_acc": val_acc.reshape(shape),
+        "fits_noisy": ((fits_label * noisy_m).sum(1) / noisy_m.sum(1).clamp_min(1)).reshape(shape),
+        "lam_noisy": lam_noisy.reshape(shape),
+        "lam_clean": lam_clean.reshape(shape),
     }
-    if aldr is not None:
-        li = config.losses.index("aldr_kl")
-        table = aldr.lambdas.reshape(block, n_train)
-        mask = noisy_m[li * block : (li + 1) * block]
-        lam_noisy = (table * mask).sum(1) / mask.sum(1).clamp_min(1)
-        lam_clean = (table * ~mask).sum(1) / (~mask).sum(1).clamp_min(1)
-        out["lam_noisy"], out["lam_clean"], out["has_noise"] = lam_noisy, lam_clean, mask.any(1)
-    return out
 
 
 def _prepare_data(config: LDRConfig, seeds: list[int]) -> tuple[dict[str, Tensor], int]:
-    xs, ys, xts, yts, noisy_y, noisy = [], [], [], [], [], []
+    """Per seed: split, standardise, add noise to the training labels, hold out a noisy val part."""
+    if not 0.0 < config.val_fraction < 1.0:
+        raise ValueError(f"val_fraction: expected a value in (0, 1), got {config.val_fraction}")
+    xs, ys, xts, yts = [], [], [], []
     num_classes = 0
     for seed in seeds:
         split = load_dataset(
@@ -238,6 +312,16 @@ def _prepare_data(config: LDRConfig, seeds: list[int]) -> tuple[dict[str, Tensor
         xts.append((split.x_test - mu) / sd)
         ys.append(split.y_train)
         yts.append(split.y_test)
+    if len({x.shape[0] for x in xs}) != 1:
+        raise ValueError("dataset: the per-seed splits must have equal sizes")
+    n = xs[0].shape[0]
+    n_val = max(1, round(config.val_fraction * n))
+    if n_val >= n:
+        raise ValueError("val_fraction leaves no training examples")
+    parts = [torch.randperm(n, generator=torch.Generator().manual_seed(40_000 + s)) for s in seeds]
+    val_idx = torch.stack([p[:n_val] for p in parts])  # (S, Nv)
+    fit_idx = torch.stack([p[n_val:] for p in parts])  # (S, Nf)
+    noisy_y, noisy = [], []
     for setting in config.settings:
         kind, eta = _parse_setting(setting)
         per_seed_y, per_seed_m = [], []
@@ -251,54 +335,114 @@ def _prepare_data(config: LDRConfig, seeds: list[int]) -> tuple[dict[str, Tensor
             per_seed_m.append(m)
         noisy_y.append(torch.stack(per_seed_y))
         noisy.append(torch.stack(per_seed_m))
-    if len({x.shape[0] for x in xs}) != 1:
-        raise ValueError("dataset: the per-seed splits must have equal sizes")
+    x_train, y_all, m_all = torch.stack(xs), torch.stack(noisy_y), torch.stack(noisy)  # (S|E,S, N)
+    seed_rows = torch.arange(len(seeds)).unsqueeze(1)
     data = {
-        "x_train": torch.stack(xs),
+        "x_fit": x_train[seed_rows, fit_idx],
+        "x_val": x_train[seed_rows, val_idx],
         "x_test": torch.stack(xts),
         "y_test": torch.stack(yts),
-        "y_noisy": torch.stack(noisy_y),
-        "noisy": torch.stack(noisy),
+        "y_fit": y_all[:, seed_rows, fit_idx],
+        "noisy_fit": m_all[:, seed_rows, fit_idx],
+        "y_val": y_all[:, seed_rows, val_idx],
     }
     return data, num_classes
 
 
 def run(config: LDRConfig, ctx: RunContext) -> Result:
-    """Train every loss x noise setting x seed x model; rows, honest checks and curves."""
-    for name in config.losses:
-        if name not in LOSS_NAMES:
-            raise ValueError(f"losses: unknown loss {name!r}; known: {sorted(LOSS_NAMES)}")
+    """Train every loss variant x lr x noise setting x seed x model; select on noisy validation."""
+    variants = _variants(config)
     for model in config.models:
         if model not in ("ffnn", "mlp"):
             raise ValueError(f"models: expected 'ffnn' or 'mlp', got {model!r}")
+    if not config.lrs:
+        raise ValueError("lrs: expected at least one learning rate")
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
         data, num_classes = _prepare_data(config, ctx.seeds)
-        results = {m: _train_model(m, config, ctx, data, num_classes) for m in config.models}
+        results: dict[str, dict[str, Tensor]] = {}
+        for model in config.models:
+            per_lr = [
+                _train_model(model, lr, variants, config, ctx, data, num_classes)
+                for lr in config.lrs
+            ]
+            # candidates: lr-major, then variant -> (C, E, S, ...)
+            results[model] = {k: torch.cat([r[k] for r in per_lr]) for k in per_lr[0]}
     finally:
         torch.set_num_threads(threads)
-    return _summarise(config, ctx, results)
+    return _summarise(config, ctx, variants, results)
 
 
 def _method(loss: str, model: str) -> str:
     return f"{LOSS_NAMES[loss]} [{model}]"
 
 
-def _summarise(config: LDRConfig, ctx: RunContext, results: dict[str, dict[str, Any]]) -> Result:
-    n_set, n_seed = len(config.settings), len(ctx.seeds)
+def _candidate_method(v: _Variant, lr: float, model: str) -> str:
+    par = "" if v.param is None else f"{PARAM_SYMBOLS[v.loss]}={v.param:g}, "
+    return f"{LOSS_NAMES[v.loss]} {par}lr={lr:g} [{model}]"
+
+
+def _selected(
+    config: LDRConfig, variants: list[_Variant], res: dict[str, Tensor]
+) -> dict[str, dict[str, Tensor]]:
+    """Per loss: the chosen candidate's metrics, each (E, S[, epochs]), chosen on val_acc only."""
+    cands = [(lr, v) for lr in config.lrs for v in variants]
+    out: dict[str, dict[str, Tensor]] = {}
+    for loss in config.losses:
+        ids = torch.tensor([c for c, (_, v) in enumerate(cands) if v.loss == loss])
+        pick = ids[_select(res["val_acc"][ids])]  # (E, S) candidate index
+        e_ix = torch.arange(pick.shape[0]).unsqueeze(1)
+        s_ix = torch.arange(pick.shape[1]).unsqueeze(0)
+        chosen = {k: t[pick, e_ix, s_ix] for k, t in res.items()}
+        chosen["lr"] = torch.tensor([lr for lr, _ in cands], dtype=torch.float64)[pick]
+        chosen["param"] = torch.tensor(
+            [math.nan if v.param is None else v.param for _, v in cands], dtype=torch.float64
+        )[pick]
+        out[loss] = chosen
+    return out
+
+
+def _summarise(
+    config: LDRConfig,
+    ctx: RunContext,
+    variants: list[_Variant],
+    results: dict[str, dict[str, Tensor]],
+) -> Result:
+    cands = [(lr, v) for lr in config.lrs for v in variants]
     rows: list[Row] = []
+    chosen_all: dict[str, dict[str, dict[str, Tensor]]] = {}
     for model, res in results.items():
-        acc: Tensor = res["test_acc"]
-        for li, loss in enumerate(config.losses):
+        chosen_all[model] = chosen = _selected(config, variants, res)
+        for loss in config.losses:
+            sel, method = chosen[loss], _method(loss, model)
             for si, setting in enumerate(config.settings):
-                start = (li * n_set + si) * n_seed
-                cols = slice(start, start + n_seed)
-                method = _method(loss, model)
-                rows.append(Row.from_values(method, f"test_top1@{setting}", acc[-1, cols].tolist()))
+                noisy = setting != "clean"
+                metrics: dict[str, Tensor] = {
+                    f"test_top1@{setting}": sel["test_acc"][si, :, -1],
+                    f"best_test_top1@{setting}": sel["test_acc"][si].amax(dim=-1),
+                    f"val_top1_noisy_labels@{setting}": sel["val_acc"][si],
+                    f"selected_lr@{setting}": sel["lr"][si],
+                }
+                if loss in PARAM_SYMBOLS:
+                    metrics[f"selected_{PARAM_SYMBOLS[loss]}@{setting}"] = sel["param"][si]
+                if noisy:
+                    metrics[f"train_fits_noisy_label@{setting}"] = sel["fits_noisy"][si]
+                if loss == "aldr_kl" and noisy:
+                    metrics[f"mean_lambda_noisy@{setting}"] = sel["lam_noisy"][si]
+                    metrics[f"mean_lambda_clean@{setting}"] = sel["lam_clean"][si]
+                rows += [Row.from_values(method, k, v.tolist()) for k, v in metrics.items()]
+        for c, (lr, v) in enumerate(cands):
+            method = _candidate_method(v, lr, model)
+            for si, setting in enumerate(config.settings):
                 rows.append(
                     Row.from_values(
-                        method, f"best_test_top1@{setting}", acc[:, cols].amax(0).tolist()
+                        method, f"test_top1@{setting}", res["test_acc"][c, si, :, -1].tolist()
+                    )
+                )
+                rows.append(
+                    Row.from_values(
+                        method, f"val_top1_noisy_labels@{setting}", res["val_acc"][c, si].tolist()
                     )
                 )
                 if setting != "clean":
@@ -306,24 +450,26 @@ def _summarise(config: LDRConfig, ctx: RunContext, results: dict[str, dict[str, 
                         Row.from_values(
                             method,
                             f"train_fits_noisy_label@{setting}",
-                            res["fits_noisy"][cols].tolist(),
+                            res["fits_noisy"][c, si].tolist(),
                         )
                     )
-                if loss == "aldr_kl" and setting != "clean":
-                    local = slice(si * n_seed, (si + 1) * n_seed)
-                    rows.append(
-                        Row.from_values(
-                            method, f"mean_lambda_noisy@{setting}", res["lam_noisy"][local].tolist()
+                if v.loss == "aldr_kl" and setting != "clean":
+                    for kind in ("noisy", "clean"):
+                        rows.append(
+                            Row.from_values(
+                                method,
+                                f"mean_lambda_{kind}@{setting}",
+                                res[f"lam_{kind}"][c, si].tolist(),
+                            )
                         )
-                    )
-                    rows.append(
-                        Row.from_values(
-                            method, f"mean_lambda_clean@{setting}", res["lam_clean"][local].tolist()
-                        )
-                    )
-    checks = _checks(config, ctx, rows, results)
-    curves = _curves(config, ctx, results)
-    return Result(rows=rows, checks=checks, curves=curves, extra={"num_seeds": n_seed})
+    checks = _checks(config, rows, chosen_all)
+    curves = _curves(config, ctx, chosen_all)
+    extra = {
+        "num_seeds": len(ctx.seeds),
+        "selection": "per (loss, model, setting, seed): final-epoch accuracy on the held-out "
+        f"{config.val_fraction:g} of the training split with its noisy labels",
+    }
+    return Result(rows=rows, checks=checks, curves=curves, extra=extra)
 
 
 def _mean(rows: list[Row], loss: str, model: str, metric: str) -> float:
@@ -331,11 +477,11 @@ def _mean(rows: list[Row], loss: str, model: str, metric: str) -> float:
 
 
 def _checks(
-    config: LDRConfig, ctx: RunContext, rows: list[Row], results: dict[str, dict[str, Any]]
+    config: LDRConfig, rows: list[Row], chosen_all: dict[str, dict[str, dict[str, Tensor]]]
 ) -> list[Check]:
     checks: list[Check] = []
     have = set(config.losses)
-    for model in results:
+    for model, chosen in chosen_all.items():
         if "clean" in config.settings and "ce" in have:
             ce = _mean(rows, "ce", model, "test_top1@clean")
             others = [n for n in ("gce", "cs", "ldr_kl", "aldr_kl") if n in have]
@@ -381,15 +527,15 @@ def _checks(
                 )
             )
         if "aldr_kl" in have:
-            res = results[model]
-            lam_n, lam_c, has = res["lam_noisy"], res["lam_clean"], res["has_noise"]
+            sel = chosen["aldr_kl"]
+            lam_n, lam_c = sel["lam_noisy"], sel["lam_clean"]
+            has = ~torch.isnan(lam_n)
             if bool(has.any()):
-                lower = bool((lam_n[has] < lam_c[has]).all())
                 checks.append(
                     Check(
-                        f"[{model}] ALDR-KL: mean λ lower on noisy than on clean examples "
-                        "(every noisy setting and seed)",
-                        lower,
+                        f"[{model}] ALDR-KL (selected λ0): mean λ lower on noisy than on clean "
+                        "examples (every noisy setting and seed)",
+                        bool((lam_n[has] < lam_c[has]).all()),
                         "; ".join(
                             f"{s}: {_mean(rows, 'aldr_kl', model, f'mean_lambda_noisy@{s}'):.4f} vs "
                             f"{_mean(rows, 'aldr_kl', model, f'mean_lambda_clean@{s}'):.4f}"
@@ -402,44 +548,39 @@ def _checks(
 
 
 def _curves(
-    config: LDRConfig, ctx: RunContext, results: dict[str, dict[str, Any]]
+    config: LDRConfig, ctx: RunContext, chosen_all: dict[str, dict[str, dict[str, Tensor]]]
 ) -> dict[str, Curve]:
-    n_set, n_seed = len(config.settings), len(ctx.seeds)
+    n_seed = len(ctx.seeds)
     curves: dict[str, Curve] = {}
     uniform = [
         (i, _parse_setting(s)[1])
         for i, s in enumerate(config.settings)
         if _parse_setting(s)[0] in ("clean", "uniform")
     ]
-    for model, res in results.items():
-        acc: Tensor = res["test_acc"]
-        series: dict[str, list[float]] = {}
-        for li, loss in enumerate(config.losses):
-            series[LOSS_NAMES[loss]] = [
-                float(acc[-1, (li * n_set + si) * n_seed : (li * n_set + si + 1) * n_seed].mean())
-                for si, _ in uniform
-            ]
+    for model, chosen in chosen_all.items():
         curves[f"accuracy_vs_noise_{model}"] = Curve(
-            f"{model}: clean test top-1 vs uniform label noise (mean over {n_seed} seeds)",
+            f"{model}: clean test top-1 vs uniform label noise (selected on noisy validation, "
+            f"mean over {n_seed} seeds)",
             "uniform noise rate η",
             "test top-1 (final epoch)",
             [eta for _, eta in uniform],
-            series,
+            {
+                LOSS_NAMES[loss]: [
+                    float(chosen[loss]["test_acc"][si, :, -1].mean()) for si, _ in uniform
+                ]
+                for loss in config.losses
+            },
         )
         if "uniform:0.6" in config.settings:
             si = config.settings.index("uniform:0.6")
             curves[f"test_top1_per_epoch_uniform06_{model}"] = Curve(
-                f"{model}: test top-1 per epoch at 60% uniform noise",
+                f"{model}: test top-1 per epoch at 60% uniform noise (selected runs)",
                 "epoch",
                 "test top-1",
                 [float(e + 1) for e in range(config.epochs)],
                 {
-                    LOSS_NAMES[loss]: acc[
-                        :, (li * n_set + si) * n_seed : (li * n_set + si + 1) * n_seed
-                    ]
-                    .mean(1)
-                    .tolist()
-                    for li, loss in enumerate(config.losses)
+                    LOSS_NAMES[loss]: chosen[loss]["test_acc"][si].mean(0).tolist()
+                    for loss in config.losses
                 },
             )
     return curves

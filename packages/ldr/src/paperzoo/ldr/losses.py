@@ -529,8 +529,14 @@ class ALDRKLLoss(nn.Module):
     :math:`\Lambda_i`; (2) :math:`\Lambda_i \leftarrow \lambda^*(p_i)`, detached and written to the
     table; (3) :math:`\ell_i = \Lambda_i(\operatorname{logsumexp}(z_i/\Lambda_i) - \log K)
     - \frac{\alpha\log K}{2\lambda_0}(\Lambda_i - \lambda_0)^2` (the penalty has no gradient).
-    Examples whose labels look wrong get a flatter worst case, a larger KL and a smaller
-    :math:`\lambda_i`, i.e. a loss closer to the (robust, bounded-gradient) hinge.
+    Direction of the adaptation (from the formula): :math:`\lambda_i` falls as
+    :math:`\mathrm{KL}(p_i \| u)` grows, i.e. as the worst case -- the model's own score profile at
+    temperature :math:`\Lambda_i` -- gets *peaked*. A confident prediction (of any class) gives a
+    small :math:`\lambda_i` (towards Crammer-Singer); a flat, uncertain prediction keeps
+    :math:`\lambda_i` near :math:`\lambda_0` (the more symmetric, noise-robust end). With
+    ``exact_p=False`` (official) :math:`p_i` does not depend on the label at all; with
+    ``exact_p=True`` only through the margin c. So the update does not see whether a label is wrong:
+    it sees how confident the model is on :math:`x_i`.
 
     Args:
         num_samples: N, the size of the training set (the table ``lambdas`` has shape (N,)).
