@@ -528,13 +528,23 @@ class RARTS(SearchStepper):
         other: list[nn.Parameter],
         grads: Sequence[Tensor],
         opt: torch.optim.Optimizer,
+        other_minus_params: Sequence[Tensor] | None = None,
     ) -> None:
-        """params ← opt step with gradient grads + β (params − other)."""
-        with torch.no_grad():
-            total = list(grads)
-            if self.beta:
-                diff = torch._foreach_sub([p.detach() for p in params], [o.detach() for o in other])
-                total = list(torch._foreach_add(total, diff, alpha=self.beta))
+        """params ← opt step with gradient grads + β (params − other).
+
+        ``other_minus_params`` (other − params, already computed for the coupling value) saves one pass
+        over the weights; ``grads`` are fresh autograd outputs and are updated in place.
+        """
+        total = list(grads)
+        if self.beta:
+            with torch.no_grad():
+                if other_minus_params is None:
+                    diff = torch._foreach_sub(
+                        [p.detach() for p in params], [o.detach() for o in other]
+                    )
+                    torch._foreach_add_(total, diff, alpha=self.beta)
+                else:
+                    torch._foreach_add_(total, list(other_minus_params), alpha=-self.beta)
         for p, g in zip(params, total, strict=True):
             p.grad = g
         self._clip(params)
@@ -547,21 +557,24 @@ class RARTS(SearchStepper):
         self.model_w.train()
         self.model_y.train()
         nw = len(self.weights_w)
-        with torch.no_grad():
-            coupling = coupling_penalty(self.weights_w, self.weights_y)
+        with torch.no_grad():  # y − w once: the coupling value and the w step's β (w − y) term
+            y_minus_w = torch._foreach_sub(
+                [p.detach() for p in self.weights_y], [p.detach() for p in self.weights_w]
+            )
+            coupling = 0.5 * torch.stack(torch._foreach_norm(y_minus_w)).square().sum()
         if self.alpha_grad == "lagged":
             loss_train = self._loss(self.model_w, bt)
             loss_val = self._loss(self.model_y, bv)
             grads = torch.autograd.grad(
                 self.lam * loss_train + loss_val, [*self.weights_w, *self.weights_y, *self.arch]
             )
-            self._couple_and_step(self.weights_w, self.weights_y, grads[:nw], self.w_opt)
+            self._couple_and_step(self.weights_w, self.weights_y, grads[:nw], self.w_opt, y_minus_w)
             self._couple_and_step(self.weights_y, self.weights_w, grads[nw : 2 * nw], self.y_opt)
             alpha_grads = grads[2 * nw :]
         else:
             loss_train = self._loss(self.model_w, bt)
             gw = torch.autograd.grad(self.lam * loss_train, self.weights_w)
-            self._couple_and_step(self.weights_w, self.weights_y, gw, self.w_opt)
+            self._couple_and_step(self.weights_w, self.weights_y, gw, self.w_opt, y_minus_w)
             loss_val = self._loss(self.model_y, bv)
             gy = torch.autograd.grad(loss_val, self.weights_y)
             self._couple_and_step(self.weights_y, self.weights_w, gy, self.y_opt)
