@@ -1,12 +1,17 @@
 """Benchmark: forward + backward time and peak memory of AF-KAN against an MLP, ReLU-KAN, the
-in-package B-spline/RBF KANs and the PyPI KAN libraries, all in one run (spec section 7).
+in-package B-spline/RBF KANs and the PyPI KAN libraries, all in one run (spec section 7, issue 6).
 
 Every impl runs one training step (``zero_grad``, forward, ``sum().backward()``) on the same input.
-``ratio`` is the impl's median time over AF-KAN's (eager) in the same case: above 1 means AF-KAN
-is faster. Peers: ``pykan`` (``kan.KANLayer`` stack), ``flashkan`` and ``inkan`` (``KANNetwork``,
-their default ``torch.compile``-d basis); each is skipped, with a log line, when not installed
-(they live in the ``bench`` dependency group). ``torchkan`` 0.1.1 is not raced: its wheel installs
-no importable module. Threads are set to 1 for stable timings on a shared machine.
+``ratio`` is the impl's median time over AF-KAN's (``af-kan (fused)``: the default layer, which
+takes the fused basis path) in the same case: above 1 means AF-KAN is faster. AF-KAN also runs
+on its general path (``fused=False``: autograd through the ``(N, n, d)`` basis tensors) and, in
+the main case, fused under ``torch.compile`` (compilation excluded: one warm-up call). The MLPs:
+the same widths (784-64-10, 50,890 parameters) and the width whose parameter count is closest to
+AF-KAN's (784-66-10, 52,480 vs 52,552). Peers: ``pykan`` (``kan.KANLayer`` stack), ``flashkan``
+and ``inkan`` (``KANNetwork``, their default ``torch.compile``-d basis); each is skipped, with a
+log line, when not installed (they live in the ``bench`` dependency group). ``torchkan`` 0.1.1 is
+not raced: its wheel holds only ``dist-info`` (an empty ``top_level.txt``), no module to import.
+Threads are set to 1 for stable timings on a shared machine.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
 from .models import AFKAN, MLP, RBFKAN, BSplineKAN, ReLUKAN
 from .utils import count_parameters
 
-__all__ = ["BENCHMARK", "run_bench"]
+__all__ = ["BENCHMARK", "equal_params_width", "run_bench"]
 
 log = logging.getLogger("paperzoo.af_kan.bench")
 
@@ -72,6 +77,17 @@ def _step(model: nn.Module, x: Tensor) -> Callable[[], object]:
     return fn
 
 
+def equal_params_width(widths: Sequence[int], target: int) -> int:
+    """Hidden width ``h`` of an MLP ``widths[0]-h-widths[-1]`` whose parameter count is closest to
+    ``target`` (ties: the smaller width)."""
+    first, last = widths[0], widths[-1]
+    best = min(
+        range(1, 4 * target // (first + last) + 2),
+        key=lambda h: abs(count_parameters(MLP([first, h, last])) - target),
+    )
+    return int(best)
+
+
 def _case(
     case: str,
     widths: list[int],
@@ -86,19 +102,25 @@ def _case(
 ) -> list[BenchRow]:
     torch.manual_seed(0)
     x = (torch.rand(batch, widths[0]) * 2 - 1).to(device)
+    kw = {"grid_size": grid_size, "order": order, "validate": False}
+    af_kan = AFKAN(widths, **kw)
     models: dict[str, nn.Module] = {
-        "af-kan": AFKAN(widths, grid_size=grid_size, order=order, validate=False),
-        "mlp (same widths)": MLP(widths, validate=False),
-        "relu-kan": ReLUKAN(widths, grid_size=grid_size, order=order, validate=False),
-        "b-spline kan (in-package)": BSplineKAN(
-            widths, grid_size=grid_size, order=order, validate=False
-        ),
-        "rbf kan (in-package)": RBFKAN(widths, num_grids=grid_size + order, validate=False),
+        "af-kan (fused)": af_kan,
+        "af-kan (general path)": AFKAN(widths, fused=False, **kw),
     }
     if compiled:
-        models["af-kan (torch.compile)"] = torch.compile(  # type: ignore[assignment]
-            AFKAN(widths, grid_size=grid_size, order=order, validate=False)
+        models["af-kan (fused, torch.compile)"] = torch.compile(  # type: ignore[assignment]
+            AFKAN(widths, **kw)
         )
+    models["mlp (same widths)"] = MLP(widths, validate=False)
+    if len(widths) == 3:
+        h = equal_params_width(widths, count_parameters(af_kan))
+        models[f"mlp (equal parameters, {widths[0]}-{h}-{widths[-1]})"] = MLP(
+            [widths[0], h, widths[-1]], validate=False
+        )
+    models["relu-kan"] = ReLUKAN(widths, **kw)
+    models["b-spline kan (in-package)"] = BSplineKAN(widths, **kw)
+    models["rbf kan (in-package)"] = RBFKAN(widths, num_grids=grid_size + order, validate=False)
     for name in peers:
         peer = _peer(name, widths, grid_size, order)
         if peer is not None:
@@ -107,17 +129,31 @@ def _case(
         model.to(device)
         log.info("%s: %s, %d parameters", case, name, count_parameters(model))
     impls = {name: _step(model, x) for name, model in models.items()}
-    return compare(case, impls, ours="af-kan", device=device, min_run_time=min_run_time)
+    return compare(case, impls, ours="af-kan (fused)", device=device, min_run_time=min_run_time)
 
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
-    """The race of spec section 7 (quick: the 784-64-10 case at batch 64 only)."""
+    """The race of spec section 7 and issue 6 (quick: the issue's case only, 784-64-10 at
+    batch 256, with AF-KAN fused / general / compiled, both MLPs, pykan, flashkan, inkan)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         rt = 0.3 if ctx.quick else 1.0
         all_peers = ("pykan", "flashkan", "inkan")
         rows = _case(
+            "784-64-10, batch 256, G=3 K=3 (n=6)",
+            [784, 64, 10],
+            256,
+            3,
+            3,
+            ctx.device,
+            peers=all_peers,
+            compiled=True,
+            min_run_time=rt,
+        )
+        if ctx.quick:
+            return rows
+        rows += _case(
             "784-64-10, batch 64, G=3 K=3 (n=6)",
             [784, 64, 10],
             64,
@@ -125,11 +161,9 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
             3,
             ctx.device,
             peers=all_peers,
-            compiled=not ctx.quick,
+            compiled=False,
             min_run_time=rt,
         )
-        if ctx.quick:
-            return rows
         rows += _case(
             "784-64-10, batch 1024, G=3 K=3 (n=6)",
             [784, 64, 10],

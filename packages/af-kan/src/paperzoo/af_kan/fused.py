@@ -131,7 +131,7 @@ class SiluQuad1Sums(torch.autograd.Function):
         return f_sum, f_proj, lo, hi
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, g_sum: Tensor | None, g_proj: Tensor | None, _g_lo: Tensor, _g_hi: Tensor
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
         x, start, end, a, ex_neg, ex_pos = ctx.saved_tensors
