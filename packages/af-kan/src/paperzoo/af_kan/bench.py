@@ -25,6 +25,8 @@ from torch import Tensor, nn
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
 
+from .fused import silu_quad1_sums
+from .layers import AFKANLayer
 from .models import AFKAN, MLP, RBFKAN, BSplineKAN, ReLUKAN
 from .utils import count_parameters
 
@@ -132,9 +134,56 @@ def _case(
     return compare(case, impls, ours="af-kan (fused)", device=device, min_run_time=min_run_time)
 
 
+def _floor_case(case: str, batch: int, device: torch.device, min_run_time: float) -> list[BenchRow]:
+    """Where the time goes at 784-64-10: the equal-parameter MLP's whole training step against
+    compiled pieces of AF-KAN's first-layer basis alone (``ratio`` = multiples of the MLP step).
+
+    * ``one division per basis element``: ``Σ_j 1/(1 + e^{-x} c_j)`` over ``(N, n, d)``, forward
+      only: the cheapest pass any SiLU-bump basis needs (the fused basis needs 2 per element
+      forward and 2 more backward, plus ~40 multiply-adds);
+    * the fused basis sums (:func:`~paperzoo.af_kan.fused.silu_quad1_sums`: ``Σ_j F``,
+      ``Σ_j a_j F``, min/max) forward, and forward + backward.
+    """
+    torch.manual_seed(0)
+    widths = [784, 64, 10]
+    x = (torch.rand(batch, widths[0]) * 2 - 1).to(device)
+    layer = AFKAN(widths, validate=False).to(device).layers[0]
+    assert isinstance(layer, AFKANLayer)
+    start, end = layer.start.detach(), layer.end.detach()
+    a = torch.randn(layer.num_bumps, device=device)
+    coef = start.exp()
+    h = equal_params_width(widths, count_parameters(AFKAN(widths)))
+    mlp = MLP([widths[0], h, widths[-1]], validate=False).to(device)
+
+    def one_division(x: Tensor) -> Tensor:
+        return (1 / (1 + torch.exp(-x).unsqueeze(1) * coef[:, None])).sum(1)
+
+    def basis(x: Tensor) -> tuple[Tensor, Tensor]:
+        f_sum, f_proj, _, _ = silu_quad1_sums(x, start, end, a)
+        return f_sum, f_proj
+
+    c_div = torch.compile(one_division)
+    c_basis = torch.compile(basis)
+    x_req = x.clone().requires_grad_(True)
+
+    def basis_step() -> None:
+        x_req.grad = None
+        f_sum, f_proj = c_basis(x_req)
+        (f_sum.sum() + f_proj.sum()).backward()
+
+    impls: dict[str, Callable[[], object]] = {
+        f"mlp (equal parameters, 784-{h}-10): training step": _step(mlp, x),
+        "compiled: one division per basis element, forward": lambda: c_div(x),
+        "compiled: fused basis sums (layer 1), forward": lambda: c_basis(x),
+        "compiled: fused basis sums (layer 1), forward + backward": basis_step,
+    }
+    return compare(case, impls, ours=next(iter(impls)), device=device, min_run_time=min_run_time)
+
+
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
     """The race of spec section 7 and issue 6 (quick: the issue's case only, 784-64-10 at
-    batch 256, with AF-KAN fused / general / compiled, both MLPs, pykan, flashkan, inkan)."""
+    batch 256, with AF-KAN fused / general / compiled, both MLPs, pykan, flashkan, inkan, and the
+    cost-floor case)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -150,6 +199,12 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
             peers=all_peers,
             compiled=True,
             min_run_time=rt,
+        )
+        rows += _floor_case(
+            "cost floor: 784-64-10, batch 256 (ratio = multiples of the MLP step)",
+            256,
+            ctx.device,
+            rt,
         )
         if ctx.quick:
             return rows
