@@ -114,6 +114,10 @@ class AFKANLayer(nn.Module):
           F_ij - n m)/(M - m)`` are computed from the raw ``F`` (exact algebra).
         * Deviation: Unknown activation names raise (official silently falls back to the identity).
         * Deviation: Any number of leading batch axes; ``func_norm='batch'`` pools over all of them.
+        * Deviation (implementation only): with SiLU and ``quad1`` the basis is computed by a fused
+          autograd Function (``fused=True``): the same function (equal to the general path in
+          float64), with ``e^{s_j}``, ``e^{-e_j}`` clamped to the dtype's finite range (affects
+          only grid points beyond about ±88 in float32).
         * Deviation: self/multi-head/local attention are not implemented (slow and memory-heavy
           upstream), nor is multi-method stacking (broken upstream: see the package README).
     """
