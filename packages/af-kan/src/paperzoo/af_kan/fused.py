@@ -10,7 +10,8 @@
   recomputes the two extreme values from their own ``(x_i, s_j, e_j)`` with autograd),
 
 without ever holding the ``(N, n, d)`` basis tensor: it runs over the ``n`` bumps (a small,
-fixed axis: 6 by default) with every step vectorised over ``(N, d)`` and accumulates into
+fixed axis: 6 by default) with every step vectorised over ``(N, d)``, in place into a few
+``(N, d)`` work buffers allocated once per call, and accumulates into
 ``(N, d)`` buffers, which stay in cache. The backward is derived by hand and recomputes the basis
 from ``x``, ``s``, ``e`` (nothing of shape ``(N, n, d)`` is saved):
 
@@ -45,16 +46,24 @@ def _scale_factors(start: Tensor, end: Tensor) -> tuple[Tensor, Tensor]:
     return es, ee
 
 
-def _sigmoids(
-    x: Tensor, ex_neg: Tensor, ex_pos: Tensor, s: Tensor, e: Tensor, es: Tensor, ee: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(σ(x - s), σ(e - x), silu(x - s), silu(e - x))`` for one bump, each ``(N, d)``."""
-    one = x.new_ones(())
-    sig1 = torch.addcmul(one, ex_neg, es).reciprocal_()
-    sig2 = torch.addcmul(one, ex_pos, ee).reciprocal_()
-    u = torch.sub(x, s).mul_(sig1)
-    v = torch.sub(e, x).mul_(sig2)
-    return sig1, sig2, u, v
+def _sigmoids_into(
+    x: Tensor,
+    ex_neg: Tensor,
+    ex_pos: Tensor,
+    s: Tensor,
+    e: Tensor,
+    es: Tensor,
+    ee: Tensor,
+    out: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
+    """Write ``σ(x - s)``, ``σ(e - x)``, ``silu(x - s)``, ``silu(e - x)`` for one bump into the
+    four ``(N, d)`` buffers of ``out`` (in-place ops only: fresh ``(N, d)`` allocations cost more
+    than the arithmetic on a CPU, through page faults)."""
+    sig1, sig2, u, v = out
+    torch.mul(ex_neg, es, out=sig1).add_(1.0).reciprocal_()
+    torch.mul(ex_pos, ee, out=sig2).add_(1.0).reciprocal_()
+    torch.sub(x, s, out=u).mul_(sig1)
+    torch.sub(e, x, out=v).mul_(sig2)
 
 
 def _forward_grid(
@@ -119,13 +128,14 @@ class SiluQuad1Sums(torch.autograd.Function):
         f_proj = torch.zeros_like(x)
         lo = torch.full_like(x, float("inf"))
         hi = torch.full_like(x, float("-inf"))
+        bufs = (torch.empty_like(x), torch.empty_like(x), torch.empty_like(x), torch.empty_like(x))
         for j in range(start.shape[0]):  # the n bumps; each step is vectorised over (N, d)
-            _, _, u, v = _sigmoids(x, ex_neg, ex_pos, start[j], end[j], es[j], ee[j])
-            f = u.mul_(v).square_()
+            _sigmoids_into(x, ex_neg, ex_pos, start[j], end[j], es[j], ee[j], bufs)
+            f = bufs[2].mul_(bufs[3]).square_()  # F = (uv)^2
             f_sum.add_(f)
             f_proj.addcmul_(f, a[j])
-            torch.minimum(lo, f, out=lo)
-            torch.maximum(hi, f, out=hi)
+            lo.clamp_max_(f)  # running min / max over the bumps, in place
+            hi.clamp_min_(f)
         ctx.save_for_backward(x, start, end, a, ex_neg, ex_pos)
         ctx.mark_non_differentiable(lo, hi)
         return f_sum, f_proj, lo, hi
@@ -149,19 +159,25 @@ class SiluQuad1Sums(torch.autograd.Function):
         g_s = torch.empty_like(start)
         g_e = torch.empty_like(end)
         g_a = torch.empty_like(a)
+        bufs = (torch.empty_like(x), torch.empty_like(x), torch.empty_like(x), torch.empty_like(x))
+        sig1, sig2, u, v = bufs
+        uv, tmp, k = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
         for j in range(n):  # the n bumps; each step is vectorised over (N, d)
-            sig1, sig2, u, v = _sigmoids(x, ex_neg, ex_pos, start[j], end[j], es[j], ee[j])
-            uv = u * v
-            g_a[j] = torch.vdot(g_proj.reshape(-1), uv.square().reshape(-1))
-            k = torch.addcmul(g_sum, g_proj, a[j]).mul_(uv).mul_(2.0)  # w_j · 2uv
-            # silu'(z) = σ + silu·(1 - σ), built in place in the σ buffers
-            d1 = torch.rsub(sig1, 1.0).mul_(u).add_(sig1)
-            d2 = torch.rsub(sig2, 1.0).mul_(v).add_(sig2)
-            t1 = d1.mul_(v).mul_(k)  # w · dF/dz1
-            t2 = d2.mul_(u).mul_(k)  # w · dF/dz2
-            g_s[j] = -t1.sum()
-            g_e[j] = t2.sum()
+            _sigmoids_into(x, ex_neg, ex_pos, start[j], end[j], es[j], ee[j], bufs)
+            torch.mul(u, v, out=uv)
+            g_a[j] = torch.mul(uv, uv, out=tmp).mul_(g_proj).sum()
+            torch.addcmul(g_sum, g_proj, a[j], out=k).mul_(uv)  # w_j · uv (the 2 comes last)
+            # silu'(z) = σ + silu - silu·σ, built in place in the σ buffers
+            torch.mul(u, sig1, out=tmp)
+            sig1.add_(u).sub_(tmp)
+            torch.mul(v, sig2, out=tmp)
+            sig2.add_(v).sub_(tmp)
+            t1 = sig1.mul_(v).mul_(k)  # w · dF/dz1 / 2
+            t2 = sig2.mul_(u).mul_(k)  # w · dF/dz2 / 2
+            g_s[j] = -2.0 * t1.sum()
+            g_e[j] = 2.0 * t2.sum()
             g_x.add_(t1).sub_(t2)
+        g_x.mul_(2.0)
         return (
             g_x if ctx.needs_input_grad[0] else None,
             g_s if ctx.needs_input_grad[1] else None,
