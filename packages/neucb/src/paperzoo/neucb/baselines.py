@@ -135,7 +135,7 @@ class NeuralUCB(_GradientBonusAgent):
         lam: regularisation :math:`\lambda` (default 1, the official class default; its scripts
             run ``1e-3`` (the command-line default) down to ``1e-5``). With the diagonal ``Z``,
             :math:`\lambda` decides whether the bonus shrinks at all: an entry of ``Z`` grows by
-            :math:`g_i^2/m` per pull, about ``1e-4`` for a first-layer weight of a width-100 ReLU
+            :math:`g_i^2/m` per pull, of order ``1e-4`` for a first-layer weight of a width-100 ReLU
             net on unit-norm inputs, so with :math:`\lambda = 1` the bonus stays near its initial
             size for thousands of rounds, and with :math:`\lambda = 10^{-3}` it halves after a
             few dozen pulls of an arm. The reproduction uses ``1e-3``.

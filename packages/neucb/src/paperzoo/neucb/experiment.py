@@ -50,7 +50,7 @@ class NeuCBConfig:
             is our nu squared: its grid {1e-5, ..., 0.1} is about {0.003, ..., 0.3} here).
         bonus_lam: NeuralUCB/NeuralTS lambda. The official code's default (``--lamdba 0.001``;
             its scripts use 1e-5 to 1e-2). With lambda = 1, as the first run here had, the
-            diagonal of Z (whose entries grow by g_i^2, about 1e-4 for a first-layer weight)
+            diagonal of Z (whose entries grow by g_i^2, of order 1e-4 for a first-layer weight)
             stays at lambda, so the bonus never shrinks and the agents keep exploring at random.
         epsilons: epsilon-greedy grid (x ``lrs``).
         lin_gammas, lin_lams: LinSquareCB's grid (gamma x ridge lambda; lambda sets how fast the
