@@ -12,9 +12,9 @@ from paperzoo.zloss import experiment as ex
 
 
 def test_log_spherical_and_log_taylor_predict_by_their_own_probability() -> None:
-    # o_0 = -3 is the largest |o|: the spherical softmax gives it (9+e)/(q+De), the Taylor softmax
-    # 1 - 3 + 4.5 = 2.5 > 1 + 1 + 0.5; argmax o would pick class 1 for both.
-    logits = torch.tensor([[-3.0, 1.0, 0.0]])
+    # o_0 = -4 has the largest |o|: the spherical softmax gives it (16+e)/(q+De), the Taylor softmax
+    # 1 - 4 + 8 = 5 > 1 + 1 + 0.5; argmax o would pick class 1 for both.
+    logits = torch.tensor([[-4.0, 1.0, 0.0]])
     model = nn.Identity()
     for name, expected in (
         ("log-spherical-softmax", 0),
