@@ -608,7 +608,7 @@ EXPERIMENT = Experiment(
             "seconds": 1.0,
             "eval_points": 1,
         },
-        "quick": {"epochs": 20, "seconds": 10.0, "eval_points": 3},
+        "quick": {"epochs": 20, "seconds": 10.0, "eval_points": 3, "extra_val_seeds": 5},
         "full": {"epochs": 20, "seconds": 60.0, "eval_points": 6, "extra_val_seeds": 7},
     },
     seeds={"smoke": 1, "quick": 3, "full": 5},
