@@ -108,11 +108,31 @@ def _steps(
     def pairwise_loss_only() -> None:
         relative_loss_prediction_loss(s, t, validate=False).backward()
 
+    # components of the two steps (same fixed mask; no optimizer step): where HPM's extra time goes
+    fixed = random_mask(batch, hpm_model.num_patches, 0.75, gen, device=device)
+
+    def student(model: MaskedAutoencoderViT) -> Callable[[], object]:
+        def f() -> None:
+            out = model(imgs, fixed, num_masked=n_mask, validate=False)
+            per_patch = model.reconstruction_loss(imgs, out)
+            loss = per_patch.mean()
+            if out.loss_pred_masked is not None:
+                loss = loss + relative_loss_prediction_loss(
+                    out.loss_pred_masked, per_patch.detach(), validate=False
+                )
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+
+        return f
+
     return {
         "HPM step (ours)": one(hpm, "hpm"),
         "MAE step (baseline)": one(mae, "mae"),
         "HPM step, reference-style teacher + mask loop": reference_style,
         f"relative loss alone, M={n_mask} (share of our step)": pairwise_loss_only,
+        "part: teacher scores, all L patches (HPM only)": lambda: hpm.teacher_scores(imgs),
+        "part: student fwd+bwd, both decoders + L_pred (HPM)": student(hpm_model),
+        "part: student fwd+bwd, one decoder (MAE)": student(mae_model),
     }
 
 
