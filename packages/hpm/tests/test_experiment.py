@@ -40,3 +40,14 @@ def test_unknown_method_is_rejected() -> None:
     cfg = exp.make_config("smoke", ["methods=BYOL"])
     with pytest.raises(ValueError, match="methods"):
         exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))
+
+
+@pytest.mark.parametrize(
+    ("sets", "match"),
+    [(["eval_split=train"], "eval_split"), (["eval_split=val", "n_val=256"], "n_val")],
+)
+def test_bad_eval_split_is_rejected(sets: list[str], match: str) -> None:
+    exp = get_experiment("hpm")
+    cfg = exp.make_config("smoke", sets)
+    with pytest.raises(ValueError, match=match):
+        exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))
