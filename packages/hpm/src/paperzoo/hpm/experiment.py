@@ -340,7 +340,10 @@ EXPERIMENT = Experiment(
             "probe": "lbfgs",
         },
         "quick": {"epochs": 6, "warmup_epochs": 1, "ema_start": 0.9, "ema_end": 0.99},
-        "full": {},
+        # EMA 0.9 -> 0.99 (not the spec's 0.99 -> 0.999): chosen on the validation split
+        # (eval_split=val, seed 10; README "EMA chosen on validation"), where 0.99 -> 0.999
+        # leaves ~30 % of the teacher on its initial weights after 775 steps
+        "full": {"ema_start": 0.9, "ema_end": 0.99},
     },
     seeds={"smoke": 1, "quick": 3, "full": 3},
 )
