@@ -17,3 +17,37 @@ def test_smoke_reproduction_produces_rows_and_checks() -> None:
         assert 0.0 <= find_row(res.rows, method, "knn_acc").mean <= 1.0
     assert 0.0 <= find_row(res.rows, "HPM", "rank_pairwise_acc").mean <= 1.0
     assert len(res.checks) == 3
+
+
+@pytest.mark.slow
+def test_hpm_only_run_gives_the_same_hpm_rows_and_adds_diagnostics() -> None:
+    exp = get_experiment("hpm")
+    sets = ["n_train=64", "n_test=32", "epochs=1", "batch_size=32"]
+    ctx = RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke")
+    both = exp.run(exp.make_config("smoke", sets), ctx)
+    only = exp.run(exp.make_config("smoke", [*sets, "methods=HPM", "diagnostics=true"]), ctx)
+    assert {r.method for r in only.rows} == {"HPM"}
+    for key in ("rank_pairwise_acc", "rec_loss_ratio", "ink_hpm_mask"):
+        assert find_row(only.rows, "HPM", key).values == find_row(both.rows, "HPM", key).values
+    for name in ("teacher", "student_pred", "ink", "oracle_expected_loss"):
+        for alpha in (0.5, 1.0):
+            v = find_row(only.rows, "HPM", f"ratio_{name}_a{alpha}").mean
+            assert torch.isfinite(torch.tensor(v)) and v > 0
+
+
+def test_unknown_method_is_rejected() -> None:
+    exp = get_experiment("hpm")
+    cfg = exp.make_config("smoke", ["methods=BYOL"])
+    with pytest.raises(ValueError, match="methods"):
+        exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))
+
+
+@pytest.mark.parametrize(
+    ("sets", "match"),
+    [(["eval_split=train"], "eval_split"), (["eval_split=val", "n_val=256"], "n_val")],
+)
+def test_bad_eval_split_is_rejected(sets: list[str], match: str) -> None:
+    exp = get_experiment("hpm")
+    cfg = exp.make_config("smoke", sets)
+    with pytest.raises(ValueError, match=match):
+        exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))

@@ -24,7 +24,14 @@ from paperzoo.hpm.masking import hard_patch_mask, random_mask
 from paperzoo.hpm.model import MaskedAutoencoderViT
 from paperzoo.hpm.patches import patchify
 
-__all__ = ["BENCHMARK", "reference_loop_mask", "run_bench"]
+__all__ = [
+    "BENCHMARK",
+    "BENCH_MODELS",
+    "flops_table",
+    "reference_loop_mask",
+    "run_bench",
+    "step_flops",
+]
 
 
 def reference_loop_mask(pred_loss: Tensor, mask_ratio: float, hard_fraction: float) -> Tensor:
@@ -56,6 +63,88 @@ def _reference_relative_loss(pred: Tensor, target: Tensor) -> Tensor:
         1 - torch.sigmoid(x) + 1e-6
     )
     return loss.sum() / (pos | neg).sum()
+
+
+BENCH_MODELS: dict[str, dict[str, int]] = {
+    "28px p4 (repro model)": {
+        "img_size": 28,
+        "patch_size": 4,
+        "in_chans": 1,
+        "embed_dim": 64,
+        "depth": 4,
+        "num_heads": 4,
+        "decoder_embed_dim": 32,
+        "decoder_depth": 2,
+        "decoder_num_heads": 4,
+    },
+    "224px p16 tiny ViT 192-d x4": {
+        "img_size": 224,
+        "patch_size": 16,
+        "in_chans": 3,
+        "embed_dim": 192,
+        "depth": 4,
+        "num_heads": 3,
+        "decoder_embed_dim": 128,
+        "decoder_depth": 2,
+        "decoder_num_heads": 4,
+    },
+    "224px p16 ViT-B, decoder 512-d x8 (paper)": {
+        "img_size": 224,
+        "patch_size": 16,
+        "in_chans": 3,
+        "embed_dim": 768,
+        "depth": 12,
+        "num_heads": 12,
+        "decoder_embed_dim": 512,
+        "decoder_depth": 8,
+        "decoder_num_heads": 16,
+    },
+}
+"""The benchmark's model sizes (and the paper's ViT-B, for :func:`step_flops` only)."""
+
+
+def step_flops(cfg: dict[str, int], batch: int = 1) -> dict[str, float]:
+    """Floating-point operations per image of one MAE and one HPM step (forward + backward,
+    counted by ``torch.utils.flop_counter.FlopCounterMode`` on the real code, alpha = 0.5).
+
+    Returns:
+        ``mae_step``, ``hpm_step`` (teacher forward + student forward/backward with both
+        decoders + ``L_pred``), ``teacher`` (its share of ``hpm_step``) and ``ratio`` =
+        ``hpm_step / mae_step``. The optimizer and EMA updates (elementwise) are not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    out: dict[str, float] = {}
+    for key, with_predictor in (("mae_step", False), ("hpm_step", True)):
+        torch.manual_seed(0)
+        model = MaskedAutoencoderViT(**cfg, loss_predictor=with_predictor)  # type: ignore[arg-type]
+        stepper = HPM(model, generator=torch.Generator().manual_seed(0), validate=False)
+        imgs = torch.rand(batch, cfg["in_chans"], cfg["img_size"], cfg["img_size"])
+        with FlopCounterMode(display=False) as counter:
+            stepper.step(imgs, 9, 10)["loss"].backward()
+        out[key] = counter.get_total_flops() / batch
+        if with_predictor:
+            with FlopCounterMode(display=False) as counter:
+                stepper.teacher_scores(imgs)
+            out["teacher"] = counter.get_total_flops() / batch
+    out["ratio"] = out["hpm_step"] / out["mae_step"]
+    return out
+
+
+def flops_table() -> str:
+    """Markdown table of :func:`step_flops` for :data:`BENCH_MODELS` (``python -m
+    paperzoo.hpm.bench``)."""
+    lines = [
+        "| model | MAE step GFLOP/img | HPM step GFLOP/img | of it teacher | HPM / MAE |",
+        "|---|---|---|---|---|",
+    ]
+    for name, cfg in BENCH_MODELS.items():
+        f = step_flops(cfg)
+        lines.append(
+            f"| {name} | {f['mae_step'] / 1e9:.4g} | {f['hpm_step'] / 1e9:.4g} | "
+            f"{f['teacher'] / 1e9:.4g} | {f['ratio']:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def _steps(
@@ -108,11 +197,31 @@ def _steps(
     def pairwise_loss_only() -> None:
         relative_loss_prediction_loss(s, t, validate=False).backward()
 
+    # components of the two steps (same fixed mask; no optimizer step): where HPM's extra time goes
+    fixed = random_mask(batch, hpm_model.num_patches, 0.75, gen, device=device)
+
+    def student(model: MaskedAutoencoderViT) -> Callable[[], object]:
+        def f() -> None:
+            out = model(imgs, fixed, num_masked=n_mask, validate=False)
+            per_patch = model.reconstruction_loss(imgs, out)
+            loss = per_patch.mean()
+            if out.loss_pred_masked is not None:
+                loss = loss + relative_loss_prediction_loss(
+                    out.loss_pred_masked, per_patch.detach(), validate=False
+                )
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+
+        return f
+
     return {
         "HPM step (ours)": one(hpm, "hpm"),
         "MAE step (baseline)": one(mae, "mae"),
         "HPM step, reference-style teacher + mask loop": reference_style,
         f"relative loss alone, M={n_mask} (share of our step)": pairwise_loss_only,
+        "part: teacher scores, all L patches (HPM only)": lambda: hpm.teacher_scores(imgs),
+        "part: student fwd+bwd, both decoders + L_pred (HPM)": student(hpm_model),
+        "part: student fwd+bwd, one decoder (MAE)": student(mae_model),
     }
 
 
@@ -130,28 +239,8 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
         torch.set_num_threads(1)
     rt = 0.3 if ctx.quick else 1.0
     rows: list[BenchRow] = []
-    mnist = {
-        "img_size": 28,
-        "patch_size": 4,
-        "in_chans": 1,
-        "embed_dim": 64,
-        "depth": 4,
-        "num_heads": 4,
-        "decoder_embed_dim": 32,
-        "decoder_depth": 2,
-        "decoder_num_heads": 4,
-    }
-    tiny224 = {
-        "img_size": 224,
-        "patch_size": 16,
-        "in_chans": 3,
-        "embed_dim": 192,
-        "depth": 4,
-        "num_heads": 3,
-        "decoder_embed_dim": 128,
-        "decoder_depth": 2,
-        "decoder_num_heads": 4,
-    }
+    mnist = BENCH_MODELS["28px p4 (repro model)"]
+    tiny224 = BENCH_MODELS["224px p16 tiny ViT 192-d x4"]
     # CPU: the MNIST model at batch 32 / 128 and the 224 px tiny ViT at batch 8 (a 2-core CPU
     # cannot time batch 512 or a 224 px batch of 32 in interleaved rounds within minutes);
     # CUDA: batch 32 / 128 / 512 and the 224 px model at batch 32 / 128.
@@ -241,3 +330,7 @@ BENCHMARK = Benchmark(
     description="HPM step vs MAE step and the reference-style step; masks; pairwise loss; lightly",
     run=run_bench,
 )
+
+
+if __name__ == "__main__":
+    print(flops_table())

@@ -27,7 +27,7 @@ class HPM:
     Per step (reference ``engine_pretrain.py``):
 
     1. the EMA teacher sees the *full* image (no mask) and predicts per-patch difficulty
-       ``s^T (N, L)`` (under ``no_grad``);
+       ``s^T (N, L)`` (under ``inference_mode``);
     2. the mask takes the ``floor(N_m alpha_t)`` predicted-hardest patches and fills the rest of
        its ``N_m`` patches uniformly at random (:func:`~paperzoo.hpm.hard_patch_mask`), with
        ``alpha_t`` from :func:`~paperzoo.hpm.easy_to_hard_alpha` (0 -> ``alpha_end``);
@@ -136,9 +136,13 @@ class HPM:
         return easy_to_hard_alpha(t, total, self.alpha_start, self.alpha_end)
 
     # ------------------------------------------------------------------ masks
-    @torch.no_grad()
+    @torch.inference_mode()
     def teacher_scores(self, imgs: Tensor) -> Tensor:
-        """The EMA teacher's predicted difficulty of every patch, ``(N, L)`` (full image)."""
+        """The EMA teacher's predicted difficulty of every patch, ``(N, L)`` (full image).
+
+        Runs under ``torch.inference_mode`` (no autograd bookkeeping): the scores only choose
+        the mask and never enter a graph.
+        """
         if self.teacher is None:
             raise ValueError("learning_loss: the teacher exists only with learning_loss=True")
         teacher = self.teacher.module

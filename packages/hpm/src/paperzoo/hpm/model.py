@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paperzoo.hpm._checks import check_finite, check_float_tensor
-from paperzoo.hpm.masking import check_mask, gather_patches, ids_visible_first
+from paperzoo.hpm.masking import check_mask, ids_visible_first
 from paperzoo.hpm.patches import patchify, per_patch_mse
 
 __all__ = ["Block", "MAEOutput", "MaskedAutoencoderViT", "sincos_pos_embed_2d"]
@@ -74,6 +74,11 @@ class Block(nn.Module):
         x = x + self.attn(self.norm1(x))
         out: Tensor = x + self.mlp(self.norm2(x))
         return out
+
+
+def _take(x: Tensor, idx: Tensor) -> Tensor:
+    """Rows ``idx (N, K)`` of ``x (N, L, D)``, ``(N, K, D)`` (a gather, no host sync)."""
+    return x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 class MAEOutput(NamedTuple):
@@ -287,24 +292,30 @@ class MaskedAutoencoderViT(nn.Module):
                 raise ValueError(f"num_masked: {num_masked} but the mask holds {counted} per row")
             num_masked = counted
         n_vis = self.num_patches - num_masked
+        order = ids_visible_first(mask)  # (N, L): visible ascending, then masked ascending
 
         # encoder on visible tokens (ascending patch order)
-        x_vis, _ = gather_patches(self._embed(imgs), mask, num_masked)
+        x_vis = _take(self._embed(imgs), order[:, :n_vis])
         latent = self._encode_tokens(x_vis)
 
         # decoder input: [cls, visible + pos, mask_token + pos]
         y = self.decoder_embed(latent)
         dpos = self.decoder_pos_embed.to(y.dtype)
-        pos_vis, pos_mask = gather_patches(dpos[:, 1:].expand(n, -1, -1), mask, num_masked)
+        pos = _take(dpos[:, 1:].expand(n, -1, -1), order)
         seq = torch.cat(
-            [y[:, :1] + dpos[:, :1], y[:, 1:] + pos_vis, self.mask_token.to(y.dtype) + pos_mask],
+            [
+                y[:, :1] + dpos[:, :1],
+                y[:, 1:] + pos[:, :n_vis],
+                self.mask_token.to(y.dtype) + pos[:, n_vis:],
+            ],
             dim=1,
         )
 
         rec = seq
         for blk in self.decoder_blocks:
             rec = blk(rec)
-        pred = self.decoder_pred(self.decoder_norm(rec))[:, 1 + n_vis :]
+        # norm and head are per token: only the masked tokens' outputs are used
+        pred = self.decoder_pred(self.decoder_norm(rec[:, 1 + n_vis :]))
 
         loss_pred_masked: Tensor | None = None
         loss_pred: Tensor | None = None
@@ -315,7 +326,6 @@ class MaskedAutoencoderViT(nn.Module):
                 s = blk(s)
             scores = self.losspred_head(self.losspred_norm(s))[:, 1:, 0]  # (N, L) token order
             loss_pred_masked = scores[:, n_vis:]
-            order = ids_visible_first(mask)
             loss_pred = torch.zeros_like(scores).scatter(1, order, scores)
         return MAEOutput(pred, loss_pred_masked, loss_pred, mask, latent)
 
@@ -338,8 +348,8 @@ class MaskedAutoencoderViT(nn.Module):
 
     def masked_targets(self, imgs: Tensor, mask: Tensor, num_masked: int) -> Tensor:
         """The raw target patches of the masked positions, ``(N, M, D)``, ascending order."""
-        _, target = gather_patches(patchify(imgs, self.patch_size), mask, num_masked)
-        return target
+        order = ids_visible_first(mask)[:, mask.shape[1] - num_masked :]
+        return _take(patchify(imgs, self.patch_size), order)
 
     def reconstruction_loss(self, imgs: Tensor, out: MAEOutput) -> Tensor:
         """Per-patch MSE of the masked patches, ``(N, M)`` (``norm_pix_loss`` applied).
