@@ -113,7 +113,7 @@ def test_selection_with_a2_grids_reads_validation_only() -> None:
     config = ex.ZLossConfig()
     table = {
         ("a=2,b=5", 1.0): 0.6,  # best (a, b) at the A2 base lr
-        ("a=2,b=5", 0.3): 0.7,  # then its best lr
+        ("a=2,b=5", 0.1): 0.7,  # then its best lr
         ("a=1,b=0", 0.01): 0.9,  # not reachable: (a, b) is chosen at the base lr
         ("a=1,b=0", 1.0): 0.5,
     }
@@ -127,17 +127,10 @@ def test_selection_with_a2_grids_reads_validation_only() -> None:
         lr_grid=config.many_lr_grid,
         tag="A2",
     )
-    assert (sel.params, sel.lr) == ({"a": 2.0, "b": 5.0}, 0.3)
-    assert list(sel.record["lr_grid_mean_val_top1"]) == [
-        "1",
-        "0.01",
-        "0.03",
-        "0.1",
-        "0.3",
-        "3",
-        "10",
-    ]  # type: ignore[call-overload]
-    assert runs.kept == [("z-loss", "a=2,b=5,lr=0.3")]
+    assert (sel.params, sel.lr) == ({"a": 2.0, "b": 5.0}, 0.1)
+    lrs = list(sel.record["lr_grid_mean_val_top1"])  # type: ignore[call-overload]
+    assert lrs == ["1", "0.001", "0.01", "0.1", "10", "100"]  # the base rate first
+    assert runs.kept == [("z-loss", "a=2,b=5,lr=0.1")]
 
 
 def test_many_class_hits_rank_by_the_loss_own_scores() -> None:

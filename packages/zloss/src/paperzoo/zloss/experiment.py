@@ -22,7 +22,7 @@ steps (``many_steps``, body and head at one rate) with every spherical loss that
 ``_from_stats`` form (:data:`SPHERICAL_LOSSES`: Z-loss, squared error, log-Taylor- and
 log-spherical-softmax). Selection as in A, on validation only: the loss's own grid at the base rate
 ``many_lr`` (Z-loss ``many_a_grid × many_b_grid``, log-spherical ``many_eps_grid``), then the rate
-from ``many_lr_grid`` (three decades, because plain SGD's usable rate differs by orders of magnitude
+from ``many_lr_grid`` (five decades in steps of 10, because plain SGD's usable rate differs by orders of magnitude
 between these losses: the squared error's gradient grows with ``D``). Test top-1 and top-10 of the
 selected runs, ranked by each loss's own class probability as in A. Deviation: the paper compares
 the spherical losses on language models with a recurrent/feed-forward body and its own tuning; this
@@ -94,10 +94,10 @@ class ZLossConfig:
     many_steps: int = 200
     many_batch: int = 256
     many_lr: float = 1.0  # plain SGD (body and head); the base of the lr grid
-    many_lr_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-    many_a_grid: tuple[float, ...] = (0.5, 1.0, 2.0)
-    many_b_grid: tuple[float, ...] = (0.0, 2.0, 5.0)
-    many_eps_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
+    many_lr_grid: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
+    many_a_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    many_b_grid: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)  # z_c <= sqrt(D - 1) = 100 at D = 10^4
+    many_eps_grid: tuple[float, ...] = (1e-3, 1e-2, 0.1)
     # B: speed at large D
     num_classes: int = 100_000
     dim: int = 128
