@@ -14,6 +14,21 @@ feeds the selection). Expected (paper): the Z-loss within about one point of cro
 of the other spherical losses. Deviation: the paper's own ``(a, b)`` and per-loss tuning protocol
 could not be read from the stored sources; the grid holds the official example's ``a = 1, b = 0``.
 
+A2 (the spherical losses where they are meant to be used, many classes): the same Zipf-labelled
+data as B (``many_classes`` classes, 10,000 by default; the data are ``zipf_labels`` with a
+train/validation/test split per seed), a body ``Linear(128, 128) + tanh`` and a
+:class:`FactoredSphericalLinear` head trained exactly in factored form, for the same number of plain-SGD
+steps (``many_steps``, body and head at one rate) with every spherical loss that has a
+``_from_stats`` form (:data:`SPHERICAL_LOSSES`: Z-loss, squared error, log-Taylor- and
+log-spherical-softmax). Selection as in A, on validation only: the loss's own grid at the base rate
+``many_lr`` (Z-loss ``many_a_grid × many_b_grid``, log-spherical ``many_eps_grid``), then the rate
+from ``many_lr_grid`` (five decades in steps of 10, because plain SGD's usable rate differs by orders of magnitude
+between these losses: the squared error's gradient grows with ``D``). Test top-1 and top-10 of the
+selected runs, ranked by each loss's own class probability as in A. Deviation: the paper compares
+the spherical losses on language models with a recurrent/feed-forward body and its own tuning; this
+is a synthetic stand-in at the same kind of output size, with our grids. A run whose loss turns
+non-finite stops and scores 0 (listed in ``extra``).
+
 B (the headline, large D): synthetic Zipf-labelled data (:func:`paperzoo.core.data.zipf_labels`) with
 ``D = 100,000`` classes, a small trainable body (``Linear(128, 128) + tanh``) and a 128-wide output
 layer, batch 256, plain SGD. Each head trains for the same wall-clock budget: dense ``nn.Linear`` +
@@ -28,6 +43,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -38,15 +54,22 @@ from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
 from paperzoo.core.training import fit
-from paperzoo.zloss.factored import FactoredSGD, FactoredZLossHead
-from paperzoo.zloss.losses import log_spherical_softmax, log_taylor_softmax, spherical_mse, z_loss
+from paperzoo.zloss.factored import FactoredSGD, FactoredSphericalLinear, FactoredZLossHead
+from paperzoo.zloss.losses import (
+    SPHERICAL_LOSSES,
+    log_spherical_softmax,
+    log_taylor_softmax,
+    spherical_mse,
+    z_loss,
+)
 
 __all__ = ["EXPERIMENT", "ZLossConfig", "run"]
 
 
 @dataclass(frozen=True)
 class ZLossConfig:
-    """Config of the ``zloss`` reproduction (A: MNIST-5000 quality; B: 100k-class speed)."""
+    """Config of the ``zloss`` reproduction (A: MNIST-5000; A2: spherical losses at 10k classes;
+    B: 100k-class speed)."""
 
     run_quality: bool = True
     run_speed: bool = True
@@ -62,6 +85,19 @@ class ZLossConfig:
     b_grid: tuple[float, ...] = (0.0, 1.0, 2.0)
     spherical_eps_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     extra_val_seeds: int = 0
+    # A2: the spherical losses at many classes, factored head, equal steps
+    run_many: bool = True
+    many_classes: int = 10_000
+    many_train_size: int = 50_000
+    many_val_size: int = 2000
+    many_test_size: int = 2000
+    many_steps: int = 200
+    many_batch: int = 256
+    many_lr: float = 1.0  # plain SGD (body and head); the base of the lr grid
+    many_lr_grid: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
+    many_a_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    many_b_grid: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)  # z_c <= sqrt(D - 1) = 100 at D = 10^4
+    many_eps_grid: tuple[float, ...] = (1e-3, 1e-2, 0.1)
     # B: speed at large D
     num_classes: int = 100_000
     dim: int = 128
@@ -124,6 +160,20 @@ def _loss_fn(name: str, params: dict[str, float]) -> Callable[[Tensor, Tensor], 
     raise ValueError(f"unknown loss {name!r}")
 
 
+def _class_scores(name: str, o: Tensor) -> Tensor:
+    """The loss's own class scores ``(B, D)`` from the outputs ``o (B, D)``: argmax = prediction.
+
+    The log-Taylor-softmax models ``p_k ∝ 1 + o_k + o_k²/2`` and the log-spherical-softmax
+    ``p_k ∝ o_k² + ε``, neither monotone in ``o_k``, so each predicts (and ranks top-k) by its own
+    ``p``; the other losses by ``o`` (the Z-loss's ``z_k`` is monotone in ``o_k``).
+    """
+    if name == "log-taylor-softmax":
+        return 1.0 + o + 0.5 * o.square()
+    if name == "log-spherical-softmax":
+        return o.square()
+    return o
+
+
 class _Predictor(nn.Module):
     """The MLP followed by the loss's own class scores ``(B, D)``: their argmax is the prediction.
 
@@ -138,12 +188,7 @@ class _Predictor(nn.Module):
         self.name = name
 
     def forward(self, x: Tensor) -> Tensor:
-        o: Tensor = self.model(x)
-        if self.name == "log-taylor-softmax":
-            return 1.0 + o + 0.5 * o.square()
-        if self.name == "log-spherical-softmax":
-            return o.square()
-        return o
+        return _class_scores(self.name, self.model(x))
 
 
 def _label(params: dict[str, float], lr: float | None = None) -> str:
@@ -248,31 +293,61 @@ def _argmax(scores: dict[str, float]) -> str:
     return best
 
 
-def _select(runs: _QualityRuns, name: str, seeds: list[int]) -> _Selected:
+class _Runs(Protocol):
+    """What :func:`_select` needs: validation scores per seed, and freeing unselected models."""
+
+    config: ZLossConfig
+    ctx: RunContext
+
+    def val(
+        self, name: str, params: dict[str, float], lr: float, seeds: list[int]
+    ) -> list[float]: ...
+
+    def keep_only(self, name: str, params: dict[str, float], lr: float) -> None: ...
+
+
+def _select(
+    runs: _Runs,
+    name: str,
+    seeds: list[int],
+    *,
+    grid: list[dict[str, float]] | None = None,
+    base_lr: float | None = None,
+    lr_grid: tuple[float, ...] | None = None,
+    tag: str = "A",
+) -> _Selected:
     """Pick a loss's hyper-parameters by the mean validation top-1 over every seed's split.
 
     Stage 1 (only for a loss with its own hyper-parameters): its grid at the base learning rate.
     Stage 2 (every loss alike): the learning-rate grid with the stage-1 winner. Both stages train
-    for the final budget (``config.epochs``) and never look at the test split.
+    for the final budget and never look at the test split. ``grid``, ``base_lr`` and ``lr_grid``
+    default to part A's (``_loss_grid``, ``config.lr``, ``config.lr_grid``); part A2 passes its own.
     """
     config = runs.config
-    grid = _loss_grid(config, name)
+    grid = _loss_grid(config, name) if grid is None else grid
+    base = config.lr if base_lr is None else base_lr
+    lr_grid = config.lr_grid if lr_grid is None else lr_grid
     stage1: dict[str, float] = {}
     params = grid[0]
     if len(grid) > 1:
         by_label = {_label(p): p for p in grid}
         for label, p in by_label.items():
-            stage1[label] = statistics.fmean(runs.val(name, p, config.lr, seeds))
+            stage1[label] = statistics.fmean(runs.val(name, p, base, seeds))
             runs.ctx.log.info(
-                "A select %s %s lr=%g: val top-1 %.4f", name, label, config.lr, stage1[label]
+                "%s select %s %s lr=%g: val top-1 %.4f", tag, name, label, base, stage1[label]
             )
         params = by_label[_argmax(stage1)]
-    lrs = [config.lr, *(lr for lr in config.lr_grid if lr != config.lr)]
+    lrs = [base, *(lr for lr in lr_grid if lr != base)]
     stage2: dict[str, float] = {}
     for lr in lrs:
         stage2[f"{lr:g}"] = statistics.fmean(runs.val(name, params, lr, seeds))
         runs.ctx.log.info(
-            "A select %s %s lr=%g: val top-1 %.4f", name, _label(params), lr, stage2[f"{lr:g}"]
+            "%s select %s %s lr=%g: val top-1 %.4f",
+            tag,
+            name,
+            _label(params),
+            lr,
+            stage2[f"{lr:g}"],
         )
     lr_best = float(_argmax(stage2))
     val = runs.val(name, params, lr_best, seeds)
@@ -346,6 +421,218 @@ def _quality(
             + f"; z-loss {z.mean:.4f} ± {z.std:.4f}",
         ),
     ]
+    return rows, checks, extra
+
+
+# ----------------------------------------------------------------------------- A2: many classes
+
+_MANY_LOSSES = tuple(SPHERICAL_LOSSES)  # every spherical loss with a ``_from_stats`` form
+
+
+def _many_loss_grid(config: ZLossConfig, name: str) -> list[dict[str, float]]:
+    """A2's own hyper-parameters of a loss (one empty dict for a loss without any)."""
+    if name == "z-loss":
+        return [{"a": a, "b": b} for a in config.many_a_grid for b in config.many_b_grid]
+    if name == "log-spherical-softmax":
+        return [{"eps": e} for e in config.many_eps_grid]
+    if name in SPHERICAL_LOSSES:
+        return [{}]
+    raise ValueError(f"unknown spherical loss {name!r}")
+
+
+@torch.no_grad()
+def _many_class_hits(
+    body: nn.Module,
+    layer: FactoredSphericalLinear,
+    name: str,
+    x: Tensor,
+    y: Tensor,
+    k: int = 10,
+    chunk: int = 500,
+) -> tuple[int, int]:
+    """Top-1 and top-``k`` hit counts of the loss's own class scores, in chunks of examples.
+
+    ``x (N, d_in)``, ``y (N,)``; the outputs ``(chunk, D)`` are formed chunk by chunk (evaluation
+    only, never in training) so that the log-Taylor- and log-spherical-softmax rank by their own
+    ``p`` (:func:`_class_scores`). Non-finite scores (a diverged run) count as misses.
+    """
+    hit1 = hitk = 0
+    for start in range(0, x.shape[0], chunk):
+        scores = _class_scores(name, layer.logits(body(x[start : start + chunk])))
+        yy = y[start : start + chunk, None]
+        ok = torch.isfinite(scores).all(1, keepdim=True)
+        top = scores.topk(k, dim=1).indices
+        hit1 += int(((top[:, :1] == yy) & ok).sum())
+        hitk += int(((top == yy).any(1, keepdim=True) & ok).sum())
+    return hit1, hitk
+
+
+class _ManyClassRuns:
+    """A2: a body ``Linear(d, d) + tanh`` and a :class:`FactoredSphericalLinear` head on Zipf labels.
+
+    Trains one (loss, loss hyper-parameters, lr) for ``many_steps`` plain-SGD steps (body and head
+    at the same rate) on each seed; every run on a seed starts from the same initialisation and
+    sees the same batches (paired). A run whose loss turns non-finite stops and scores 0.
+    Same interface as :class:`_QualityRuns` for :func:`_select`.
+    """
+
+    def __init__(self, config: ZLossConfig, ctx: RunContext) -> None:
+        self.config = config
+        self.ctx = ctx
+        self._data: dict[int, tuple[Tensor, ...]] = {}
+        self._val: dict[tuple[str, str, int], float] = {}
+        self._models: dict[tuple[str, str, int], tuple[nn.Module, FactoredSphericalLinear]] = {}
+        self._finite: dict[tuple[str, str, int], bool] = {}
+        self.diverged: list[str] = []
+
+    def data(self, seed: int) -> tuple[Tensor, ...]:
+        """``(x_train, y_train, x_val, y_val, x_test, y_test)`` of one seed's task."""
+        if seed not in self._data:
+            c = self.config
+            n_tr, n_val = c.many_train_size, c.many_val_size
+            x, y = zipf_labels(
+                n_tr + n_val + c.many_test_size,
+                c.many_classes,
+                c.dim,
+                exponent=c.zipf_exponent,
+                seed=seed,
+            )
+            cut = (n_tr, n_tr + n_val)
+            self._data[seed] = (
+                x[: cut[0]],
+                y[: cut[0]],
+                x[cut[0] : cut[1]],
+                y[cut[0] : cut[1]],
+                x[cut[1] :],
+                y[cut[1] :],
+            )
+        return self._data[seed]
+
+    def train(
+        self, name: str, params: dict[str, float], lr: float, seed: int
+    ) -> tuple[nn.Module, FactoredSphericalLinear, bool]:
+        """Train for ``many_steps``; returns ``(body, head, finite)``."""
+        c = self.config
+        x_tr, y_tr = self.data(seed)[:2]
+        seed_everything(seed)
+        body = nn.Sequential(nn.Linear(c.dim, c.dim), nn.Tanh())
+        layer = FactoredSphericalLinear(c.dim, c.many_classes, validate=False)
+        body_opt = torch.optim.SGD(body.parameters(), lr=lr)
+        head_opt = FactoredSGD(layer, lr=lr)
+        loss_fn: Callable[..., Tensor] = SPHERICAL_LOSSES[name]
+        g = torch.Generator().manual_seed(seed)
+        order, pos = torch.randperm(x_tr.shape[0], generator=g), 0
+        for _ in range(c.many_steps):
+            if pos + c.many_batch > order.numel():
+                order, pos = torch.randperm(x_tr.shape[0], generator=g), 0
+            idx = order[pos : pos + c.many_batch]
+            pos += c.many_batch
+            stats = layer(body(x_tr[idx]), y_tr[idx])
+            loss = loss_fn(*stats, c.many_classes, validate=False, **params)
+            if not bool(torch.isfinite(loss)):
+                return body, layer, False
+            body_opt.zero_grad(set_to_none=True)
+            head_opt.zero_grad()
+            loss.backward()
+            body_opt.step()
+            try:
+                head_opt.step()
+            except RuntimeError:  # stabilisation's SVD of a U that the step made non-finite
+                if bool(torch.isfinite(layer.U).all()):
+                    raise
+                return body, layer, False
+        return body, layer, True
+
+    def val(self, name: str, params: dict[str, float], lr: float, seeds: list[int]) -> list[float]:
+        """Validation top-1 per seed (trained once per seed, then cached with the model)."""
+        out = []
+        for seed in seeds:
+            key = (name, _label(params, lr), seed)
+            if key not in self._val:
+                body, layer, finite = self.train(name, params, lr, seed)
+                x_val, y_val = self.data(seed)[2:4]
+                hit1, _ = _many_class_hits(body, layer, name, x_val, y_val)
+                self._finite[key] = finite
+                if not finite:
+                    self.diverged.append(f"{name} {key[1]} seed {seed}")
+                    hit1 = 0
+                self._val[key] = hit1 / y_val.numel()
+                self._models[key] = (body, layer)
+            out.append(self._val[key])
+        return out
+
+    def test(
+        self, name: str, params: dict[str, float], lr: float, seeds: list[int]
+    ) -> list[tuple[float, float]]:
+        """Test ``(top-1, top-10)`` per seed of runs already selected on validation."""
+        out = []
+        for seed in seeds:
+            key = (name, _label(params, lr), seed)
+            body, layer = self._models[key]
+            x_te, y_te = self.data(seed)[4:]
+            hit1, hit10 = _many_class_hits(body, layer, name, x_te, y_te)
+            if not self._finite[key]:
+                hit1 = hit10 = 0
+            out.append((hit1 / y_te.numel(), hit10 / y_te.numel()))
+        return out
+
+    def keep_only(self, name: str, params: dict[str, float], lr: float) -> None:
+        """Free the models of ``name`` other than the selected configuration's."""
+        label = _label(params, lr)
+        for key in [k for k in self._models if k[0] == name and k[1] != label]:
+            del self._models[key]
+
+
+def _many(config: ZLossConfig, ctx: RunContext) -> tuple[list[Row], list[Check], dict[str, object]]:
+    """A2: the spherical losses with ``many_classes`` classes on the factored head, equal steps."""
+    runs = _ManyClassRuns(config, ctx)
+    seeds = list(ctx.seeds)
+    selected = {
+        name: _select(
+            runs,
+            name,
+            seeds,
+            grid=_many_loss_grid(config, name),
+            base_lr=config.many_lr,
+            lr_grid=config.many_lr_grid,
+            tag="A2",
+        )
+        for name in _MANY_LOSSES
+    }
+    rows: list[Row] = []
+    top1: dict[str, list[float]] = {}
+    top10: dict[str, list[float]] = {}
+    for name, sel in selected.items():
+        res = runs.test(name, sel.params, sel.lr, seeds)
+        top1[name], top10[name] = [r[0] for r in res], [r[1] for r in res]
+        ctx.log.info("A2: %s (%s) test top-1/top-10 %s", name, _label(sel.params, sel.lr), res)
+        rows.append(Row.from_values(f"A2 {name}", "test_top1", top1[name]))
+        rows.append(Row.from_values(f"A2 {name}", "test_top10", top10[name]))
+        rows.append(Row.from_values(f"A2 {name}", "val_top1", sel.val))
+    others = [n for n in _MANY_LOSSES if n != "z-loss"]
+    extra: dict[str, object] = {
+        "many_classes_selection": {name: sel.record for name, sel in selected.items()},
+        "many_classes_paired_test_top1_z_minus": {
+            n: _paired(top1["z-loss"], top1[n]) for n in others
+        },
+        "many_classes_paired_test_top10_z_minus": {
+            n: _paired(top10["z-loss"], top10[n]) for n in others
+        },
+        "many_classes_diverged_runs": runs.diverged,
+    }
+    checks = []
+    for metric, label in (("test_top1", "top-1"), ("test_top10", "top-10")):
+        z = find_row(rows, "A2 z-loss", metric)
+        rest = [find_row(rows, f"A2 {n}", metric) for n in others]
+        checks.append(
+            Check(
+                f"A2: z-loss no worse than the other spherical losses at D = "
+                f"{config.many_classes} (test {label}, factored head, equal steps)",
+                all(o.mean <= z.mean for o in rest),
+                "; ".join(f"{o.method[3:]} {o.mean:.4f} ± {o.std:.4f}" for o in rest)
+                + f"; z-loss {z.mean:.4f} ± {z.std:.4f}",
+            )
+        )
     return rows, checks, extra
 
 
@@ -578,6 +865,11 @@ def run(config: ZLossConfig, ctx: RunContext) -> Result:
             rows += r
             checks += c
             extra.update(e)
+        if config.run_many:
+            r, c, e = _many(config, ctx)
+            rows += r
+            checks += c
+            extra.update(e)
         if config.run_speed:
             r, c, cu, e = _speed(config, ctx)
             rows += r
@@ -591,7 +883,8 @@ def run(config: ZLossConfig, ctx: RunContext) -> Result:
 
 EXPERIMENT = Experiment(
     name="zloss",
-    description="Z-loss vs cross-entropy and the spherical family (MNIST-5000); "
+    description="Z-loss vs cross-entropy and the spherical family (MNIST-5000, and 10k Zipf "
+    "classes on the factored head); "
     "factored O(d^2) head vs dense at 100k classes, equal wall-clock",
     config_cls=ZLossConfig,
     run=run,
@@ -607,6 +900,15 @@ EXPERIMENT = Experiment(
             "test_size": 200,
             "seconds": 1.0,
             "eval_points": 1,
+            "many_classes": 500,
+            "many_train_size": 2000,
+            "many_val_size": 200,
+            "many_test_size": 200,
+            "many_steps": 3,
+            "many_lr_grid": (1.0,),
+            "many_a_grid": (1.0,),
+            "many_b_grid": (0.0,),
+            "many_eps_grid": (0.01,),
         },
         "quick": {"epochs": 20, "seconds": 10.0, "eval_points": 3, "extra_val_seeds": 5},
         "full": {"epochs": 20, "seconds": 60.0, "eval_points": 6, "extra_val_seeds": 7},
