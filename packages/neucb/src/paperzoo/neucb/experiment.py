@@ -248,10 +248,12 @@ def _interior_check(
         for k, v in setting.items()
         if len(grids[m][k]) >= 3 and v in (min(grids[m][k]), max(grids[m][k]))
     ]
+    checked = sum(len(v) >= 3 for grid in grids.values() for v in grid.values())
+    detail = "on an edge: " + ", ".join(edges) if edges else f"all {checked} axes interior"
     return Check(
-        "every tuned setting is interior to its grid (tuning seed)",
+        "every tuned setting is interior to its grid (tuning seed; axes of 3+ values)",
         not edges,
-        "on an edge: " + ", ".join(edges) if edges else "all interior",
+        detail,
     )
 
 
