@@ -249,7 +249,12 @@ def _interior_check(
         if len(grids[m][k]) >= 3 and v in (min(grids[m][k]), max(grids[m][k]))
     ]
     checked = sum(len(v) >= 3 for grid in grids.values() for v in grid.values())
-    detail = "on an edge: " + ", ".join(edges) if edges else f"all {checked} axes interior"
+    if edges:
+        detail = "on an edge: " + ", ".join(edges)
+    elif checked:
+        detail = f"all {checked} axes interior"
+    else:
+        detail = "no axis has 3 or more values (nothing to check)"
     return Check(
         "every tuned setting is interior to its grid (tuning seed; axes of 3+ values)",
         not edges,
