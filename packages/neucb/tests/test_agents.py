@@ -214,3 +214,40 @@ def test_projection_keeps_parameters_within_radius_of_theta0():
         sum(((p - t) ** 2).sum() for p, t in zip(agent.params, agent.model.theta0, strict=True))
     )
     assert 0.04 < dist.item() <= 0.05 + 1e-6
+
+
+def test_neufastcb_round_matches_a_hand_computation_of_the_spec_formulas():
+    """Sec. 3: yhat = sigmoid(f + <eps, theta - theta0>), FastCB probs, one OGD step on the KL."""
+    torch.manual_seed(0)
+    n_arms, dim, gamma, lr, scale = 5, 12, 50.0, 0.2, 0.5
+    net = mlp(dim, width=16).double()
+    agent = NeuFastCB(net, gamma=gamma, lr=lr, perturb_scale=scale, seed=3)
+    theta0 = [p.detach().clone() for p in net.parameters()]
+    x = torch.randn(n_arms, dim, dtype=torch.float64)
+    for _ in range(5):  # move theta away from theta0 so that the perturbation is not zero
+        a, _ = agent.select(x)
+        agent.update(x[a], float(a % 2))
+    action, probs = agent.select(x)
+    eps = agent.model.eps
+    pairs = zip(eps, net.parameters(), theta0, strict=True)
+    shift = sum((e * (p.detach() - t0)).sum() for e, p, t0 in pairs)
+    assert abs(float(shift)) > 1e-4
+    with torch.no_grad():
+        yhat = torch.sigmoid(net(x).reshape(n_arms) + shift)
+    b = int(torch.argmin(yhat))
+    expected = yhat[b] / (n_arms * yhat[b] + gamma * (yhat - yhat[b]))
+    expected[b] = 0.0
+    expected[b] = 1.0 - expected.sum()
+    torch.testing.assert_close(probs, expected, atol=1e-12, rtol=0.0)
+    # the update: theta - lr * (sigmoid(ftilde) - y) * (grad f + eps), with the same eps
+    y = 1.0
+    net.zero_grad()
+    out = net(x[action : action + 1]).reshape(())
+    out.backward()
+    coef = torch.sigmoid(out.detach() + shift) - y
+    after = [
+        p.detach() - lr * coef * (p.grad + e) for p, e in zip(net.parameters(), eps, strict=True)
+    ]
+    agent.update(x[action], y)
+    for p, want in zip(net.parameters(), after, strict=True):
+        torch.testing.assert_close(p.detach(), want, atol=1e-12, rtol=0.0)

@@ -8,15 +8,18 @@ import pytest
 import torch
 
 from paperzoo.core.experiments import RunContext
-from paperzoo.neucb.experiment import METHODS, NeuCBConfig, run_experiment
+from paperzoo.neucb.experiment import METHODS, NeuCBConfig, _interior_check, run_experiment
 
 TINY = NeuCBConfig(
     n_rounds=30,
     tune_rounds=10,
     width=8,
     gammas=(10.0, 100.0),
+    fast_gammas=(10.0, 100.0),
     lrs=(0.1,),
-    nus=(0.1,),
+    ucb_nus=(0.1,),
+    ucb_lrs=(0.1,),
+    ts_nus=(0.1,),
     epsilons=(0.1,),
     lin_gammas=(10.0, 100.0),
     lin_lams=(0.1, 1.0),
@@ -61,10 +64,28 @@ def test_unknown_methods_are_rejected():
 def test_every_agent_gets_a_grid_of_the_same_size():
     cfg = NeuCBConfig()
     sizes = {
-        "NeuFastCB": len(cfg.gammas) * len(cfg.lrs),
-        "NeuralUCB/NeuralTS": len(cfg.nus) * len(cfg.lrs),
+        "NeuSquareCB": len(cfg.gammas) * len(cfg.lrs),
+        "NeuFastCB": len(cfg.fast_gammas) * len(cfg.lrs),
+        "NeuralUCB": len(cfg.ucb_nus) * len(cfg.ucb_lrs),
+        "NeuralTS": len(cfg.ts_nus) * len(cfg.lrs),
         "NeuralEpsGreedy": len(cfg.epsilons) * len(cfg.lrs),
         "LinSquareCB": len(cfg.lin_gammas) * len(cfg.lin_lams),
     }
     assert len(set(sizes.values())) == 1, sizes
     assert set(cfg.methods) == set(METHODS)
+
+
+def test_every_axis_of_the_quick_grids_has_an_interior():
+    cfg = NeuCBConfig()
+    axes = [cfg.gammas, cfg.fast_gammas, cfg.lrs, cfg.ucb_nus, cfg.ucb_lrs, cfg.ts_nus]
+    axes += [cfg.epsilons, cfg.lin_gammas, cfg.lin_lams]
+    assert all(len(a) == 3 and list(a) == sorted(a) for a in axes)
+
+
+def test_interior_check_flags_a_selection_on_an_edge():
+    grids = {"A": {"gamma": [1.0, 2.0, 3.0], "lr": [0.1, 0.3, 1.0]}, "B": {"lam": [1.0]}}
+    inside = _interior_check({"A": {"gamma": 2.0, "lr": 0.3}, "B": {"lam": 1.0}}, grids)
+    assert inside.passed
+    edge = _interior_check({"A": {"gamma": 3.0, "lr": 0.3}, "B": {"lam": 1.0}}, grids)
+    assert not edge.passed
+    assert "A gamma=3.0" in edge.detail
