@@ -450,21 +450,18 @@ def _many_class_hits(
     k: int = 10,
     chunk: int = 500,
 ) -> tuple[int, int]:
-    """Top-1 and top-``k`` hit counts of the loss's own class scores, in chunks of examples.
+    """Top-1 and top-``k`` hit counts of the loss's own class scores (:func:`_topk_hits`).
 
     ``x (N, d_in)``, ``y (N,)``; the outputs ``(chunk, D)`` are formed chunk by chunk (evaluation
     only, never in training) so that the log-Taylor- and log-spherical-softmax rank by their own
-    ``p`` (:func:`_class_scores`). Non-finite scores (a diverged run) count as misses.
+    ``p`` (:func:`_class_scores`). A diverged run is scored 0 by its caller.
     """
-    hit1 = hitk = 0
-    for start in range(0, x.shape[0], chunk):
-        scores = _class_scores(name, layer.logits(body(x[start : start + chunk])))
-        yy = y[start : start + chunk, None]
-        ok = torch.isfinite(scores).all(1, keepdim=True)
-        top = scores.topk(k, dim=1).indices
-        hit1 += int(((top[:, :1] == yy) & ok).sum())
-        hitk += int(((top == yy).any(1, keepdim=True) & ok).sum())
-    return hit1, hitk
+
+    def top(xb: Tensor) -> tuple[Tensor, Tensor]:
+        values, classes = _class_scores(name, layer.logits(body(xb))).topk(k, dim=1)
+        return values, classes
+
+    return _topk_hits(top, x, y, chunk)
 
 
 class _ManyClassRuns:
@@ -640,16 +637,25 @@ def _many(config: ZLossConfig, ctx: RunContext) -> tuple[list[Row], list[Check],
 
 
 @torch.no_grad()
-def _topk_accuracy(
+def _topk_hits(
     scores: Callable[[Tensor], tuple[Tensor, Tensor]], x: Tensor, y: Tensor, chunk: int = 250
-) -> tuple[float, float]:
-    """(top-1, top-10) of ``scores(x) -> (values, classes)`` in chunks of examples."""
-    hit1 = hit10 = 0.0
+) -> tuple[int, int]:
+    """Hit counts (top-1, top-k) of ``scores(x_chunk) -> (values, classes)``, both ``(n, k)``
+    with classes in decreasing score order, over ``x (N, ...)`` / ``y (N,)`` in chunks."""
+    hit1 = hitk = 0
     for start in range(0, x.shape[0], chunk):
         _, top = scores(x[start : start + chunk])
         yy = y[start : start + chunk, None]
-        hit1 += float((top[:, :1] == yy).sum())
-        hit10 += float((top[:, :10] == yy).any(1).sum())
+        hit1 += int((top[:, :1] == yy).sum())
+        hitk += int((top == yy).any(1).sum())
+    return hit1, hitk
+
+
+def _topk_accuracy(
+    scores: Callable[[Tensor], tuple[Tensor, Tensor]], x: Tensor, y: Tensor, chunk: int = 250
+) -> tuple[float, float]:
+    """(top-1, top-10) accuracy of ``scores(x) -> (values, classes)`` (:func:`_topk_hits`)."""
+    hit1, hit10 = _topk_hits(scores, x, y, chunk)
     return hit1 / x.shape[0], hit10 / x.shape[0]
 
 
