@@ -15,7 +15,6 @@ from paperzoo.hpm._checks import check_finite, check_float_tensor, check_unit_in
 __all__ = [
     "check_mask",
     "easy_to_hard_alpha",
-    "gather_patches",
     "hard_patch_mask",
     "num_masked",
     "random_mask",
@@ -175,19 +174,15 @@ def check_mask(mask: Tensor, batch_size: int | None = None, num_patches: int | N
     return first
 
 
-def gather_patches(x: Tensor, mask: Tensor, num_masked_patches: int) -> tuple[Tensor, Tensor]:
-    """Split ``x (N, L, ...)`` into visible and masked parts, each in ascending patch order.
+def take_patches(x: Tensor, idx: Tensor) -> Tensor:
+    """Patches ``idx (N, K)`` of ``x (N, L, ...)``, shape ``(N, K, ...)`` (a gather, no host sync).
 
-    The order equals boolean indexing (``x[~mask]``, ``x[mask]``), without its host sync.
-
-    Returns:
-        ``(visible (N, L - M, ...), masked (N, M, ...))``.
+    With ``idx = ids_visible_first(mask)`` the first ``L - M`` rows are the visible patches and the
+    rest the masked ones, each in ascending patch order: the order of boolean indexing
+    (``x[~mask]``, ``x[mask]``) without its host sync. The model computes that order once per
+    forward and takes several tensors with it.
     """
-    order = ids_visible_first(mask)
-    idx = order.view(*order.shape, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
-    gathered = x.gather(1, idx)
-    n_vis = mask.shape[1] - num_masked_patches
-    return gathered[:, :n_vis], gathered[:, n_vis:]
+    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:]))
 
 
 def ids_visible_first(mask: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paperzoo.hpm._checks import check_finite, check_float_tensor
-from paperzoo.hpm.masking import check_mask, ids_visible_first
+from paperzoo.hpm.masking import check_mask, ids_visible_first, take_patches
 from paperzoo.hpm.patches import patchify, per_patch_mse
 
 __all__ = ["Block", "MAEOutput", "MaskedAutoencoderViT", "sincos_pos_embed_2d"]
@@ -74,11 +74,6 @@ class Block(nn.Module):
         x = x + self.attn(self.norm1(x))
         out: Tensor = x + self.mlp(self.norm2(x))
         return out
-
-
-def _take(x: Tensor, idx: Tensor) -> Tensor:
-    """Rows ``idx (N, K)`` of ``x (N, L, D)``, ``(N, K, D)`` (a gather, no host sync)."""
-    return x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 class MAEOutput(NamedTuple):
@@ -295,13 +290,13 @@ class MaskedAutoencoderViT(nn.Module):
         order = ids_visible_first(mask)  # (N, L): visible ascending, then masked ascending
 
         # encoder on visible tokens (ascending patch order)
-        x_vis = _take(self._embed(imgs), order[:, :n_vis])
+        x_vis = take_patches(self._embed(imgs), order[:, :n_vis])
         latent = self._encode_tokens(x_vis)
 
         # decoder input: [cls, visible + pos, mask_token + pos]
         y = self.decoder_embed(latent)
         dpos = self.decoder_pos_embed.to(y.dtype)
-        pos = _take(dpos[:, 1:].expand(n, -1, -1), order)
+        pos = take_patches(dpos[:, 1:].expand(n, -1, -1), order)
         seq = torch.cat(
             [
                 y[:, :1] + dpos[:, :1],
@@ -349,7 +344,7 @@ class MaskedAutoencoderViT(nn.Module):
     def masked_targets(self, imgs: Tensor, mask: Tensor, num_masked: int) -> Tensor:
         """The raw target patches of the masked positions, ``(N, M, D)``, ascending order."""
         order = ids_visible_first(mask)[:, mask.shape[1] - num_masked :]
-        return _take(patchify(imgs, self.patch_size), order)
+        return take_patches(patchify(imgs, self.patch_size), order)
 
     def reconstruction_loss(self, imgs: Tensor, out: MAEOutput) -> Tensor:
         """Per-patch MSE of the masked patches, ``(N, M)`` (``norm_pix_loss`` applied).
