@@ -89,3 +89,36 @@ def test_interior_check_flags_a_selection_on_an_edge():
     edge = _interior_check({"A": {"gamma": 3.0, "lr": 0.3}, "B": {"lam": 1.0}}, grids)
     assert not edge.passed
     assert "A gamma=3.0" in edge.detail
+
+
+def test_several_tuning_seeds_pick_the_lowest_mean_regret() -> None:
+    cfg = dataclasses.replace(TINY, methods=("LinSquareCB",), n_tune_seeds=3)
+    res = run_experiment(cfg, _ctx())
+    tried = res.extra["tuning"]["LinSquareCB"]
+    # the regret of each setting is its mean over the three tuning seeds: recompute one by hand
+    from paperzoo.neucb.baselines import LinSquareCB
+    from paperzoo.neucb.env import from_sklearn
+    from paperzoo.neucb.loop import run
+
+    first = tried[0]
+    dim = from_sklearn("digits", 1, 0).dim
+    by_hand = [
+        float(
+            run(
+                from_sklearn("digits", cfg.tune_rounds, s),
+                LinSquareCB(dim, gamma=first["gamma"], lam=first["lam"], seed=s),
+                seed=s,
+            )["cum_regret"][-1]
+        )
+        for s in (cfg.tune_seed, cfg.tune_seed + 1, cfg.tune_seed + 2)
+    ]
+    assert first["regret"] == pytest.approx(sum(by_hand) / 3)
+    best = min(tried, key=lambda t: t["regret"])
+    assert res.extra["tuned"]["LinSquareCB"] == {"gamma": best["gamma"], "lam": best["lam"]}
+
+
+def test_tuning_seeds_must_not_reach_the_evaluation_seeds() -> None:
+    with pytest.raises(ValueError, match="n_tune_seeds"):
+        run_experiment(dataclasses.replace(TINY, n_tune_seeds=0), _ctx())
+    with pytest.raises(ValueError, match="overlap"):
+        run_experiment(dataclasses.replace(TINY, tune_seed=0, methods=("Uniform",)), _ctx())
