@@ -52,3 +52,21 @@ def test_training_step_under_autocast_is_finite(dtype: torch.dtype) -> None:
     assert torch.isfinite(loss)
     assert model.weight.grad is not None and bool(torch.isfinite(model.weight.grad).all())
     assert bool(torch.isfinite(aldr.lambdas).all())
+
+
+@pytest.mark.gpu
+def test_aldr_duplicate_indices_keep_the_last_occurrence_on_cuda() -> None:
+    """A plain index_copy_ leaves the winner of duplicate rows to the CUDA scheduler."""
+    g = torch.Generator().manual_seed(2)
+    batch, n = 4096, 8
+    f = 3 * torch.randn(batch, 10, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    idx = torch.randint(0, n, (batch,), generator=g)
+    loss_fn = ALDRKLLoss(n).cuda()
+    loss_fn(f.cuda(), y.cuda(), idx.cuda())
+    assert loss_fn.last_lambdas is not None
+    new = loss_fn.last_lambdas.cpu()
+    positions = torch.arange(batch)
+    for row in range(n):
+        last = int(positions[idx == row].max())
+        assert loss_fn.lambdas[row].item() == new[last].item()

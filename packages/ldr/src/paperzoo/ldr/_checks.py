@@ -90,6 +90,8 @@ def to_index_target(target: object, logits: Tensor, *, validate: bool = True) ->
                     "one-hot target must contain only 0/1 with exactly one 1 per row "
                     "(soft labels are not supported)"
                 )
+        if target.dtype == torch.bool:  # argmax has no bool kernel
+            target = target.to(torch.uint8)
         return target.argmax(dim=1)
     raise ValueError(
         f"target must be (B,) class indices or (B, K) one-hot, got shape {tuple(target.shape)}"

@@ -69,6 +69,18 @@ __all__ = [
 EPS = 1e-12
 """Added to the normaliser's denominator so that all-zero logits give zeros, not NaN."""
 
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _upcast(logits: Tensor) -> Tensor:
+    """float16/bfloat16 logits -> float32 (differentiable cast); other dtypes unchanged (no copy).
+
+    In half precision EPS underflows to 0 (all-zero rows would give 0/0), softplus of logits below
+    about -17 underflows to 0 (same 0/0), and lambda > 65504 overflows; so the losses compute in
+    float32, as autocast does for ``F.cross_entropy``, and return the input's dtype.
+    """
+    return logits.float() if logits.dtype in _LOW_PRECISION else logits
+
 
 def normalize_scores(logits: Tensor, normalize: str = "softplus_mean") -> Tensor:
     r"""Score normalisation :math:`\tilde f = N(f)` of the official code, row-wise on (B, K) logits.
@@ -76,22 +88,26 @@ def normalize_scores(logits: Tensor, normalize: str = "softplus_mean") -> Tensor
     * ``"softplus_mean"`` (LDR-KL default): :math:`\mathrm{softplus}(f) / \mathrm{mean}_k\,
       \mathrm{softplus}(f_k)` -- positive scores with mean 1 (official ``LDRLoss_V1``).
     * ``"l1"`` (ALDR-KL default): :math:`f / (\lVert f \rVert_1 / K)` -- invariant to ``f -> a f``,
-      a > 0 (official ``ALDRLoss_V1``).
+      a > 0 (official ``ALDRLoss_V1``). Being scale invariant, its gradient grows as
+      :math:`1 / \mathrm{mean}_k |f_k|`: near-zero logits (e.g. a zero-initialised last layer) get
+      very large gradients, about :math:`1/\mathrm{EPS} = 10^{12}` at f = 0 (inf in float16).
     * ``"softplus_l1"``: softplus, then ``"l1"`` (official ``ALDRLoss_V1(softplus=True)``, used for
       CIFAR-100). Softplus is positive, so this equals ``"softplus_mean"``; the name is kept so that
       configurations read like the official code.
     * ``"none"``: the raw logits.
 
     Deviation: ``EPS = 1e-12`` is added to every denominator (the official code adds none), so that
-    all-zero logits give finite scores and gradients.
+    all-zero logits give finite scores and gradients. float16/bfloat16 logits are normalised in
+    float32 (EPS underflows in float16) and the scores returned in the input's dtype.
     """
     check_choice("normalize", normalize, NORMALIZATIONS)
     if normalize == "none":
         return logits
+    x = _upcast(logits)
     if normalize == "l1":
-        return logits / (logits.abs().mean(dim=1, keepdim=True) + EPS)
-    positive = F.softplus(logits)
-    return positive / (positive.mean(dim=1, keepdim=True) + EPS)
+        return (x / (x.abs().mean(dim=1, keepdim=True) + EPS)).to(logits.dtype)
+    positive = F.softplus(x)
+    return (positive / (positive.mean(dim=1, keepdim=True) + EPS)).to(logits.dtype)
 
 
 def margin_differences(scores: Tensor, target: Tensor, margin: float) -> Tensor:
@@ -114,18 +130,21 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 def _checked(
     logits: Tensor, target: Tensor, normalize: str, reduction: str, validate: bool
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, torch.dtype]:
+    """Checked logits, upcast to float32 if half precision (see :func:`_upcast`), indices, and
+    the input's dtype (the dtype of the result)."""
     check_choice("reduction", reduction, REDUCTIONS)
     check_choice("normalize", normalize, NORMALIZATIONS)
     logits = check_logits(logits, validate=validate)
-    return logits, to_index_target(target, logits, validate=validate)
+    index = to_index_target(target, logits, validate=validate)
+    return _upcast(logits), index, logits.dtype
 
 
 def _prepare(
     logits: Tensor, target: Tensor, normalize: str, reduction: str, validate: bool
-) -> tuple[Tensor, Tensor]:
-    logits, index = _checked(logits, target, normalize, reduction, validate)
-    return normalize_scores(logits, normalize), index
+) -> tuple[Tensor, Tensor, torch.dtype]:
+    logits, index, dtype = _checked(logits, target, normalize, reduction, validate)
+    return normalize_scores(logits, normalize), index, dtype
 
 
 def _normalized_copy(logits: Tensor, normalize: str) -> tuple[Tensor, Tensor | None]:
@@ -227,7 +246,10 @@ def ldr_kl_loss(
         validate: check the inputs (costs host-device syncs); ``False`` in tight loops.
 
     Returns:
-        The reduced loss (scalar) or per-example losses (B,).
+        The reduced loss (scalar) or per-example losses (B,), in the dtype of ``logits``.
+
+    float16/bfloat16 logits are computed in float32 (a float32 copy of the logits is kept for
+    backward), as autocast does for ``F.cross_entropy``; the same holds for every loss here.
 
     Computed as :math:`\lambda(\operatorname{logsumexp}(z/\lambda) - \log K)`; the official code
     subtracts a detached row maximum by hand, which gives the same value and gradient. A fused
@@ -239,21 +261,22 @@ def ldr_kl_loss(
     if not isinstance(lam, Tensor):
         check_positive("lam", lam)
     check_positive("margin", margin, allow_zero=True)
-    logits, index = _checked(logits, target, normalize, reduction, validate)
+    logits, index, dtype = _checked(logits, target, normalize, reduction, validate)
     if isinstance(lam, Tensor):
-        lam = _check_lambda_tensor(lam, logits, validate)
-    return _reduce(_ldr_kl_rows(logits, index, lam, margin, normalize), reduction)
+        lam = _check_lambda_tensor("lam given as a tensor", lam, logits, validate)
+    return _reduce(_ldr_kl_rows(logits, index, lam, margin, normalize), reduction).to(dtype)
 
 
-def _check_lambda_tensor(lam: Tensor, scores: Tensor, validate: bool) -> Tensor:
+def _check_lambda_tensor(name: str, lam: object, scores: Tensor, validate: bool) -> Tensor:
     batch = scores.shape[0]
+    if not isinstance(lam, Tensor):
+        raise TypeError(f"{name} must be a ({batch},) tensor, got {type(lam).__name__}")
     if tuple(lam.shape) != (batch,) or not lam.is_floating_point():
         raise ValueError(
-            f"lam given as a tensor must be floating with shape ({batch},), "
-            f"got {lam.dtype} {tuple(lam.shape)}"
+            f"{name} must be floating with shape ({batch},), got {lam.dtype} {tuple(lam.shape)}"
         )
     if validate and not bool(((lam > 0) & torch.isfinite(lam)).all()):
-        raise ValueError("lam must be finite and > 0 for every example")
+        raise ValueError(f"{name.split()[0]} must be finite and > 0 for every example")
     return lam.to(device=scores.device, dtype=scores.dtype)
 
 
@@ -272,9 +295,9 @@ def crammer_singer_loss(
     :func:`ldr_kl_loss`; default margin 1 and raw logits, as the official ``CSLoss``.
     """
     check_positive("margin", margin, allow_zero=True)
-    scores, index = _prepare(logits, target, normalize, reduction, validate)
+    scores, index, dtype = _prepare(logits, target, normalize, reduction, validate)
     z = margin_differences(scores, index, margin)
-    return _reduce(z.amax(dim=1), reduction)
+    return _reduce(z.amax(dim=1), reduction).to(dtype)
 
 
 def weston_watkins_loss(
@@ -297,9 +320,9 @@ def weston_watkins_loss(
     ``1 / K`` to match it.
     """
     check_positive("margin", margin, allow_zero=True)
-    scores, index = _prepare(logits, target, normalize, reduction, validate)
+    scores, index, dtype = _prepare(logits, target, normalize, reduction, validate)
     z = margin_differences(scores, index, margin)
-    return _reduce(z.clamp_min(0.0).sum(dim=1), reduction)
+    return _reduce(z.clamp_min(0.0).sum(dim=1), reduction).to(dtype)
 
 
 def ldr_loss(
@@ -355,8 +378,8 @@ def worst_case_distribution(
     """
     check_positive("lam", lam)
     check_positive("margin", margin, allow_zero=True)
-    scores, index = _prepare(logits, target, normalize, "none", validate)
-    return torch.softmax(margin_differences(scores, index, margin) / lam, dim=1)
+    scores, index, dtype = _prepare(logits, target, normalize, "none", validate)
+    return torch.softmax(margin_differences(scores, index, margin) / lam, dim=1).to(dtype)
 
 
 class _ALDRStep(NamedTuple):
@@ -428,12 +451,18 @@ def aldr_kl_loss(
     store; use :class:`ALDRKLLoss` for the per-example table).
     """
     _check_aldr_params(lam0, alpha, margin)
-    logits, index = _checked(logits, target, normalize, reduction, validate)
-    if not isinstance(lambdas, Tensor) or lambdas.shape != index.shape:
-        got = tuple(lambdas.shape) if isinstance(lambdas, Tensor) else type(lambdas).__name__
-        raise ValueError(f"lambdas must be a ({index.shape[0]},) tensor, got {got}")
+    logits, index, dtype = _checked(logits, target, normalize, reduction, validate)
+    lambdas = _check_lambda_tensor("lambdas", lambdas, logits, validate)
     step = _aldr_step(logits, index, lambdas, lam0, alpha, margin, exact_p, normalize)
-    return _reduce(step.loss, reduction)
+    return _reduce(step.loss, reduction).to(dtype)
+
+
+def _last_write_wins(rows: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+    """(rows, values) for ``index_copy_`` in which every duplicate row carries the value of its
+    last occurrence, so that the copy is deterministic on every device (no host sync)."""
+    sorted_rows, order = torch.sort(rows, stable=True)
+    last = torch.searchsorted(sorted_rows, sorted_rows, right=True) - 1
+    return sorted_rows, values[order][last]
 
 
 class LDRKLLoss(nn.Module):
@@ -560,10 +589,15 @@ class ALDRKLLoss(nn.Module):
     Deviation: the table is updated only in training mode (``module.train()``, the default); in
     ``eval()`` mode the step uses the updated :math:`\lambda_i` but does not store it, so that
     evaluation does not change training state. The official code never evaluates the loss.
-    Duplicated indices in one batch each store their own value; which one is kept is unspecified.
+    Duplicated indices in one batch (e.g. two augmented views of one example) each compute their
+    own :math:`\lambda_i` from the same stored value; the table keeps the one of the *last*
+    occurrence in the batch, on every device (a plain ``index_copy_`` would leave the choice to
+    the CUDA scheduler).
 
     The table is a buffer: it moves with ``.to(device)``, is saved in ``state_dict()``
-    (checkpoint it with the model) and is reset by :meth:`reset`. ``last_lambdas`` and ``last_kl``
+    (checkpoint it with the model) and is reset by :meth:`reset`. It is float32; ``.half()`` /
+    ``.to(torch.bfloat16)`` on a parent module converts it too (bfloat16 stores 10 as steps of
+    0.0625), so keep the loss out of such casts (autocast does not touch it). ``last_lambdas`` and ``last_kl``
     hold the (B,) values of the last call for logging.
     """
 
@@ -630,7 +664,7 @@ class ALDRKLLoss(nn.Module):
 
     def forward(self, logits: Tensor, target: Tensor, index: Tensor | None = None) -> Tensor:
         """logits (B, K), target (B,) indices or (B, K) one-hot, index (B,) dataset indices."""
-        logits, target_index = _checked(
+        logits, target_index, dtype = _checked(
             logits, target, self.normalize, self.reduction, self.validate
         )
         rows = self._check_index(index, target_index.shape[0])
@@ -646,9 +680,9 @@ class ALDRKLLoss(nn.Module):
             self.normalize,
         )
         if self.training:
-            self.lambdas.index_copy_(0, rows, step.lambdas.to(self.lambdas))
+            self.lambdas.index_copy_(0, *_last_write_wins(rows, step.lambdas.to(self.lambdas)))
         self.last_lambdas, self.last_kl = step.lambdas, step.kl
-        return _reduce(step.loss, self.reduction)
+        return _reduce(step.loss, self.reduction).to(dtype)
 
     def extra_repr(self) -> str:
         return (
