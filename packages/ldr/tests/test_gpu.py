@@ -70,3 +70,16 @@ def test_aldr_duplicate_indices_keep_the_last_occurrence_on_cuda() -> None:
     for row in range(n):
         last = int(positions[idx == row].max())
         assert loss_fn.lambdas[row].item() == new[last].item()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("normalize", ["softplus_mean", "l1", "none"])
+def test_half_zero_and_very_negative_logits_are_finite_on_cuda(normalize: str) -> None:
+    f = torch.zeros(4, 5, device="cuda", dtype=torch.float16)
+    f[2:] = -30.0
+    y = torch.tensor([0, 1, 2, 3], device="cuda")
+    loss = ldr_kl_loss(f, y, normalize=normalize) + ALDRKLLoss(4, normalize=normalize).cuda()(
+        f, y, torch.arange(4, device="cuda")
+    )
+    assert loss.dtype == torch.float16
+    assert bool(torch.isfinite(loss))

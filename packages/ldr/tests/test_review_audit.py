@@ -273,3 +273,13 @@ def test_duplicate_indices_keep_the_last_occurrence() -> None:
     assert loss_fn.lambdas[4] == new[5] and loss_fn.lambdas[1] == new[4]
     assert loss_fn.lambdas[0] == new[3]
     assert torch.equal(loss_fn.lambdas[[2, 3, 5]], before[[2, 3, 5]])
+
+
+def test_target_and_index_on_another_device() -> None:
+    """A target on another device is a clear error; an index is moved to the table's device."""
+    f = torch.randn(4, 5)
+    for fn in (ldr_kl_loss, crammer_singer_loss, weston_watkins_loss, gce_loss, mae_loss):
+        with pytest.raises(ValueError, match="target is on meta but logits is on cpu"):
+            fn(f, Y.to("meta"))
+    with pytest.raises(ValueError, match="target is on meta"):
+        ALDRKLLoss(4)(f, Y.to("meta"), torch.arange(4))

@@ -375,6 +375,10 @@ def worst_case_distribution(
     It attains the maximum in :math:`\max_p \sum_k p_k z_k - \lambda \mathrm{KL}(p \| u)`
     (Donsker-Varadhan); :math:`\sum_k p^*_k z_k - \lambda \mathrm{KL}(p^* \| u)` equals
     :func:`ldr_kl_loss` with ``reduction="none"``. For analysis and plots.
+
+    Args: ``logits`` (B, K) floating, ``target`` (B,) class indices or (B, K) one-hot, ``lam`` > 0
+    (default 10), ``margin`` >= 0 (default 0.1), ``normalize`` (default ``"softplus_mean"``), as
+    :func:`ldr_kl_loss`. Returns (B, K) rows summing to one, in the dtype of ``logits``.
     """
     check_positive("lam", lam)
     check_positive("margin", margin, allow_zero=True)
