@@ -582,7 +582,9 @@ class ALDRKLLoss(nn.Module):
             block-ascent step of the objective above. ``False``: uses the normalised scores without
             the margin, as the official code does.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``.
-        validate: check inputs (costs host-device syncs).
+        validate: check inputs (costs host-device syncs). With ``False`` an index outside
+            [0, N) is not caught here: ``index_select`` raises ``IndexError`` on the CPU and a
+            device-side assert on CUDA.
 
     Deviation: the default ``exact_p=True`` differs from the official code, which omits the margin
     when computing :math:`p_i` (step 1); ``exact_p=False`` reproduces it. For c = 0.1 and
@@ -601,8 +603,15 @@ class ALDRKLLoss(nn.Module):
     The table is a buffer: it moves with ``.to(device)``, is saved in ``state_dict()``
     (checkpoint it with the model) and is reset by :meth:`reset`. It is float32; ``.half()`` /
     ``.to(torch.bfloat16)`` on a parent module converts it too (bfloat16 stores 10 as steps of
-    0.0625), so keep the loss out of such casts (autocast does not touch it). ``last_lambdas`` and ``last_kl``
-    hold the (B,) values of the last call for logging.
+    0.0625), so keep the loss out of such casts (autocast does not touch it). ``last_lambdas``
+    and ``last_kl`` hold the (B,) values of the last call for logging.
+
+    Distributed training: each process keeps its own table and writes only the rows of its own
+    batches. Keep the loss outside a ``DistributedDataParallel``-wrapped module (DDP broadcasts
+    rank 0's buffers on every forward, overwriting the other ranks' rows), and note that a
+    shuffling ``DistributedSampler`` sends an example to different ranks in different epochs, so
+    the rows must be exchanged (e.g. all-gather ``index`` and ``last_lambdas`` and write them on
+    every rank) for one consistent table.
     """
 
     lambdas: Tensor
