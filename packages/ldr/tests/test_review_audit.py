@@ -17,6 +17,7 @@ from paperzoo.ldr import (
     gce_loss,
     ldr_kl_loss,
     mae_loss,
+    margin_differences,
     normalize_scores,
     weston_watkins_loss,
     worst_case_distribution,
@@ -283,3 +284,26 @@ def test_target_and_index_on_another_device() -> None:
             fn(f, Y.to("meta"))
     with pytest.raises(ValueError, match="target is on meta"):
         ALDRKLLoss(4)(f, Y.to("meta"), torch.arange(4))
+
+
+def test_public_helpers_check_their_inputs() -> None:
+    """normalize_scores / margin_differences are public: clear errors, one-hot targets accepted."""
+    s = torch.randn(4, 5)
+    with pytest.raises(ValueError, match=r"logits must have shape \(B, K\)"):
+        normalize_scores(torch.randn(5), "l1")
+    with pytest.raises(TypeError, match="logits must be a torch.Tensor"):
+        normalize_scores([[1.0, 2.0]], "l1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="logits must have a floating dtype"):
+        normalize_scores(torch.ones(2, 3, dtype=torch.long), "l1")
+    with pytest.raises(ValueError, match=r"scores must have shape \(B, K\)"):
+        margin_differences(torch.randn(5), Y, 0.1)
+    with pytest.raises(ValueError, match=r"target class indices must lie in \[0, 5\)"):
+        margin_differences(s, torch.tensor([0, 1, 2, 7]), 0.1)
+    with pytest.raises(ValueError, match="margin must be finite and >= 0"):
+        margin_differences(s, Y, -1.0)
+    torch.testing.assert_close(
+        margin_differences(s, F.one_hot(Y, 5), 0.1), margin_differences(s, Y, 0.1)
+    )
+    z = margin_differences(s, Y, 0.1)
+    expected = (s + 0.1 - s.gather(1, Y[:, None])).scatter(1, Y[:, None], 0.0)
+    torch.testing.assert_close(z, expected)

@@ -36,22 +36,25 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None
         raise ValueError(f"{name} must be finite and {rel}, got {value}")
 
 
-def check_logits(logits: object, *, validate: bool = True) -> Tensor:
-    """Check that ``logits`` is a floating (B, K) tensor with B >= 1, K >= 2 and finite values."""
+def check_logits(logits: object, *, validate: bool = True, name: str = "logits") -> Tensor:
+    """Check that ``logits`` is a floating (B, K) tensor with B >= 1, K >= 2 and finite values.
+
+    ``name`` is the argument named in the error messages.
+    """
     if not isinstance(logits, Tensor):
-        raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
     if not logits.is_floating_point():
-        raise TypeError(f"logits must have a floating dtype, got {logits.dtype}")
+        raise TypeError(f"{name} must have a floating dtype, got {logits.dtype}")
     if logits.dim() != 2:
         raise ValueError(
-            f"logits must have shape (B, K), got {tuple(logits.shape)} ({logits.dim()} dims)"
+            f"{name} must have shape (B, K), got {tuple(logits.shape)} ({logits.dim()} dims)"
         )
     if logits.shape[1] < 2:
-        raise ValueError(f"logits must have K >= 2 classes, got shape {tuple(logits.shape)}")
+        raise ValueError(f"{name} must have K >= 2 classes, got shape {tuple(logits.shape)}")
     if logits.shape[0] == 0:
-        raise ValueError("logits is an empty batch (B = 0); the loss of no examples is undefined")
+        raise ValueError(f"{name} is an empty batch (B = 0); the loss of no examples is undefined")
     if validate and not bool(torch.isfinite(logits).all()):
-        raise ValueError("logits contains NaN or Inf values")
+        raise ValueError(f"{name} contains NaN or Inf values")
     return logits
 
 

@@ -99,8 +99,16 @@ def normalize_scores(logits: Tensor, normalize: str = "softplus_mean") -> Tensor
     Deviation: ``EPS = 1e-12`` is added to every denominator (the official code adds none), so that
     all-zero logits give finite scores and gradients. float16/bfloat16 logits are normalised in
     float32 (EPS underflows in float16) and the scores returned in the input's dtype.
+
+    Raises ``TypeError`` / ``ValueError`` unless ``logits`` is a floating (B, K) tensor, B >= 1,
+    K >= 2 (values are not checked: NaN in, NaN out).
     """
     check_choice("normalize", normalize, NORMALIZATIONS)
+    return _normalize(check_logits(logits, validate=False), normalize)
+
+
+def _normalize(logits: Tensor, normalize: str) -> Tensor:
+    """:func:`normalize_scores` on checked logits (no checks)."""
     if normalize == "none":
         return logits
     x = _upcast(logits)
@@ -110,11 +118,22 @@ def normalize_scores(logits: Tensor, normalize: str = "softplus_mean") -> Tensor
     return (positive / (positive.mean(dim=1, keepdim=True) + EPS)).to(logits.dtype)
 
 
-def margin_differences(scores: Tensor, target: Tensor, margin: float) -> Tensor:
+def margin_differences(
+    scores: Tensor, target: Tensor, margin: float, *, validate: bool = True
+) -> Tensor:
     r"""Return :math:`z_{ik} = c\,[k \ne y_i] + s_{ik} - s_{i y_i}` (B, K); :math:`z_{i y_i} = 0`.
 
-    ``scores`` (B, K) are the (already normalised) scores and ``target`` (B,) long class indices.
+    ``scores`` (B, K) are the (already normalised) scores, ``target`` (B,) integer class indices
+    in [0, K) or a (B, K) one-hot, ``margin`` :math:`c \ge 0`. ``validate=False`` skips the
+    range and one-hot checks (which cost host-device syncs).
     """
+    check_positive("margin", margin, allow_zero=True)
+    scores = check_logits(scores, validate=False, name="scores")
+    return _margins(scores, to_index_target(target, scores, validate=validate), margin)
+
+
+def _margins(scores: Tensor, target: Tensor, margin: float) -> Tensor:
+    """:func:`margin_differences` for checked (B, K) scores and (B,) long indices (no checks)."""
     index = target.unsqueeze(1)
     z = scores - (scores.gather(1, index) - margin)
     return z.scatter_(1, index, 0.0)  # in place on a fresh tensor: one (B, K) pass less
@@ -144,7 +163,7 @@ def _prepare(
     logits: Tensor, target: Tensor, normalize: str, reduction: str, validate: bool
 ) -> tuple[Tensor, Tensor, torch.dtype]:
     logits, index, dtype = _checked(logits, target, normalize, reduction, validate)
-    return normalize_scores(logits, normalize), index, dtype
+    return _normalize(logits, normalize), index, dtype
 
 
 def _normalized_copy(logits: Tensor, normalize: str) -> tuple[Tensor, Tensor | None]:
@@ -296,7 +315,7 @@ def crammer_singer_loss(
     """
     check_positive("margin", margin, allow_zero=True)
     scores, index, dtype = _prepare(logits, target, normalize, reduction, validate)
-    z = margin_differences(scores, index, margin)
+    z = _margins(scores, index, margin)
     return _reduce(z.amax(dim=1), reduction).to(dtype)
 
 
@@ -321,7 +340,7 @@ def weston_watkins_loss(
     """
     check_positive("margin", margin, allow_zero=True)
     scores, index, dtype = _prepare(logits, target, normalize, reduction, validate)
-    z = margin_differences(scores, index, margin)
+    z = _margins(scores, index, margin)
     return _reduce(z.clamp_min(0.0).sum(dim=1), reduction).to(dtype)
 
 
@@ -383,7 +402,7 @@ def worst_case_distribution(
     check_positive("lam", lam)
     check_positive("margin", margin, allow_zero=True)
     scores, index, dtype = _prepare(logits, target, normalize, "none", validate)
-    return torch.softmax(margin_differences(scores, index, margin) / lam, dim=1).to(dtype)
+    return torch.softmax(_margins(scores, index, margin) / lam, dim=1).to(dtype)
 
 
 class _ALDRStep(NamedTuple):
@@ -419,9 +438,9 @@ def _aldr_step(
     num_classes = logits.shape[1]
     log_k = math.log(num_classes)
     with torch.no_grad():
-        scores = normalize_scores(logits, normalize)
+        scores = _normalize(logits, normalize)
         prev = previous.to(dtype=scores.dtype)
-        adversary = margin_differences(scores, index, margin) if exact_p else scores
+        adversary = _margins(scores, index, margin) if exact_p else scores
         log_p = torch.log_softmax(adversary / prev.unsqueeze(1), dim=1)
         kl = (log_p.exp() * log_p).sum(dim=1) + log_k
         lambdas = (lam0 * (1.0 - kl / (alpha * log_k))).clamp(lam0 * (1.0 - 1.0 / alpha), lam0)
