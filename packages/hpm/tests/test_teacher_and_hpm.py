@@ -168,7 +168,11 @@ def test_hpm_resumes_exactly_from_a_checkpoint(tmp_path: Path) -> None:
     first.set_position(1, 4)
     save_checkpoint(
         tmp_path / "ck.pt",
-        {"model": first.model.state_dict(), "opt": first_opt.state_dict(), "hpm": first.state_dict()},
+        {
+            "model": first.model.state_dict(),
+            "opt": first_opt.state_dict(),
+            "hpm": first.state_dict(),
+        },
     )
     ck = load_checkpoint(tmp_path / "ck.pt")
     resumed, resumed_opt = make(123)  # another seed: everything must come from the checkpoint
@@ -179,7 +183,9 @@ def test_hpm_resumes_exactly_from_a_checkpoint(tmp_path: Path) -> None:
     mask = _train(resumed, resumed_opt, imgs, range(2, 4))
     assert torch.equal(mask, ref_mask)
     assert ref.teacher is not None and resumed.teacher is not None
-    for a, b in zip(resumed.teacher.module.parameters(), ref.teacher.module.parameters(), strict=True):
+    for a, b in zip(
+        resumed.teacher.module.parameters(), ref.teacher.module.parameters(), strict=True
+    ):
         assert torch.equal(a, b)
     for a, b in zip(resumed.model.parameters(), ref.model.parameters(), strict=True):
         assert torch.equal(a, b)

@@ -250,7 +250,6 @@ class HPM:
         t, total = self._position(epoch, total_epochs, step, total_steps)
         return self.teacher.update(self.model, t / total)
 
-
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """What exact resume needs beyond the model and optimizer: the EMA teacher (weights and
