@@ -172,3 +172,17 @@ def test_predict_loss_equals_the_unmasked_forward(model: MaskedAutoencoderViT) -
     assert torch.allclose(model.predict_loss(imgs), out.loss_pred, atol=1e-6)
     with pytest.raises(ValueError, match="loss_predictor"):
         tiny_model(loss_predictor=False).predict_loss(imgs)
+
+
+def test_model_rejects_a_mask_on_another_device(model: MaskedAutoencoderViT) -> None:
+    mask = random_mask(2, 16, 0.75, device="meta")
+    with pytest.raises(ValueError, match="mask: expected it on the images' device"):
+        model(torch.rand(2, 2, 8, 8), mask)
+
+
+def test_reconstruction_loss_needs_a_masked_patch(model: MaskedAutoencoderViT) -> None:
+    imgs = torch.rand(2, 2, 8, 8)
+    out = model(imgs, torch.zeros(2, 16, dtype=torch.bool))
+    assert out.pred.shape == (2, 0, 8)
+    with pytest.raises(ValueError, match="no patch"):
+        model.reconstruction_loss(imgs, out)

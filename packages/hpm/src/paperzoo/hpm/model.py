@@ -268,8 +268,8 @@ class MaskedAutoencoderViT(nn.Module):
 
         Args:
             imgs: ``(N, C, H, W)``.
-            mask: ``(N, L)`` bool, True = masked, the same count ``M`` per row; ``None`` = all
-                visible (``M = 0``, how the EMA teacher scores every patch).
+            mask: ``(N, L)`` bool on ``imgs``' device, True = masked, the same count ``M`` per
+                row; ``None`` = all visible (``M = 0``, how the EMA teacher scores every patch).
             num_masked: ``M`` if known (skips a host sync); checked when ``validate``.
             validate: check inputs (shapes, finiteness, equal mask counts).
 
@@ -281,11 +281,18 @@ class MaskedAutoencoderViT(nn.Module):
         if mask is None:
             mask = torch.zeros(n, self.num_patches, dtype=torch.bool, device=imgs.device)
             num_masked = 0
-        elif validate or num_masked is None:
-            counted = check_mask(mask, n, self.num_patches)
-            if num_masked is not None and num_masked != counted:
-                raise ValueError(f"num_masked: {num_masked} but the mask holds {counted} per row")
-            num_masked = counted
+        else:
+            if isinstance(mask, Tensor) and mask.device != imgs.device:
+                raise ValueError(
+                    f"mask: expected it on the images' device {imgs.device}, got {mask.device}"
+                )
+            if validate or num_masked is None:
+                counted = check_mask(mask, n, self.num_patches)
+                if num_masked is not None and num_masked != counted:
+                    raise ValueError(
+                        f"num_masked: {num_masked} but the mask holds {counted} per row"
+                    )
+                num_masked = counted
         n_vis = self.num_patches - num_masked
         order = ids_visible_first(mask)  # (N, L): visible ascending, then masked ascending
 
@@ -350,8 +357,15 @@ class MaskedAutoencoderViT(nn.Module):
         """Per-patch MSE of the masked patches, ``(N, M)`` (``norm_pix_loss`` applied).
 
         Only masked patches enter MAE's loss; visible ones are never scored.
+
+        Raises:
+            ValueError: ``out`` holds no masked patch (an all-visible mask: the mean would be NaN).
         """
         num = out.pred.shape[1]
+        if num == 0:
+            raise ValueError(
+                "out: the mask hides no patch; MAE's loss averages over masked patches only"
+            )
         target = self.masked_targets(imgs, out.mask, num)
         return per_patch_mse(
             out.pred, target.to(out.pred.dtype), norm_pix=self.norm_pix_loss, validate=False

@@ -63,9 +63,15 @@ def unpatchify(
 
     Raises:
         ValueError: ``D != p*p*C``, or ``L`` not a square when ``grid`` is omitted, or ``L``
-            not equal to the product of ``grid``.
+            not equal to the product of ``grid``; ``channels`` or ``grid`` not positive ints.
     """
     p = _check_patch_size(patch_size)
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
+        raise ValueError(f"channels: expected a positive int, got {channels!r}")
+    if grid is not None and (
+        len(grid) != 2 or any(isinstance(g, bool) or not isinstance(g, int) or g <= 0 for g in grid)
+    ):
+        raise ValueError(f"grid: expected two positive ints (H/p, W/p), got {grid!r}")
     if not isinstance(x, Tensor):
         raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 3:
