@@ -163,6 +163,8 @@ def test_model_rejects_bad_inputs(model: MaskedAutoencoderViT) -> None:
         MaskedAutoencoderViT(img_size=10, patch_size=4)
     with pytest.raises(ValueError, match="num_heads"):
         tiny_model(num_heads=3)
+    with pytest.raises(ValueError, match="decoder_embed_dim"):
+        tiny_model(decoder_embed_dim=6, decoder_num_heads=3)
 
 
 def test_predict_loss_equals_the_unmasked_forward(model: MaskedAutoencoderViT) -> None:

@@ -107,6 +107,12 @@ def test_hpm_rejects_bad_schedule_arguments(model: MaskedAutoencoderViT) -> None
         HPM(model, schedule="batch")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="model"):
         HPM(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ema_decay"):
+        HPM(model, ema_decay=(0.99,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ema_decay"):
+        HPM(model, ema_decay=0.99)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="generator"):
+        HPM(model, generator=0)  # type: ignore[arg-type]
 
 
 def test_hpm_step_rejects_non_finite_images_unless_validation_is_off(

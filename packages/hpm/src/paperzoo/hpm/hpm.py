@@ -102,6 +102,12 @@ class HPM:
         if learning_loss and not model.has_loss_predictor:
             raise ValueError("learning_loss: True needs a model built with loss_predictor=True")
         self.learning_loss = learning_loss
+        if not isinstance(ema_decay, tuple | list) or len(ema_decay) != 2:
+            raise ValueError(f"ema_decay: expected a (start, end) pair, got {ema_decay!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator: expected a torch.Generator, got {type(generator).__name__}"
+            )
         self.generator = generator
         self.validate = validate
         self.teacher: EMATeacher | None = None

@@ -29,6 +29,8 @@ def _check_pair(pred: Tensor, target: Tensor, validate: bool) -> None:
     check_float_tensor("pred", pred, 2)
     if not isinstance(target, Tensor):
         raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}")
+    if target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"target: expected real per-patch losses, got dtype {target.dtype}")
     if target.shape != pred.shape:
         raise ValueError(
             f"pred, target: expected the same shape (N, M), got {tuple(pred.shape)} and "

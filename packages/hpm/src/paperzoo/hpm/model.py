@@ -159,6 +159,11 @@ class MaskedAutoencoderViT(nn.Module):
         ):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name}: expected a positive int, got {v!r}")
+        for name, v in (("embed_dim", embed_dim), ("decoder_embed_dim", decoder_embed_dim)):
+            if v % 4:
+                raise ValueError(
+                    f"{name}: expected a multiple of 4 (2-D sin-cos position embedding), got {v}"
+                )
         if img_size % patch_size:
             raise ValueError(f"img_size: {img_size} must be divisible by patch_size={patch_size}")
         self.img_size = img_size
