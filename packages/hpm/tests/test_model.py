@@ -188,3 +188,16 @@ def test_reconstruction_loss_needs_a_masked_patch(model: MaskedAutoencoderViT) -
     assert out.pred.shape == (2, 0, 8)
     with pytest.raises(ValueError, match="no patch"):
         model.reconstruction_loss(imgs, out)
+
+
+def test_model_rejects_images_of_another_dtype_or_device(model: MaskedAutoencoderViT) -> None:
+    mask = random_mask(2, 16, 0.75)
+    with pytest.raises(TypeError, match="imgs: expected dtype torch.float32"):
+        model(torch.rand(2, 2, 8, 8, dtype=torch.float64), mask)
+    with pytest.raises(ValueError, match="imgs: expected them on the model's device"):
+        model.encode(torch.rand(2, 2, 8, 8, device="meta"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision stays allowed
+        out = model(torch.rand(2, 2, 8, 8, dtype=torch.bfloat16), mask)
+    assert out.pred.shape == (2, 12, 8)
+    with pytest.raises(ValueError, match="norm_pix_loss"):
+        tiny_model(patch_size=1, in_chans=1, img_size=4, norm_pix_loss=True)

@@ -111,3 +111,9 @@ def test_unpatchify_rejects_bad_channels_and_grid() -> None:
         unpatchify(x, 2, 2, grid=(-4, -4))
     with pytest.raises(ValueError, match="grid"):
         unpatchify(x, 2, 2, grid=(16,))  # type: ignore[arg-type]
+
+
+def test_norm_pix_needs_two_values_per_patch() -> None:
+    with pytest.raises(ValueError, match="norm_pix"):
+        per_patch_mse(torch.randn(2, 3, 1), torch.randn(2, 3, 1), norm_pix=True)
+    assert per_patch_mse(torch.randn(2, 3, 1), torch.randn(2, 3, 1)).shape == (2, 3)

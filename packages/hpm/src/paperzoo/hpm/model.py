@@ -164,6 +164,11 @@ class MaskedAutoencoderViT(nn.Module):
                 raise ValueError(
                     f"{name}: expected a multiple of 4 (2-D sin-cos position embedding), got {v}"
                 )
+        if norm_pix_loss and patch_size**2 * in_chans < 2:
+            raise ValueError(
+                "norm_pix_loss: needs patches of at least 2 values (unbiased variance), got "
+                f"patch_size={patch_size}, in_chans={in_chans}"
+            )
         if img_size % patch_size:
             raise ValueError(f"img_size: {img_size} must be divisible by patch_size={patch_size}")
         self.img_size = img_size
@@ -240,6 +245,16 @@ class MaskedAutoencoderViT(nn.Module):
             )
         if imgs.shape[0] == 0:
             raise ValueError("imgs: expected a non-empty batch, got N=0")
+        weight = self.patch_embed.weight
+        if imgs.dtype != weight.dtype and not torch.is_autocast_enabled(imgs.device.type):
+            raise TypeError(
+                f"imgs: expected dtype {weight.dtype} (the model's) or an autocast region, "
+                f"got {imgs.dtype}"
+            )
+        if imgs.device != weight.device:
+            raise ValueError(
+                f"imgs: expected them on the model's device {weight.device}, got {imgs.device}"
+            )
         if validate:
             check_finite("imgs", imgs)
 

@@ -118,7 +118,7 @@ def per_patch_mse(
         ``(N, M)`` per-patch mean squared errors.
 
     Raises:
-        ValueError: shape mismatch, empty batch, non-finite input.
+        ValueError: shape mismatch, empty batch, non-finite input, ``norm_pix`` with ``D < 2``.
     """
     check_float_tensor("pred", pred, 3)
     check_float_tensor("target", target, 3)
@@ -132,6 +132,11 @@ def per_patch_mse(
         check_finite("pred", pred)
         check_finite("target", target)
     if norm_pix:
+        if target.shape[-1] < 2:
+            raise ValueError(
+                "target: norm_pix needs at least 2 values per patch (unbiased variance), got "
+                f"D={target.shape[-1]}"
+            )
         mean = target.mean(dim=-1, keepdim=True)
         var = target.var(dim=-1, keepdim=True, unbiased=True)
         target = (target - mean) / torch.sqrt(var + eps)
