@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from paperzoo.core.training import load_checkpoint, save_checkpoint
-from paperzoo.hpm import HPM, EMATeacher, MaskedAutoencoderViT
+from paperzoo.hpm import HPM, EMATeacher, MaskedAutoencoderViT, random_mask
 
 from .conftest import tiny_model
 
@@ -224,3 +224,10 @@ def test_teacher_follows_the_student_to_another_device(model: MaskedAutoencoderV
     assert not any(p.is_inference() for p in hpm.teacher.module.parameters())
     hpm.model.to("meta")
     hpm.update_teacher(0, 2)  # in-place EMA on the moved (non-inference) teacher
+
+
+def test_teacher_copies_no_gradients(model: MaskedAutoencoderViT) -> None:
+    model(torch.rand(2, 2, 8, 8), random_mask(2, 16, 0.75)).pred.sum().backward()
+    assert all(p.grad is not None for p in model.decoder_pred.parameters())
+    teacher = EMATeacher(model)
+    assert all(p.grad is None for p in teacher.module.parameters())

@@ -50,6 +50,8 @@ class EMATeacher:
         self.warmup_frac = check_unit_interval("warmup_frac", warmup_frac)
         self.module = copy.deepcopy(model).eval()
         self.module.requires_grad_(False)
+        for p in self.module.parameters():
+            p.grad = None  # deepcopy copies the student's .grad: memory the teacher never uses
 
     def decay(self, progress: float) -> float:
         """The decay at ``progress`` in [0, 1] (share of training done)."""
