@@ -36,6 +36,8 @@ def _check_pair(pred: Tensor, target: Tensor, validate: bool) -> None:
             f"pred, target: expected the same shape (N, M), got {tuple(pred.shape)} and "
             f"{tuple(target.shape)}"
         )
+    if target.device != pred.device:
+        raise ValueError(f"target: expected it on pred's device {pred.device}, got {target.device}")
     check_nonempty("pred", pred)
     if validate:
         check_finite("pred", pred)
@@ -109,6 +111,10 @@ def relative_loss_prediction_loss(
             raise TypeError("valid: expected a bool tensor")
         if valid.shape != pred.shape:
             raise ValueError(f"valid: expected shape {tuple(pred.shape)}, got {tuple(valid.shape)}")
+        if valid.device != pred.device:
+            raise ValueError(
+                f"valid: expected it on pred's device {pred.device}, got {valid.device}"
+            )
     pair_loss, pair_valid = _relative_pair_losses(pred, target, valid)
     if red == "none":
         return pair_loss
