@@ -122,3 +122,27 @@ def test_fit_resume_rejects_an_hpm_checkpoint_from_another_epoch(tmp_path: Path)
     save_checkpoint(tmp_path / "run.hpm", stale)  # the HPM file is one epoch behind
     with pytest.raises(ValueError, match="checkpoint_path"):
         _fit_hpm(3, tmp_path / "run.pt", resume=True)
+
+
+def test_fit_resume_without_an_hpm_checkpoint_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fit_hpm(1, tmp_path / "run.pt", resume=False)
+    model = tiny_model()
+    hpm = HPM(model)
+    x, y = torch.rand(16, 2, 8, 8), torch.zeros(16, dtype=torch.long)
+    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1e-3)
+    with caplog.at_level("WARNING", logger="paperzoo.hpm.training"):
+        fit(
+            model,
+            make_loader(x, y, batch_size=8, shuffle=False),
+            opt,
+            step_fn=hpm.fit_step,
+            epochs=2,
+            device="cpu",
+            callbacks=[HPMCallback(hpm, 2)],
+            checkpoint_path=tmp_path / "run.pt",
+            resume=True,
+            progress=False,
+        )
+    assert "not restored" in caplog.text
