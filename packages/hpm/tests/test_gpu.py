@@ -69,3 +69,22 @@ def test_hpm_step_under_autocast_is_finite(dtype: torch.dtype) -> None:
     assert torch.isfinite(out["loss"]).all()
     assert all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters())
     assert hpm.update_teacher(9, 10) is not None
+
+
+def test_hard_mask_with_a_cpu_generator_on_cuda_scores_equals_the_cpu_mask() -> None:
+    scores = torch.randn(16, 49)
+    cpu = hard_patch_mask(scores, 0.75, 0.5, torch.Generator().manual_seed(3))
+    gpu = hard_patch_mask(scores.cuda(), 0.75, 0.5, torch.Generator().manual_seed(3))
+    assert gpu.is_cuda and torch.equal(gpu.cpu(), cpu)
+
+
+def test_hpm_built_on_cpu_then_moved_to_cuda_trains() -> None:
+    """As in ``fit`` (and the reproduction with ``--device cuda``): HPM is built before the model
+    moves; the teacher must follow it."""
+    model = tiny_model()
+    hpm = HPM(model, generator=torch.Generator().manual_seed(0))
+    model.cuda()
+    out = hpm.step(torch.rand(4, 2, 8, 8, device="cuda"), 9, 10)
+    out["loss"].backward()
+    assert hpm.update_teacher(9, 10) is not None and hpm.teacher is not None
+    assert hpm.teacher.device.type == "cuda" and out["mask"].is_cuda

@@ -190,9 +190,19 @@ def test_bad_inputs_raise_naming_the_argument(fn: object) -> None:
         f(torch.ones(2, 5, dtype=torch.long), torch.rand(2, 5))  # type: ignore[operator]
     with pytest.raises(ValueError, match="reduction"):
         RelativeLossPredictionLoss("avg")
+    with pytest.raises(TypeError, match="target"):
+        f(torch.randn(2, 5), torch.rand(2, 5) > 0.5)  # type: ignore[operator]
+    with pytest.raises(ValueError, match="target: expected it on pred's device"):
+        f(torch.randn(2, 5), torch.rand(2, 5, device="meta"))  # type: ignore[operator]
+    # integer per-patch losses (e.g. ranks) are fine: only their order matters
+    assert torch.isfinite(f(torch.randn(2, 5), torch.arange(10).view(2, 5)))  # type: ignore[operator]
 
 
 def test_relative_valid_mask_must_be_bool_of_same_shape() -> None:
+    with pytest.raises(ValueError, match="valid: expected it on pred's device"):
+        relative_loss_prediction_loss(
+            torch.randn(2, 5), torch.rand(2, 5), torch.ones(2, 5, dtype=torch.bool, device="meta")
+        )
     with pytest.raises(TypeError, match="valid"):
         relative_loss_prediction_loss(torch.randn(2, 5), torch.rand(2, 5), torch.ones(2, 5))
     with pytest.raises(ValueError, match="valid"):

@@ -156,3 +156,18 @@ def test_bad_hard_fraction_and_schedule_arguments_raise() -> None:
         easy_to_hard_alpha(10, 10)
     with pytest.raises(ValueError, match="alpha_end"):
         easy_to_hard_alpha(0, 10, 0.0, 1.5)
+
+
+def test_tied_scores_keep_exact_counts_and_mask_every_strictly_harder_patch() -> None:
+    # 5 distinct top scores, then a 20-way tie straddling the n_hard = floor(37 * 0.5) = 18 cut
+    scores = torch.zeros(8, 49)
+    scores[:, :5] = torch.arange(5.0, 0.0, -1.0)
+    scores[:, 5:25] = 0.5
+    gen = torch.Generator().manual_seed(0)
+    for alpha in (0.5, 1.0):
+        mask = hard_patch_mask(scores, 0.75, alpha, gen)
+        assert (mask.sum(1) == 37).all()
+        assert mask[:, :5].all()
+    # all tied (an untrained teacher can emit a constant): still exact counts
+    flat = hard_patch_mask(torch.zeros(8, 49), 0.75, 1.0, gen)
+    assert (flat.sum(1) == 37).all()

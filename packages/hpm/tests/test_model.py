@@ -163,6 +163,8 @@ def test_model_rejects_bad_inputs(model: MaskedAutoencoderViT) -> None:
         MaskedAutoencoderViT(img_size=10, patch_size=4)
     with pytest.raises(ValueError, match="num_heads"):
         tiny_model(num_heads=3)
+    with pytest.raises(ValueError, match="decoder_embed_dim"):
+        tiny_model(decoder_embed_dim=6, decoder_num_heads=3)
 
 
 def test_predict_loss_equals_the_unmasked_forward(model: MaskedAutoencoderViT) -> None:
@@ -172,3 +174,30 @@ def test_predict_loss_equals_the_unmasked_forward(model: MaskedAutoencoderViT) -
     assert torch.allclose(model.predict_loss(imgs), out.loss_pred, atol=1e-6)
     with pytest.raises(ValueError, match="loss_predictor"):
         tiny_model(loss_predictor=False).predict_loss(imgs)
+
+
+def test_model_rejects_a_mask_on_another_device(model: MaskedAutoencoderViT) -> None:
+    mask = random_mask(2, 16, 0.75, device="meta")
+    with pytest.raises(ValueError, match="mask: expected it on the images' device"):
+        model(torch.rand(2, 2, 8, 8), mask)
+
+
+def test_reconstruction_loss_needs_a_masked_patch(model: MaskedAutoencoderViT) -> None:
+    imgs = torch.rand(2, 2, 8, 8)
+    out = model(imgs, torch.zeros(2, 16, dtype=torch.bool))
+    assert out.pred.shape == (2, 0, 8)
+    with pytest.raises(ValueError, match="no patch"):
+        model.reconstruction_loss(imgs, out)
+
+
+def test_model_rejects_images_of_another_dtype_or_device(model: MaskedAutoencoderViT) -> None:
+    mask = random_mask(2, 16, 0.75)
+    with pytest.raises(TypeError, match="imgs: expected dtype torch.float32"):
+        model(torch.rand(2, 2, 8, 8, dtype=torch.float64), mask)
+    with pytest.raises(ValueError, match="imgs: expected them on the model's device"):
+        model.encode(torch.rand(2, 2, 8, 8, device="meta"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision stays allowed
+        out = model(torch.rand(2, 2, 8, 8, dtype=torch.bfloat16), mask)
+    assert out.pred.shape == (2, 12, 8)
+    with pytest.raises(ValueError, match="norm_pix_loss"):
+        tiny_model(patch_size=1, in_chans=1, img_size=4, norm_pix_loss=True)

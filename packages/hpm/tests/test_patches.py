@@ -90,3 +90,30 @@ def test_per_patch_mse_rejects_bad_inputs() -> None:
         per_patch_mse(torch.randn(1, 1, 2), torch.tensor([[[0.0, float("nan")]]]))
     with pytest.raises(ValueError, match="non-empty"):
         per_patch_mse(torch.randn(0, 3, 4), torch.randn(0, 3, 4))
+
+
+def test_non_square_round_trip_with_odd_channel_count() -> None:
+    imgs = torch.randn(2, 3, 8, 12)
+    x = patchify(imgs, 4)
+    assert x.shape == (2, 6, 48)
+    assert torch.equal(unpatchify(x, 4, 3, grid=(2, 3)), imgs)
+    with pytest.raises(ValueError, match="divisible"):
+        patchify(torch.randn(1, 3, 8, 10), 4)
+
+
+def test_unpatchify_rejects_bad_channels_and_grid() -> None:
+    x = torch.randn(1, 16, 8)
+    with pytest.raises(ValueError, match="channels"):
+        unpatchify(x, 2, 2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="channels"):
+        unpatchify(x, 2, 0)
+    with pytest.raises(ValueError, match="grid"):
+        unpatchify(x, 2, 2, grid=(-4, -4))
+    with pytest.raises(ValueError, match="grid"):
+        unpatchify(x, 2, 2, grid=(16,))  # type: ignore[arg-type]
+
+
+def test_norm_pix_needs_two_values_per_patch() -> None:
+    with pytest.raises(ValueError, match="norm_pix"):
+        per_patch_mse(torch.randn(2, 3, 1), torch.randn(2, 3, 1), norm_pix=True)
+    assert per_patch_mse(torch.randn(2, 3, 1), torch.randn(2, 3, 1)).shape == (2, 3)

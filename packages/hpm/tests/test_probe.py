@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -68,3 +70,42 @@ def test_probes_reject_mismatched_inputs() -> None:
         knn_accuracy(xtr, ytr, xtr, ytr, k=50)
     with pytest.raises(ValueError, match="optimizer"):
         linear_probe_accuracy(xtr, ytr, xtr, ytr, optimizer="lars")  # type: ignore[arg-type]
+
+
+def test_probes_reject_bad_labels_features_and_arguments() -> None:
+    xtr, ytr = _blobs(20, 0)
+    bad_x = xtr.clone()
+    bad_x[0, 0] = float("nan")
+    cases: list[tuple[type[Exception], str, dict[str, Any]]] = [
+        (TypeError, "y_train", {"y_train": ytr.float()}),
+        (TypeError, "y_test", {"y_test": ytr.bool()}),
+        (TypeError, "x_train", {"x_train": xtr.long()}),
+        (ValueError, ">= 0", {"y_train": ytr - 1}),
+        (ValueError, "finite", {"x_train": bad_x}),
+        (ValueError, "non-empty", {"x_test": xtr[:0], "y_test": ytr[:0]}),
+    ]
+    for probe in (linear_probe_accuracy, knn_accuracy):
+        for err, match, kw in cases:
+            args = {"x_train": xtr, "y_train": ytr, "x_test": xtr, "y_test": ytr, **kw}
+            with pytest.raises(err, match=match):
+                probe(**args)
+    with pytest.raises(ValueError, match="at least 2 rows"):  # std of one row is NaN
+        linear_probe_accuracy(xtr[:1], ytr[:1], xtr, ytr)
+    with pytest.raises(ValueError, match="epochs"):
+        linear_probe_accuracy(xtr, ytr, xtr, ytr, epochs=0)
+    with pytest.raises(ValueError, match="temperature"):
+        knn_accuracy(xtr, ytr, xtr, ytr, temperature=0.0)
+    with pytest.raises(ValueError, match="k"):
+        knn_accuracy(xtr, ytr, xtr, ytr, k=True)
+    with pytest.raises(ValueError, match="batch_size"):
+        encoder_features(tiny_model(), torch.rand(2, 2, 8, 8), batch_size=0)
+
+
+def test_probes_accept_labels_absent_from_the_training_set() -> None:
+    xtr, ytr = _blobs(20, 0)
+    # class 5 only in the test set: counted (never predicted), no index error
+    yte = ytr.clone()
+    yte[0] = 5
+    acc = knn_accuracy(xtr, ytr, xtr, yte, k=3)
+    assert 0.0 <= acc <= (len(yte) - 1) / len(yte)
+    assert linear_probe_accuracy(xtr, ytr, xtr, yte) <= (len(yte) - 1) / len(yte)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from paperzoo.hpm import HPM, EMATeacher, MaskedAutoencoderViT
+from paperzoo.core.training import load_checkpoint, save_checkpoint
+from paperzoo.hpm import HPM, EMATeacher, MaskedAutoencoderViT, random_mask
 
 from .conftest import tiny_model
 
@@ -104,6 +107,12 @@ def test_hpm_rejects_bad_schedule_arguments(model: MaskedAutoencoderViT) -> None
         HPM(model, schedule="batch")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="model"):
         HPM(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ema_decay"):
+        HPM(model, ema_decay=(0.99,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ema_decay"):
+        HPM(model, ema_decay=0.99)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="generator"):
+        HPM(model, generator=0)  # type: ignore[arg-type]
 
 
 def test_hpm_step_rejects_non_finite_images_unless_validation_is_off(
@@ -117,3 +126,108 @@ def test_hpm_step_rejects_non_finite_images_unless_validation_is_off(
     assert out["mask"].shape == (2, 16)
     with pytest.raises(ValueError, match="imgs"):
         HPM(model, validate=False).step(torch.rand(2, 3, 8, 8), 0, 2)  # shapes still checked
+
+
+def _train(hpm: HPM, opt: torch.optim.Optimizer, imgs: torch.Tensor, epochs: range) -> torch.Tensor:
+    mask = torch.empty(0)
+    for epoch in epochs:
+        out = hpm.step(imgs, epoch, 4)
+        out["loss"].backward()
+        opt.step()
+        opt.zero_grad()
+        hpm.update_teacher(epoch, 4)
+        mask = out["mask"]
+    return mask
+
+
+def test_teacher_state_dict_round_trip(model: MaskedAutoencoderViT) -> None:
+    teacher = EMATeacher(model, 0.9, 0.99, 0.25)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    teacher.update(model, 0.1)
+    other = EMATeacher(tiny_model(), 0.5, 0.6, 0.0)
+    other.load_state_dict(teacher.state_dict())
+    assert (other.decay_start, other.decay_end, other.warmup_frac) == (0.9, 0.99, 0.25)
+    for a, b in zip(other.module.parameters(), teacher.module.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="state"):
+        EMATeacher(tiny_model(embed_dim=8)).load_state_dict(teacher.state_dict())
+    with pytest.raises(ValueError, match="missing"):
+        other.load_state_dict({"module": {}})
+
+
+def test_hpm_resumes_exactly_from_a_checkpoint(tmp_path: Path) -> None:
+    """Teacher, mask generator and schedule position survive save/load (weights_only)."""
+    imgs = torch.rand(6, 2, 8, 8)
+
+    def make(seed: int) -> tuple[HPM, torch.optim.Optimizer]:
+        model = tiny_model()
+        hpm = HPM(model, ema_decay=(0.5, 0.9), generator=torch.Generator().manual_seed(seed))
+        return hpm, torch.optim.AdamW(model.parameters(), lr=1e-2)
+
+    ref, ref_opt = make(0)
+    ref_mask = _train(ref, ref_opt, imgs, range(4))
+
+    first, first_opt = make(0)
+    _train(first, first_opt, imgs, range(2))
+    first.set_position(1, 4)
+    save_checkpoint(
+        tmp_path / "ck.pt",
+        {
+            "model": first.model.state_dict(),
+            "opt": first_opt.state_dict(),
+            "hpm": first.state_dict(),
+        },
+    )
+    ck = load_checkpoint(tmp_path / "ck.pt")
+    resumed, resumed_opt = make(123)  # another seed: everything must come from the checkpoint
+    resumed.model.load_state_dict(ck["model"])
+    resumed_opt.load_state_dict(ck["opt"])
+    resumed.load_state_dict(ck["hpm"])
+    assert resumed._pos == (1, 4, None, None)
+    mask = _train(resumed, resumed_opt, imgs, range(2, 4))
+    assert torch.equal(mask, ref_mask)
+    assert ref.teacher is not None and resumed.teacher is not None
+    for a, b in zip(
+        resumed.teacher.module.parameters(), ref.teacher.module.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)
+    for a, b in zip(resumed.model.parameters(), ref.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_hpm_load_state_dict_rejects_a_mismatched_state(model: MaskedAutoencoderViT) -> None:
+    hpm = HPM(model, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="learning_loss"):
+        HPM(tiny_model(loss_predictor=False)).load_state_dict(hpm.state_dict())
+    with pytest.raises(ValueError, match="generator"):
+        HPM(tiny_model()).load_state_dict(hpm.state_dict())
+    with pytest.raises(ValueError, match="missing"):
+        hpm.load_state_dict({"teacher": None})
+
+
+def test_teacher_follows_the_student_to_another_device(model: MaskedAutoencoderViT) -> None:
+    """An HPM built before ``fit`` moves the model: the teacher must move with it (the meta
+    device stands in for CUDA on machines without one)."""
+    hpm = HPM(model)
+    assert hpm.teacher is not None and hpm.teacher.device.type == "cpu"
+    model.to("meta")
+    hpm.update_teacher(0, 2)
+    assert all(p.device.type == "meta" for p in hpm.teacher.module.parameters())
+    assert not any(p.requires_grad for p in hpm.teacher.module.parameters())
+    # the teacher's forward comes first in a step: it moves there too, outside inference mode
+    hpm = HPM(tiny_model())
+    assert hpm.teacher is not None
+    scores = hpm.teacher_scores(torch.empty(2, 2, 8, 8, device="meta"))
+    assert scores.device.type == "meta" and hpm.teacher.device.type == "meta"
+    assert not any(p.is_inference() for p in hpm.teacher.module.parameters())
+    hpm.model.to("meta")
+    hpm.update_teacher(0, 2)  # in-place EMA on the moved (non-inference) teacher
+
+
+def test_teacher_copies_no_gradients(model: MaskedAutoencoderViT) -> None:
+    model(torch.rand(2, 2, 8, 8), random_mask(2, 16, 0.75)).pred.sum().backward()
+    assert all(p.grad is not None for p in model.decoder_pred.parameters())
+    teacher = EMATeacher(model)
+    assert all(p.grad is None for p in teacher.module.parameters())

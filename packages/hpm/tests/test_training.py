@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from paperzoo.core.data import make_loader
-from paperzoo.core.training import fit
+from paperzoo.core.training import fit, load_checkpoint, save_checkpoint
 from paperzoo.hpm import HPM
 from paperzoo.hpm.experiment import pairwise_ranking_accuracy, spearman
 from paperzoo.hpm.training import HPMCallback, WarmupCosineLR, param_groups, warmup_cosine_lr
@@ -73,3 +74,75 @@ def test_ranking_metrics_on_known_orders() -> None:
     assert spearman(-t, t).item() == pytest.approx(-1.0)
     half = torch.tensor([[0.2, 0.1, 0.4, 0.3]])
     assert pairwise_ranking_accuracy(half, t).item() == pytest.approx(4 / 6)
+
+
+def _fit_hpm(epochs: int, ckpt: Path, resume: bool) -> HPM:
+    model = tiny_model()
+    hpm = HPM(model, ema_decay=(0.5, 0.9), generator=torch.Generator().manual_seed(0))
+    x, y = torch.rand(32, 2, 8, 8, generator=torch.Generator().manual_seed(1)), torch.zeros(32)
+    loader = make_loader(x, y.long(), batch_size=8, shuffle=True, seed=0)
+    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1e-3)
+    fit(
+        model,
+        loader,
+        opt,
+        step_fn=hpm.fit_step,
+        epochs=epochs,
+        device="cpu",
+        callbacks=[
+            WarmupCosineLR(1e-3, 3, 4, 1),
+            HPMCallback(hpm, 3, checkpoint_path=ckpt.with_suffix(".hpm")),
+        ],
+        checkpoint_path=ckpt,
+        resume=resume,
+        progress=False,
+    )
+    return hpm
+
+
+def test_fit_resume_restores_the_teacher_and_mask_generator(tmp_path: Path) -> None:
+    ref = _fit_hpm(3, tmp_path / "ref.pt", resume=False)
+    _fit_hpm(1, tmp_path / "run.pt", resume=False)
+    resumed = _fit_hpm(3, tmp_path / "run.pt", resume=True)
+    assert ref.teacher is not None and resumed.teacher is not None
+    for a, b in zip(
+        resumed.teacher.module.parameters(), ref.teacher.module.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)
+    for a, b in zip(resumed.model.parameters(), ref.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed.generator is not None and ref.generator is not None
+    assert torch.equal(resumed.generator.get_state(), ref.generator.get_state())
+
+
+def test_fit_resume_rejects_an_hpm_checkpoint_from_another_epoch(tmp_path: Path) -> None:
+    _fit_hpm(2, tmp_path / "run.pt", resume=False)
+    stale = load_checkpoint(tmp_path / "run.hpm")
+    _fit_hpm(3, tmp_path / "run.pt", resume=True)
+    save_checkpoint(tmp_path / "run.hpm", stale)  # the HPM file is one epoch behind
+    with pytest.raises(ValueError, match="checkpoint_path"):
+        _fit_hpm(3, tmp_path / "run.pt", resume=True)
+
+
+def test_fit_resume_without_an_hpm_checkpoint_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fit_hpm(1, tmp_path / "run.pt", resume=False)
+    model = tiny_model()
+    hpm = HPM(model)
+    x, y = torch.rand(16, 2, 8, 8), torch.zeros(16, dtype=torch.long)
+    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1e-3)
+    with caplog.at_level("WARNING", logger="paperzoo.hpm.training"):
+        fit(
+            model,
+            make_loader(x, y, batch_size=8, shuffle=False),
+            opt,
+            step_fn=hpm.fit_step,
+            epochs=2,
+            device="cpu",
+            callbacks=[HPMCallback(hpm, 2)],
+            checkpoint_path=tmp_path / "run.pt",
+            resume=True,
+            progress=False,
+        )
+    assert "not restored" in caplog.text

@@ -102,6 +102,12 @@ class HPM:
         if learning_loss and not model.has_loss_predictor:
             raise ValueError("learning_loss: True needs a model built with loss_predictor=True")
         self.learning_loss = learning_loss
+        if not isinstance(ema_decay, tuple | list) or len(ema_decay) != 2:
+            raise ValueError(f"ema_decay: expected a (start, end) pair, got {ema_decay!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator: expected a torch.Generator, got {type(generator).__name__}"
+            )
         self.generator = generator
         self.validate = validate
         self.teacher: EMATeacher | None = None
@@ -136,18 +142,21 @@ class HPM:
         return easy_to_hard_alpha(t, total, self.alpha_start, self.alpha_end)
 
     # ------------------------------------------------------------------ masks
-    @torch.inference_mode()
     def teacher_scores(self, imgs: Tensor) -> Tensor:
         """The EMA teacher's predicted difficulty of every patch, ``(N, L)`` (full image).
 
         Runs under ``torch.inference_mode`` (no autograd bookkeeping): the scores only choose
-        the mask and never enter a graph.
+        the mask and never enter a graph. The teacher first moves to ``imgs``' device if it is
+        elsewhere (an ``HPM`` built before ``fit`` moved the model).
         """
         if self.teacher is None:
             raise ValueError("learning_loss: the teacher exists only with learning_loss=True")
+        if self.teacher.device != imgs.device:
+            self.teacher.to(imgs.device)
         teacher = self.teacher.module
         assert isinstance(teacher, MaskedAutoencoderViT)
-        return teacher.predict_loss(imgs, validate=False)
+        with torch.inference_mode():
+            return teacher.predict_loss(imgs, validate=False)
 
     def make_mask(self, imgs: Tensor, alpha: float) -> Tensor:
         """The mask for ``imgs`` at hard share ``alpha`` (random when no hard patch is due)."""
@@ -246,6 +255,48 @@ class HPM:
             return None
         t, total = self._position(epoch, total_epochs, step, total_steps)
         return self.teacher.update(self.model, t / total)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """What exact resume needs beyond the model and optimizer: the EMA teacher (weights and
+        decay schedule), the mask generator's state and the schedule position of
+        :meth:`fit_step`. Plain tensors, numbers and ``None`` (``weights_only`` loads it)."""
+        return {
+            "teacher": None if self.teacher is None else self.teacher.state_dict(),
+            "generator": None if self.generator is None else self.generator.get_state(),
+            "position": list(self._pos),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (load the student's weights separately).
+
+        Raises:
+            ValueError: a missing key; a teacher state for a stepper without teacher or the
+                reverse; a generator state for a stepper built without ``generator``.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state: expected a mapping, got {type(state).__name__}")
+        missing = {"teacher", "generator", "position"} - set(state)
+        if missing:
+            raise ValueError(f"state: missing keys {sorted(missing)}")
+        if (state["teacher"] is None) != (self.teacher is None):
+            raise ValueError(
+                "state: teacher state and this stepper disagree on learning_loss "
+                f"(saved teacher: {state['teacher'] is not None}, here: {self.teacher is not None})"
+            )
+        if state["generator"] is not None and self.generator is None:
+            raise ValueError("state: holds a generator state; build HPM with generator=...")
+        epoch, total, step, total_steps = state["position"]
+        self._pos = (
+            int(epoch),
+            int(total),
+            None if step is None else int(step),
+            None if total_steps is None else int(total_steps),
+        )
+        if self.teacher is not None:
+            self.teacher.load_state_dict(state["teacher"])
+        if self.generator is not None and state["generator"] is not None:
+            self.generator.set_state(state["generator"])
 
 
 def batch_images(batch: Any, device: torch.device) -> Tensor:

@@ -29,11 +29,15 @@ def _check_pair(pred: Tensor, target: Tensor, validate: bool) -> None:
     check_float_tensor("pred", pred, 2)
     if not isinstance(target, Tensor):
         raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}")
+    if target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"target: expected real per-patch losses, got dtype {target.dtype}")
     if target.shape != pred.shape:
         raise ValueError(
             f"pred, target: expected the same shape (N, M), got {tuple(pred.shape)} and "
             f"{tuple(target.shape)}"
         )
+    if target.device != pred.device:
+        raise ValueError(f"target: expected it on pred's device {pred.device}, got {target.device}")
     check_nonempty("pred", pred)
     if validate:
         check_finite("pred", pred)
@@ -107,6 +111,10 @@ def relative_loss_prediction_loss(
             raise TypeError("valid: expected a bool tensor")
         if valid.shape != pred.shape:
             raise ValueError(f"valid: expected shape {tuple(pred.shape)}, got {tuple(valid.shape)}")
+        if valid.device != pred.device:
+            raise ValueError(
+                f"valid: expected it on pred's device {pred.device}, got {valid.device}"
+            )
     pair_loss, pair_valid = _relative_pair_losses(pred, target, valid)
     if red == "none":
         return pair_loss

@@ -159,6 +159,16 @@ class MaskedAutoencoderViT(nn.Module):
         ):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name}: expected a positive int, got {v!r}")
+        for name, v in (("embed_dim", embed_dim), ("decoder_embed_dim", decoder_embed_dim)):
+            if v % 4:
+                raise ValueError(
+                    f"{name}: expected a multiple of 4 (2-D sin-cos position embedding), got {v}"
+                )
+        if norm_pix_loss and patch_size**2 * in_chans < 2:
+            raise ValueError(
+                "norm_pix_loss: needs patches of at least 2 values (unbiased variance), got "
+                f"patch_size={patch_size}, in_chans={in_chans}"
+            )
         if img_size % patch_size:
             raise ValueError(f"img_size: {img_size} must be divisible by patch_size={patch_size}")
         self.img_size = img_size
@@ -235,6 +245,16 @@ class MaskedAutoencoderViT(nn.Module):
             )
         if imgs.shape[0] == 0:
             raise ValueError("imgs: expected a non-empty batch, got N=0")
+        weight = self.patch_embed.weight
+        if imgs.dtype != weight.dtype and not torch.is_autocast_enabled(imgs.device.type):
+            raise TypeError(
+                f"imgs: expected dtype {weight.dtype} (the model's) or an autocast region, "
+                f"got {imgs.dtype}"
+            )
+        if imgs.device != weight.device:
+            raise ValueError(
+                f"imgs: expected them on the model's device {weight.device}, got {imgs.device}"
+            )
         if validate:
             check_finite("imgs", imgs)
 
@@ -268,8 +288,8 @@ class MaskedAutoencoderViT(nn.Module):
 
         Args:
             imgs: ``(N, C, H, W)``.
-            mask: ``(N, L)`` bool, True = masked, the same count ``M`` per row; ``None`` = all
-                visible (``M = 0``, how the EMA teacher scores every patch).
+            mask: ``(N, L)`` bool on ``imgs``' device, True = masked, the same count ``M`` per
+                row; ``None`` = all visible (``M = 0``, how the EMA teacher scores every patch).
             num_masked: ``M`` if known (skips a host sync); checked when ``validate``.
             validate: check inputs (shapes, finiteness, equal mask counts).
 
@@ -281,11 +301,18 @@ class MaskedAutoencoderViT(nn.Module):
         if mask is None:
             mask = torch.zeros(n, self.num_patches, dtype=torch.bool, device=imgs.device)
             num_masked = 0
-        elif validate or num_masked is None:
-            counted = check_mask(mask, n, self.num_patches)
-            if num_masked is not None and num_masked != counted:
-                raise ValueError(f"num_masked: {num_masked} but the mask holds {counted} per row")
-            num_masked = counted
+        else:
+            if isinstance(mask, Tensor) and mask.device != imgs.device:
+                raise ValueError(
+                    f"mask: expected it on the images' device {imgs.device}, got {mask.device}"
+                )
+            if validate or num_masked is None:
+                counted = check_mask(mask, n, self.num_patches)
+                if num_masked is not None and num_masked != counted:
+                    raise ValueError(
+                        f"num_masked: {num_masked} but the mask holds {counted} per row"
+                    )
+                num_masked = counted
         n_vis = self.num_patches - num_masked
         order = ids_visible_first(mask)  # (N, L): visible ascending, then masked ascending
 
@@ -350,8 +377,15 @@ class MaskedAutoencoderViT(nn.Module):
         """Per-patch MSE of the masked patches, ``(N, M)`` (``norm_pix_loss`` applied).
 
         Only masked patches enter MAE's loss; visible ones are never scored.
+
+        Raises:
+            ValueError: ``out`` holds no masked patch (an all-visible mask: the mean would be NaN).
         """
         num = out.pred.shape[1]
+        if num == 0:
+            raise ValueError(
+                "out: the mask hides no patch; MAE's loss averages over masked patches only"
+            )
         target = self.masked_targets(imgs, out.mask, num)
         return per_patch_mse(
             out.pred, target.to(out.pred.dtype), norm_pix=self.norm_pix_loss, validate=False

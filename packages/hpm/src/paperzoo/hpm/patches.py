@@ -63,9 +63,15 @@ def unpatchify(
 
     Raises:
         ValueError: ``D != p*p*C``, or ``L`` not a square when ``grid`` is omitted, or ``L``
-            not equal to the product of ``grid``.
+            not equal to the product of ``grid``; ``channels`` or ``grid`` not positive ints.
     """
     p = _check_patch_size(patch_size)
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
+        raise ValueError(f"channels: expected a positive int, got {channels!r}")
+    if grid is not None and (
+        len(grid) != 2 or any(isinstance(g, bool) or not isinstance(g, int) or g <= 0 for g in grid)
+    ):
+        raise ValueError(f"grid: expected two positive ints (H/p, W/p), got {grid!r}")
     if not isinstance(x, Tensor):
         raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 3:
@@ -112,7 +118,7 @@ def per_patch_mse(
         ``(N, M)`` per-patch mean squared errors.
 
     Raises:
-        ValueError: shape mismatch, empty batch, non-finite input.
+        ValueError: shape mismatch, empty batch, non-finite input, ``norm_pix`` with ``D < 2``.
     """
     check_float_tensor("pred", pred, 3)
     check_float_tensor("target", target, 3)
@@ -126,6 +132,11 @@ def per_patch_mse(
         check_finite("pred", pred)
         check_finite("target", target)
     if norm_pix:
+        if target.shape[-1] < 2:
+            raise ValueError(
+                "target: norm_pix needs at least 2 values per patch (unbiased variance), got "
+                f"D={target.shape[-1]}"
+            )
         mean = target.mean(dim=-1, keepdim=True)
         var = target.var(dim=-1, keepdim=True, unbiased=True)
         target = (target - mean) / torch.sqrt(var + eps)
