@@ -88,3 +88,14 @@ def test_hpm_built_on_cpu_then_moved_to_cuda_trains() -> None:
     out["loss"].backward()
     assert hpm.update_teacher(9, 10) is not None and hpm.teacher is not None
     assert hpm.teacher.device.type == "cuda" and out["mask"].is_cuda
+
+
+def test_smoke_reproduction_with_diagnostics_runs_on_cuda() -> None:
+    from paperzoo.core.experiments import RunContext, find_row, get_experiment
+
+    exp = get_experiment("hpm")
+    sets = ["n_train=64", "n_test=32", "epochs=1", "batch_size=32", "diagnostics=true"]
+    ctx = RunContext(seeds=[0], device=torch.device("cuda"), budget="smoke")
+    res = exp.run(exp.make_config("smoke", sets), ctx)
+    v = find_row(res.rows, "HPM", "ratio_oracle_expected_loss_a0.5").mean
+    assert torch.isfinite(torch.tensor(v)) and v > 0

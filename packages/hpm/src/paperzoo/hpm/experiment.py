@@ -190,12 +190,14 @@ def _ratio_diagnostics(hpm: HPM, cfg: HPMConfig, x: Tensor, seed: int) -> dict[s
     tuned; it only bounds what a better ranking could give.
     """
     model = hpm.model
+    device = next(model.parameters()).device
+    x = x.to(device)
     n, length, m = x.shape[0], model.num_patches, hpm.num_masked
-    gen = torch.Generator().manual_seed(seed + 5000)
-    total = torch.zeros(n, length)
-    count = torch.zeros(n, length)
+    gen = torch.Generator(device=device).manual_seed(seed + 5000)
+    total = torch.zeros(n, length, device=device)
+    count = torch.zeros(n, length, device=device)
     for _ in range(8):
-        mask = random_mask(n, length, cfg.mask_ratio, gen)
+        mask = random_mask(n, length, cfg.mask_ratio, gen, device=device)
         out = model(x, mask, num_masked=m, validate=False)
         total[mask] += model.reconstruction_loss(x, out).flatten()
         count[mask] += 1
@@ -207,7 +209,7 @@ def _ratio_diagnostics(hpm: HPM, cfg: HPMConfig, x: Tensor, seed: int) -> dict[s
         "ink": patchify(x, cfg.patch_size).mean(-1),
         "oracle_expected_loss": total / count.clamp_min(1),
     }
-    rand = random_mask(n, length, cfg.mask_ratio, gen)
+    rand = random_mask(n, length, cfg.mask_ratio, gen, device=device)
     base = float(model.reconstruction_loss(x, model(x, rand, num_masked=m, validate=False)).mean())
     res = {}
     for name, sc in scores.items():
