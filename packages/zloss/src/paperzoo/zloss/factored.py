@@ -106,6 +106,16 @@ class _FactoredSpherical(torch.autograd.Function):
         return grad_h, None, None, torch.zeros_like(ctx.saved_tensors[0][:0, 0])
 
 
+def _check_real(name: str, value: float) -> float:
+    """``value`` as a float; a TypeError naming ``name`` for anything that is not a real number."""
+    if not isinstance(value, (str, bytes, bool)):
+        try:
+            return float(value)  # Python/NumPy reals and one-element tensors
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+
+
 def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -146,7 +156,8 @@ class FactoredSphericalLinear(nn.Module):
         dtype: of the state, float32 (default) or float64.
         device: of the state (default: the CPU).
         generator: for :meth:`reset_parameters`.
-        validate: check inputs (shape, dtype, target range, finiteness; the last two sync the host).
+        validate: check inputs (shape, dtype, target range, finiteness; the last two sync the host)
+            and, in :meth:`sgd_step`, that the stashed gradients are finite (one more sync).
 
     Deviation: ``V`` is initialised like ``nn.Linear`` (``U(-1/√d, 1/√d)``, bias column the same
     divided by ``v``), ``U = I``, ``ω = 0``; the reference example draws ``V ~ N(0, 0.001²)``.
@@ -184,6 +195,7 @@ class FactoredSphericalLinear(nn.Module):
             raise ValueError(f"inverse must be 'woodbury' or 'recompute', got {inverse!r}")
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        bias_value = _check_real("bias_value", bias_value)
         if not (math.isfinite(bias_value) and bias_value != 0.0):
             raise ValueError(f"bias_value must be finite and non-zero, got {bias_value!r}")
         self.in_features = in_features
@@ -272,6 +284,11 @@ class FactoredSphericalLinear(nn.Module):
             )
         if h.shape[0] == 0:
             raise ValueError("h is an empty batch (B = 0); the layer needs B >= 1")
+        if self.V.dtype not in (torch.float32, torch.float64):
+            raise TypeError(
+                f"the layer's state is {self.V.dtype} (after .half()/.to()?); the factored update "
+                "needs float32 or float64: convert the layer back with .float() or .double()"
+            )
         if h.device != self.V.device:
             raise ValueError(
                 f"h is on {h.device} but the layer is on {self.V.device}; move one of them"
@@ -344,8 +361,13 @@ class FactoredSphericalLinear(nn.Module):
 
         Raises:
             RuntimeError: no backward pass since the last step (or a step after the forward).
-            ValueError: ``lr < 0``, ``weight_decay < 0`` or ``lr·weight_decay >= 1``.
+            ValueError: ``lr < 0``, ``weight_decay < 0`` or ``lr·weight_decay >= 1``; with
+                ``validate`` (one host sync), NaN/Inf stashed gradients: the state is left as it
+                was, whereas without ``validate`` they would make ``V``, ``U`` or the bookkeeping
+                non-finite for good.
+            TypeError: ``lr`` or ``weight_decay`` not a real number.
         """
+        lr, weight_decay = _check_real("lr", lr), _check_real("weight_decay", weight_decay)
         if not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
@@ -363,6 +385,15 @@ class FactoredSphericalLinear(nn.Module):
             raise RuntimeError("stashed gradients were computed for an older state of the layer")
         h, target, grad_a, grad_q, grad_s = self._collect_stash()
         self._stash.clear()
+        if self.validate and not bool(
+            torch.isfinite(grad_a).all()
+            & torch.isfinite(grad_q).all()
+            & torch.isfinite(grad_s).all()
+        ):
+            raise ValueError(
+                "the gradients stashed by backward contain NaN or Inf (is the loss finite?); "
+                "the layer was not updated and the gradients were dropped"
+            )
         with torch.no_grad(), torch.autocast(h.device.type, enabled=False):
             self._update(h, target, grad_a, grad_q, grad_s, lr / decay)
             if decay != 1.0:
@@ -552,10 +583,20 @@ class FactoredSphericalLinear(nn.Module):
     def from_linear(cls, linear: nn.Linear, **kwargs: Any) -> FactoredSphericalLinear:
         """A factored layer equal to ``linear`` (``V = [W, b/v]``, ``U = I``, ``ω = 0``).
 
-        ``kwargs`` go to the constructor (``bias_value``, ``stabilize_every``, ``inverse``, ...).
+        ``kwargs`` go to the constructor (``bias_value``, ``stabilize_every``, ``inverse``, ...;
+        not ``bias``, which is read from ``linear``). With ``validate`` (default) a non-finite
+        weight or bias is a ``ValueError``.
         """
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+        if "bias" in kwargs:
+            raise TypeError(
+                "from_linear takes bias from linear (linear.bias is not None); do not pass bias="
+            )
+        if kwargs.get("validate", True):
+            for name, t in (("linear.weight", linear.weight), ("linear.bias", linear.bias)):
+                if t is not None and not bool(torch.isfinite(t).all()):
+                    raise ValueError(f"{name} contains NaN or Inf values")
         kwargs.setdefault("dtype", linear.weight.dtype)
         kwargs.setdefault("device", linear.weight.device)
         layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, **kwargs)
@@ -638,6 +679,7 @@ class FactoredSGD:
                 "momentum/Adam state on W would be a dense D x d matrix, and the update would no "
                 "longer be exact in factored form"
             )
+        lr, weight_decay = _check_real("lr", lr), _check_real("weight_decay", weight_decay)
         if not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
