@@ -550,3 +550,30 @@ def test_loading_a_state_drops_pending_gradients_and_graphs() -> None:
         layer.sgd_step(0.1)
     with pytest.raises(RuntimeError, match="between this forward and its backward"):
         pending.backward()
+
+
+def test_loading_a_state_saved_with_another_bias_value_is_refused() -> None:
+    """V holds the bias divided by v: the same buffers under another v are another layer."""
+    saved = FactoredSphericalLinear(4, 10, bias_value=0.001).state_dict()
+    layer = FactoredSphericalLinear(4, 10)
+    before = layer.V.clone()
+    with pytest.raises(ValueError, match=r"saved with bias_value=0\.001 but this layer has"):
+        layer.load_state_dict(saved)
+    assert torch.equal(layer.V, before)  # refused before any buffer was overwritten
+    same = FactoredSphericalLinear(4, 10, bias_value=0.001)
+    same.load_state_dict(saved)
+    old_format = dict(saved, _extra_state={"num_updates": 7})  # a checkpoint without bias_value
+    layer.load_state_dict(old_format)
+    assert layer.num_updates == 7
+
+
+def test_many_unapplied_backwards_warn_about_memory() -> None:
+    """A head that is never stepped (body-only training without zero_grad) keeps every stash."""
+    layer = FactoredSphericalLinear(3, 10)
+    h, t = torch.randn(2, 3), torch.tensor([1, 2])
+    for _ in range(99):
+        z_loss_from_stats(*layer(h, t), 10).backward()
+    with pytest.warns(RuntimeWarning, match="gradients of 100 backward passes"):
+        z_loss_from_stats(*layer(h, t), 10).backward()
+    layer.zero_grad_stash()
+    assert not layer.has_pending_update

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -35,6 +36,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 InverseMode = Literal["woodbury", "recompute"]
+
+#: Warn once the stash holds this many backward passes (a head that is never stepped leaks memory).
+_STASH_WARN_AT = 100
 
 
 class SphericalOutputs(NamedTuple):
@@ -102,6 +106,15 @@ class _FactoredSpherical(torch.autograd.Function):
             grad_a, grad_q, grad_s = (g.to(ht.dtype) for g in (grad_a, grad_q, grad_s))
             grad_ht = 2.0 * grad_q[:, None] * hq + layer._z(ht, target, grad_a, grad_s)
         layer._stash.append(_Stash(ht, target, grad_a, grad_q, grad_s, ctx.version))
+        if len(layer._stash) == _STASH_WARN_AT:
+            warnings.warn(
+                f"FactoredSphericalLinear holds the gradients of {_STASH_WARN_AT} backward passes "
+                "without an sgd_step(): they are kept (memory grows with every backward) until "
+                "sgd_step() applies them or FactoredSGD.zero_grad() / zero_grad_stash() drops "
+                "them; call zero_grad() each iteration when the head is not being trained",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         grad_h = grad_ht[:, : ctx.in_features] if ctx.needs_input_grad[0] else None
         return grad_h, None, None, torch.zeros_like(ctx.saved_tensors[0][:0, 0])
 
@@ -260,15 +273,28 @@ class FactoredSphericalLinear(nn.Module):
         for start in range(0, self.num_classes, rows):
             yield self.V[start : start + rows] @ self.U + self.omega
 
-    def get_extra_state(self) -> dict[str, int]:
-        return {"num_updates": self.num_updates}
+    def get_extra_state(self) -> dict[str, float]:
+        """The update counter (it schedules :meth:`stabilize`) and ``bias_value`` (``V`` stores
+        the bias divided by it), saved with the buffers."""
+        return {"num_updates": self.num_updates, "bias_value": self.bias_value}
 
-    def set_extra_state(self, state: dict[str, int]) -> None:
+    def set_extra_state(self, state: dict[str, float]) -> None:
+        """Restore the update counter (``bias_value`` is checked before any buffer is loaded)."""
         self.num_updates = int(state["num_updates"])
         self._bump()
 
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        extra = state_dict.get(prefix + "_extra_state")
+        saved_v = extra.get("bias_value") if isinstance(extra, dict) else None
+        if saved_v is not None and self.has_bias and float(saved_v) != self.bias_value:
+            raise ValueError(
+                f"the state was saved with bias_value={saved_v} but this layer has "
+                f"bias_value={self.bias_value}; V holds the bias divided by it, so the loaded "
+                f"layer would have another bias: build it with bias_value={saved_v}"
+            )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._bump()
 
     # ------------------------------------------------------------------ inputs
@@ -341,7 +367,12 @@ class FactoredSphericalLinear(nn.Module):
     # ------------------------------------------------------------------ update
 
     def zero_grad_stash(self) -> None:
-        """Drop the gradients stashed by backward passes (what ``FactoredSGD.zero_grad`` does)."""
+        """Drop the gradients stashed by backward passes (what ``FactoredSGD.zero_grad`` does).
+
+        Every backward through the layer stashes ``O(m d)`` numbers until :meth:`sgd_step` or this
+        drops them: when only the body is trained (the head frozen), call it every iteration
+        (a ``RuntimeWarning`` is issued once 100 backward passes are held).
+        """
         self._stash.clear()
 
     @property
@@ -697,9 +728,11 @@ class FactoredSGD:
         self.layer.zero_grad_stash()
 
     def state_dict(self) -> dict[str, float]:
+        """``{"lr", "weight_decay"}`` (the layer's state is in the layer's own ``state_dict``)."""
         return {"lr": self.lr, "weight_decay": self.weight_decay}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
+        """Restore ``lr`` and ``weight_decay`` from :meth:`state_dict`."""
         self.lr = float(state["lr"])
         self.weight_decay = float(state["weight_decay"])
 
@@ -732,6 +765,7 @@ class FactoredZLossHead(nn.Module):
         self.layer = FactoredSphericalLinear(in_features, num_classes, **layer_kwargs)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Re-initialise the layer (see :meth:`FactoredSphericalLinear.reset_parameters`)."""
         self.layer.reset_parameters(generator)
 
     def forward(self, h: Tensor, target: Tensor) -> Tensor:
