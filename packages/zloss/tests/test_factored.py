@@ -577,3 +577,27 @@ def test_many_unapplied_backwards_warn_about_memory() -> None:
         z_loss_from_stats(*layer(h, t), 10).backward()
     layer.zero_grad_stash()
     assert not layer.has_pending_update
+
+
+def test_many_targets_per_example_bound_the_comparison_matrix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ẏ Ẏᵀ compares all m·K targets pairwise; with many targets that (mK)² matrix is built in
+    blocks of rows (here forced small) and the update stays exact."""
+    import paperzoo.zloss.factored as factored
+
+    d_out, d_in, m, k = 50, 7, 32, 16  # (m K)² = 262144 elements in one piece
+    g = torch.Generator().manual_seed(12)
+    layer = FactoredSphericalLinear(d_in, d_out, dtype=f64, stabilize_every=0, generator=g)
+    dense = layer.to_linear()
+    opt = torch.optim.SGD(dense.parameters(), lr=0.1)
+    h = torch.randn(m, d_in, generator=g, dtype=f64)
+    t = torch.randint(0, d_out, (m, k), generator=g)  # many duplicates within and across rows
+    z_loss_from_stats(*layer(h, t), d_out).backward()
+    z_loss(dense(h), t).backward()
+    opt.step()
+    monkeypatch.setattr(factored, "_YY_BLOCK", 10_000, raising=False)
+    with _NoLargeTensor(100_000):
+        layer.sgd_step(0.1)
+    assert (layer.weight() - dense.weight).abs().max() < 1e-12
+    layer.check_invariants(atol=1e-10)

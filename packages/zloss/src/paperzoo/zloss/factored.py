@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 InverseMode = Literal["woodbury", "recompute"]
 
+#: Largest block of the ``(m K) × (m K)`` target-comparison matrix formed at once in the update.
+_YY_BLOCK = 1 << 24
+
 #: Warn once the stash holds this many backward passes (a head that is never stepped leaks memory).
 _STASH_WARN_AT = 100
 
@@ -465,14 +468,18 @@ class FactoredSphericalLinear(nn.Module):
         y_bar = grad_a.sum(1)
         z = self._z(h, target, grad_a, grad_s)  # Wᵀ(Ẏ + 1 g_sᵀ) per row
         grad_h = 2.0 * grad_q[:, None] * hq + z
-        # Ẏ Ẏᵀ (m, m): Σ_kl G_A[i,k] G_A[j,l] [T_ik == T_jl]; duplicates accumulate.
+        # Ẏ Ẏᵀ (m, m): Σ_kl G_A[i,k] G_A[j,l] [T_ik == T_jl]; duplicates accumulate. The
+        # (mK)² comparison is taken over blocks of rows so that it stays below _YY_BLOCK elements
+        # (one block, the whole matrix, whenever (mK)² fits, e.g. always for K = 1 and m <= 4096).
         flat_t, flat_g = target.reshape(-1), grad_a.reshape(-1)
-        same = (flat_t[:, None] == flat_t[None, :]).to(h.dtype)
-        yy = (
-            (same * flat_g[:, None] * flat_g[None, :])
-            .reshape(m, -1, m, target.shape[1])
-            .sum((1, 3))
-        )
+        k = target.shape[1]
+        rows = max(1, _YY_BLOCK // (m * k * k))
+        blocks = []
+        for start in range(0, m, rows):  # over blocks of examples, not examples
+            bt, bg = flat_t[start * k : (start + rows) * k], flat_g[start * k : (start + rows) * k]
+            same = (bt[:, None] == flat_t[None, :]).to(h.dtype)
+            blocks.append((same * bg[:, None] * flat_g[None, :]).reshape(-1, k, m, k).sum((1, 3)))
+        yy = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
         gq2 = 2.0 * grad_q
         hz = h @ z.T  # h_i · Z_j
         m_tilde = (
