@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -601,3 +602,13 @@ def test_many_targets_per_example_bound_the_comparison_matrix(
         layer.sgd_step(0.1)
     assert (layer.weight() - dense.weight).abs().max() < 1e-12
     layer.check_invariants(atol=1e-10)
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.0, 2.0), (1.5, 2.0), (0.5, 0.8), (0.5, math.inf)])
+def test_stabilize_range_must_hold_one(low: float, high: float) -> None:
+    """Each out-of-range singular value is mapped to 1, so [low, high] must contain 1."""
+    layer = FactoredSphericalLinear(4, 10, dtype=f64)
+    before = layer.U.clone()
+    with pytest.raises(ValueError, match=r"0 < low <= 1 <= high < inf"):
+        layer.stabilize(low, high)
+    assert torch.equal(layer.U, before)

@@ -524,7 +524,15 @@ class FactoredSphericalLinear(nn.Module):
         value ``σ`` with left singular vector ``u``: ``U ← (I + α u uᵀ) U``, ``V ← V (I + β u uᵀ)``,
         ``U⁻¹ ← U⁻¹ (I + β u uᵀ)``, ``α = 1/σ - 1``, ``β = -α/(1 + α)`` (``O(D d)`` each). If more than
         a third are out of range, :meth:`unfactorize` (``O(D d²)``). Returns how many were fixed.
+
+        Raises:
+            ValueError: unless ``0 < low <= 1 <= high`` (the maps send each fixed value to 1).
         """
+        low, high = _check_real("low", low), _check_real("high", high)
+        if not (0.0 < low <= 1.0 <= high < math.inf):
+            raise ValueError(
+                f"stabilize needs 0 < low <= 1 <= high < inf, got low={low}, high={high}"
+            )
         with torch.autocast(self.U.device.type, enabled=False):
             self.U_inv.copy_(torch.linalg.inv(self.U))
             left, sing, _ = torch.linalg.svd(self.U)
