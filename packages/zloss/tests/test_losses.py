@@ -265,3 +265,12 @@ def test_unknown_reduction_is_rejected() -> None:
     o, t = _ok()
     with pytest.raises(ValueError, match="reduction"):
         z_loss(o, t, reduction="avg")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["target_logits", "sq_sum", "sum"])
+def test_nonfinite_statistics_are_rejected(name: str) -> None:
+    stats = {"target_logits": torch.randn(3, 2), "sq_sum": torch.rand(3) + 5, "sum": torch.randn(3)}
+    stats[name][1] = float("nan")
+    for fn in SPHERICAL_LOSSES.values():
+        with pytest.raises(ValueError, match=f"{name} contains NaN or Inf"):
+            fn(stats["target_logits"], stats["sq_sum"], stats["sum"], 10)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -35,6 +36,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 InverseMode = Literal["woodbury", "recompute"]
+
+#: Largest block of the ``(m K) × (m K)`` target-comparison matrix formed at once in the update.
+_YY_BLOCK = 1 << 24
+
+#: Warn once the stash holds this many backward passes (a head that is never stepped leaks memory).
+_STASH_WARN_AT = 100
 
 
 class SphericalOutputs(NamedTuple):
@@ -102,8 +109,27 @@ class _FactoredSpherical(torch.autograd.Function):
             grad_a, grad_q, grad_s = (g.to(ht.dtype) for g in (grad_a, grad_q, grad_s))
             grad_ht = 2.0 * grad_q[:, None] * hq + layer._z(ht, target, grad_a, grad_s)
         layer._stash.append(_Stash(ht, target, grad_a, grad_q, grad_s, ctx.version))
+        if len(layer._stash) == _STASH_WARN_AT:
+            warnings.warn(
+                f"FactoredSphericalLinear holds the gradients of {_STASH_WARN_AT} backward passes "
+                "without an sgd_step(): they are kept (memory grows with every backward) until "
+                "sgd_step() applies them or FactoredSGD.zero_grad() / zero_grad_stash() drops "
+                "them; call zero_grad() each iteration when the head is not being trained",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         grad_h = grad_ht[:, : ctx.in_features] if ctx.needs_input_grad[0] else None
         return grad_h, None, None, torch.zeros_like(ctx.saved_tensors[0][:0, 0])
+
+
+def _check_real(name: str, value: float) -> float:
+    """``value`` as a float; a TypeError naming ``name`` for anything that is not a real number."""
+    if not isinstance(value, (str, bytes, bool)):
+        try:
+            return float(value)  # Python/NumPy reals and one-element tensors
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
 
 
 def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
@@ -146,7 +172,8 @@ class FactoredSphericalLinear(nn.Module):
         dtype: of the state, float32 (default) or float64.
         device: of the state (default: the CPU).
         generator: for :meth:`reset_parameters`.
-        validate: check inputs (shape, dtype, target range, finiteness; the last two sync the host).
+        validate: check inputs (shape, dtype, target range, finiteness; the last two sync the host)
+            and, in :meth:`sgd_step`, that the stashed gradients are finite (one more sync).
 
     Deviation: ``V`` is initialised like ``nn.Linear`` (``U(-1/√d, 1/√d)``, bias column the same
     divided by ``v``), ``U = I``, ``ω = 0``; the reference example draws ``V ~ N(0, 0.001²)``.
@@ -184,6 +211,7 @@ class FactoredSphericalLinear(nn.Module):
             raise ValueError(f"inverse must be 'woodbury' or 'recompute', got {inverse!r}")
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        bias_value = _check_real("bias_value", bias_value)
         if not (math.isfinite(bias_value) and bias_value != 0.0):
             raise ValueError(f"bias_value must be finite and non-zero, got {bias_value!r}")
         self.in_features = in_features
@@ -248,15 +276,28 @@ class FactoredSphericalLinear(nn.Module):
         for start in range(0, self.num_classes, rows):
             yield self.V[start : start + rows] @ self.U + self.omega
 
-    def get_extra_state(self) -> dict[str, int]:
-        return {"num_updates": self.num_updates}
+    def get_extra_state(self) -> dict[str, float]:
+        """The update counter (it schedules :meth:`stabilize`) and ``bias_value`` (``V`` stores
+        the bias divided by it), saved with the buffers."""
+        return {"num_updates": self.num_updates, "bias_value": self.bias_value}
 
-    def set_extra_state(self, state: dict[str, int]) -> None:
+    def set_extra_state(self, state: dict[str, float]) -> None:
+        """Restore the update counter (``bias_value`` is checked before any buffer is loaded)."""
         self.num_updates = int(state["num_updates"])
         self._bump()
 
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        extra = state_dict.get(prefix + "_extra_state")
+        saved_v = extra.get("bias_value") if isinstance(extra, dict) else None
+        if saved_v is not None and self.has_bias and float(saved_v) != self.bias_value:
+            raise ValueError(
+                f"the state was saved with bias_value={saved_v} but this layer has "
+                f"bias_value={self.bias_value}; V holds the bias divided by it, so the loaded "
+                f"layer would have another bias: build it with bias_value={saved_v}"
+            )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._bump()
 
     # ------------------------------------------------------------------ inputs
@@ -272,6 +313,11 @@ class FactoredSphericalLinear(nn.Module):
             )
         if h.shape[0] == 0:
             raise ValueError("h is an empty batch (B = 0); the layer needs B >= 1")
+        if self.V.dtype not in (torch.float32, torch.float64):
+            raise TypeError(
+                f"the layer's state is {self.V.dtype} (after .half()/.to()?); the factored update "
+                "needs float32 or float64: convert the layer back with .float() or .double()"
+            )
         if h.device != self.V.device:
             raise ValueError(
                 f"h is on {h.device} but the layer is on {self.V.device}; move one of them"
@@ -324,7 +370,12 @@ class FactoredSphericalLinear(nn.Module):
     # ------------------------------------------------------------------ update
 
     def zero_grad_stash(self) -> None:
-        """Drop the gradients stashed by backward passes (what ``FactoredSGD.zero_grad`` does)."""
+        """Drop the gradients stashed by backward passes (what ``FactoredSGD.zero_grad`` does).
+
+        Every backward through the layer stashes ``O(m d)`` numbers until :meth:`sgd_step` or this
+        drops them: when only the body is trained (the head frozen), call it every iteration
+        (a ``RuntimeWarning`` is issued once 100 backward passes are held).
+        """
         self._stash.clear()
 
     @property
@@ -344,8 +395,13 @@ class FactoredSphericalLinear(nn.Module):
 
         Raises:
             RuntimeError: no backward pass since the last step (or a step after the forward).
-            ValueError: ``lr < 0``, ``weight_decay < 0`` or ``lr·weight_decay >= 1``.
+            ValueError: ``lr < 0``, ``weight_decay < 0`` or ``lr·weight_decay >= 1``; with
+                ``validate`` (one host sync), NaN/Inf stashed gradients: the state is left as it
+                was, whereas without ``validate`` they would make ``V``, ``U`` or the bookkeeping
+                non-finite for good.
+            TypeError: ``lr`` or ``weight_decay`` not a real number.
         """
+        lr, weight_decay = _check_real("lr", lr), _check_real("weight_decay", weight_decay)
         if not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
@@ -363,6 +419,15 @@ class FactoredSphericalLinear(nn.Module):
             raise RuntimeError("stashed gradients were computed for an older state of the layer")
         h, target, grad_a, grad_q, grad_s = self._collect_stash()
         self._stash.clear()
+        if self.validate and not bool(
+            torch.isfinite(grad_a).all()
+            & torch.isfinite(grad_q).all()
+            & torch.isfinite(grad_s).all()
+        ):
+            raise ValueError(
+                "the gradients stashed by backward contain NaN or Inf (is the loss finite?); "
+                "the layer was not updated and the gradients were dropped"
+            )
         with torch.no_grad(), torch.autocast(h.device.type, enabled=False):
             self._update(h, target, grad_a, grad_q, grad_s, lr / decay)
             if decay != 1.0:
@@ -403,14 +468,18 @@ class FactoredSphericalLinear(nn.Module):
         y_bar = grad_a.sum(1)
         z = self._z(h, target, grad_a, grad_s)  # Wᵀ(Ẏ + 1 g_sᵀ) per row
         grad_h = 2.0 * grad_q[:, None] * hq + z
-        # Ẏ Ẏᵀ (m, m): Σ_kl G_A[i,k] G_A[j,l] [T_ik == T_jl]; duplicates accumulate.
+        # Ẏ Ẏᵀ (m, m): Σ_kl G_A[i,k] G_A[j,l] [T_ik == T_jl]; duplicates accumulate. The
+        # (mK)² comparison is taken over blocks of rows so that it stays below _YY_BLOCK elements
+        # (one block, the whole matrix, whenever (mK)² fits, e.g. always for K = 1 and m <= 4096).
         flat_t, flat_g = target.reshape(-1), grad_a.reshape(-1)
-        same = (flat_t[:, None] == flat_t[None, :]).to(h.dtype)
-        yy = (
-            (same * flat_g[:, None] * flat_g[None, :])
-            .reshape(m, -1, m, target.shape[1])
-            .sum((1, 3))
-        )
+        k = target.shape[1]
+        rows = max(1, _YY_BLOCK // (m * k * k))
+        blocks = []
+        for start in range(0, m, rows):  # over blocks of examples, not examples
+            bt, bg = flat_t[start * k : (start + rows) * k], flat_g[start * k : (start + rows) * k]
+            same = (bt[:, None] == flat_t[None, :]).to(h.dtype)
+            blocks.append((same * bg[:, None] * flat_g[None, :]).reshape(-1, k, m, k).sum((1, 3)))
+        yy = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
         gq2 = 2.0 * grad_q
         hz = h @ z.T  # h_i · Z_j
         m_tilde = (
@@ -455,7 +524,15 @@ class FactoredSphericalLinear(nn.Module):
         value ``σ`` with left singular vector ``u``: ``U ← (I + α u uᵀ) U``, ``V ← V (I + β u uᵀ)``,
         ``U⁻¹ ← U⁻¹ (I + β u uᵀ)``, ``α = 1/σ - 1``, ``β = -α/(1 + α)`` (``O(D d)`` each). If more than
         a third are out of range, :meth:`unfactorize` (``O(D d²)``). Returns how many were fixed.
+
+        Raises:
+            ValueError: unless ``0 < low <= 1 <= high`` (the maps send each fixed value to 1).
         """
+        low, high = _check_real("low", low), _check_real("high", high)
+        if not (0.0 < low <= 1.0 <= high < math.inf):
+            raise ValueError(
+                f"stabilize needs 0 < low <= 1 <= high < inf, got low={low}, high={high}"
+            )
         with torch.autocast(self.U.device.type, enabled=False):
             self.U_inv.copy_(torch.linalg.inv(self.U))
             left, sing, _ = torch.linalg.svd(self.U)
@@ -552,10 +629,20 @@ class FactoredSphericalLinear(nn.Module):
     def from_linear(cls, linear: nn.Linear, **kwargs: Any) -> FactoredSphericalLinear:
         """A factored layer equal to ``linear`` (``V = [W, b/v]``, ``U = I``, ``ω = 0``).
 
-        ``kwargs`` go to the constructor (``bias_value``, ``stabilize_every``, ``inverse``, ...).
+        ``kwargs`` go to the constructor (``bias_value``, ``stabilize_every``, ``inverse``, ...;
+        not ``bias``, which is read from ``linear``). With ``validate`` (default) a non-finite
+        weight or bias is a ``ValueError``.
         """
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+        if "bias" in kwargs:
+            raise TypeError(
+                "from_linear takes bias from linear (linear.bias is not None); do not pass bias="
+            )
+        if kwargs.get("validate", True):
+            for name, t in (("linear.weight", linear.weight), ("linear.bias", linear.bias)):
+                if t is not None and not bool(torch.isfinite(t).all()):
+                    raise ValueError(f"{name} contains NaN or Inf values")
         kwargs.setdefault("dtype", linear.weight.dtype)
         kwargs.setdefault("device", linear.weight.device)
         layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, **kwargs)
@@ -638,6 +725,7 @@ class FactoredSGD:
                 "momentum/Adam state on W would be a dense D x d matrix, and the update would no "
                 "longer be exact in factored form"
             )
+        lr, weight_decay = _check_real("lr", lr), _check_real("weight_decay", weight_decay)
         if not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
@@ -655,9 +743,11 @@ class FactoredSGD:
         self.layer.zero_grad_stash()
 
     def state_dict(self) -> dict[str, float]:
+        """``{"lr", "weight_decay"}`` (the layer's state is in the layer's own ``state_dict``)."""
         return {"lr": self.lr, "weight_decay": self.weight_decay}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
+        """Restore ``lr`` and ``weight_decay`` from :meth:`state_dict`."""
         self.lr = float(state["lr"])
         self.weight_decay = float(state["weight_decay"])
 
@@ -690,6 +780,7 @@ class FactoredZLossHead(nn.Module):
         self.layer = FactoredSphericalLinear(in_features, num_classes, **layer_kwargs)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Re-initialise the layer (see :meth:`FactoredSphericalLinear.reset_parameters`)."""
         self.layer.reset_parameters(generator)
 
     def forward(self, h: Tensor, target: Tensor) -> Tensor:
