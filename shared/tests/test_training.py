@@ -279,3 +279,69 @@ def test_two_process_gloo_ddp_equals_one_process(tmp_path: Path) -> None:
         torch.testing.assert_close(two[k], one[k], rtol=0, atol=1e-6)
     # rank 0 alone wrote the checkpoint, and it loads
     assert load_checkpoint(tmp_path / "ck2.pt")["epoch"] == 3
+
+
+class _Counter(Callback):
+    """Counts batches in a tensor and adds it to the logs in on_epoch_end (stateful)."""
+
+    def __init__(self) -> None:
+        self.batches = torch.zeros((), dtype=torch.long)
+
+    def on_batch_end(self, state: TrainState, loss: torch.Tensor) -> None:
+        self.batches += 1
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        logs["batches_so_far"] = float(self.batches)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"batches": self.batches.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batches = state["batches"].clone()
+
+
+def _fit_counter(
+    epochs: int, ckpt: Path, resume: bool, callbacks: list[Callback]
+) -> list[dict[str, float]]:
+    x, y = _data(32)
+    model = _model()
+    res = fit(
+        model,
+        make_loader(x, y, batch_size=8, shuffle=False),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_fn=nn.functional.cross_entropy,
+        epochs=epochs,
+        device="cpu",
+        callbacks=callbacks,
+        checkpoint_path=ckpt,
+        resume=resume,
+        progress=False,
+    )
+    return res.history
+
+
+def test_callback_state_and_the_logs_it_adds_survive_a_resume(tmp_path: Path) -> None:
+    full = _fit_counter(3, tmp_path / "a.pt", False, [_Counter()])
+    _fit_counter(1, tmp_path / "b.pt", False, [_Counter()])
+    resumed_cb = _Counter()
+    resumed = _fit_counter(3, tmp_path / "b.pt", True, [resumed_cb])
+    assert int(resumed_cb.batches) == 12  # 4 batches x 3 epochs, counting across the resume
+    # the log a callback adds in on_epoch_end is in the checkpointed history too
+    assert [h["batches_so_far"] for h in resumed] == [h["batches_so_far"] for h in full]
+    assert [h["batches_so_far"] for h in full] == [4.0, 8.0, 12.0]
+    saved = load_checkpoint(tmp_path / "b.pt")["callbacks"]
+    assert len(saved) == 1 and int(saved[0]["batches"]) == 12
+
+
+def test_resume_with_other_callbacks_is_refused_or_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fit_counter(1, tmp_path / "c.pt", False, [_Counter()])
+    with pytest.raises(ValueError, match="callbacks: the checkpoint .* holds the state of 1"):
+        _fit_counter(2, tmp_path / "c.pt", True, [_Counter(), _Counter()])
+    with pytest.raises(TypeError, match="keeps no state"):
+        _fit_counter(2, tmp_path / "c.pt", True, [Callback()])
+    _fit_counter(1, tmp_path / "d.pt", False, [Callback()])
+    with caplog.at_level("WARNING", logger="paperzoo.core.training"):
+        _fit_counter(2, tmp_path / "d.pt", True, [_Counter()])
+    assert "holds no state for it" in caplog.text

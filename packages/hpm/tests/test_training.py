@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from paperzoo.core.data import make_loader
-from paperzoo.core.training import fit, load_checkpoint, save_checkpoint
+from paperzoo.core.training import fit, load_checkpoint
 from paperzoo.hpm import HPM
 from paperzoo.hpm.experiment import pairwise_ranking_accuracy, spearman
 from paperzoo.hpm.training import HPMCallback, WarmupCosineLR, param_groups, warmup_cosine_lr
@@ -91,7 +92,7 @@ def _fit_hpm(epochs: int, ckpt: Path, resume: bool) -> HPM:
         device="cpu",
         callbacks=[
             WarmupCosineLR(1e-3, 3, 4, 1),
-            HPMCallback(hpm, 3, checkpoint_path=ckpt.with_suffix(".hpm")),
+            HPMCallback(hpm, 3),
         ],
         checkpoint_path=ckpt,
         resume=resume,
@@ -115,34 +116,31 @@ def test_fit_resume_restores_the_teacher_and_mask_generator(tmp_path: Path) -> N
     assert torch.equal(resumed.generator.get_state(), ref.generator.get_state())
 
 
-def test_fit_resume_rejects_an_hpm_checkpoint_from_another_epoch(tmp_path: Path) -> None:
-    _fit_hpm(2, tmp_path / "run.pt", resume=False)
-    stale = load_checkpoint(tmp_path / "run.hpm")
-    _fit_hpm(3, tmp_path / "run.pt", resume=True)
-    save_checkpoint(tmp_path / "run.hpm", stale)  # the HPM file is one epoch behind
-    with pytest.raises(ValueError, match="checkpoint_path"):
-        _fit_hpm(3, tmp_path / "run.pt", resume=True)
+def test_the_hpm_state_is_in_fits_own_checkpoint(tmp_path: Path) -> None:
+    hpm = _fit_hpm(2, tmp_path / "run.pt", resume=False)
+    saved = load_checkpoint(tmp_path / "run.pt")["callbacks"]
+    assert saved[0] is None  # WarmupCosineLR keeps no state (it reads the step)
+    assert hpm.teacher is not None
+    teacher = saved[1]["hpm"]["teacher"]["module"]
+    for k, v in hpm.teacher.module.state_dict().items():
+        assert torch.equal(teacher[k], v), k
+    assert torch.equal(saved[1]["hpm"]["generator"], hpm.generator.get_state())  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="'hpm'"):
+        HPMCallback(hpm, 2).load_state_dict({"teacher": 1})
 
 
-def test_fit_resume_without_an_hpm_checkpoint_warns(
+def test_fit_resume_from_a_checkpoint_without_hpm_state_warns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _fit_hpm(1, tmp_path / "run.pt", resume=False)
     model = tiny_model()
-    hpm = HPM(model)
     x, y = torch.rand(16, 2, 8, 8), torch.zeros(16, dtype=torch.long)
+    loader = make_loader(x, y, batch_size=8, shuffle=False)
+    hpm = HPM(model)
     opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1e-3)
-    with caplog.at_level("WARNING", logger="paperzoo.hpm.training"):
-        fit(
-            model,
-            make_loader(x, y, batch_size=8, shuffle=False),
-            opt,
-            step_fn=hpm.fit_step,
-            epochs=2,
-            device="cpu",
-            callbacks=[HPMCallback(hpm, 2)],
-            checkpoint_path=tmp_path / "run.pt",
-            resume=True,
-            progress=False,
-        )
-    assert "not restored" in caplog.text
+    common: dict[str, Any] = dict(
+        step_fn=hpm.fit_step, device="cpu", checkpoint_path=tmp_path / "run.pt", progress=False
+    )
+    fit(model, loader, opt, epochs=1, callbacks=[WarmupCosineLR(1e-3, 2, 2, 1)], **common)
+    with caplog.at_level("WARNING", logger="paperzoo.core.training"):
+        fit(model, loader, opt, epochs=2, callbacks=[HPMCallback(hpm, 2)], resume=True, **common)
+    assert "HPMCallback: the checkpoint" in caplog.text and "holds no state for it" in caplog.text

@@ -241,6 +241,46 @@ class Callback:
     def on_train_end(self, state: TrainState) -> None:
         """After the last epoch."""
 
+    def state_dict(self) -> dict[str, Any] | None:
+        """State to keep in ``fit``'s checkpoint (``None``, the default: the callback keeps none).
+
+        Return tensors, numbers, strings and containers of them (the checkpoint is read back
+        with ``weights_only=True``). ``fit`` saves it after every epoch's :meth:`on_epoch_end`
+        and hands it to :meth:`load_state_dict` on resume, before :meth:`on_train_begin`.
+        """
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (called by ``fit(resume=True)``)."""
+        raise TypeError(
+            f"{type(self).__name__}.load_state_dict: this callback keeps no state, but the "
+            "checkpoint holds some for it (were the callbacks passed in another order?)"
+        )
+
+
+def _load_callback_states(
+    callbacks: Sequence[Callback],
+    saved: Sequence[dict[str, Any] | None] | None,
+    path: str | os.PathLike[str],
+) -> None:
+    """Hand each callback its saved state (checkpoint entry ``callbacks``, one per callback)."""
+    if saved is None:  # a checkpoint written before callback states were kept
+        saved = [None] * len(callbacks)
+    if len(saved) != len(callbacks):
+        raise ValueError(
+            f"callbacks: the checkpoint {str(path)!r} holds the state of {len(saved)} "
+            f"callbacks, fit got {len(callbacks)}; pass the same callbacks in the same order"
+        )
+    for cb, state in zip(callbacks, saved, strict=True):
+        if state is not None:
+            cb.load_state_dict(state)
+        elif cb.state_dict() is not None:
+            log.warning(
+                "%s: the checkpoint %s holds no state for it; it starts from its current state",
+                type(cb).__name__,
+                path,
+            )
+
 
 @dataclass
 class FitResult:
@@ -399,9 +439,11 @@ def fit(
         grad_clip: max global gradient norm, or None.
         accumulate: micro-batches per optimizer step.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (fp16 uses a gradient scaler).
-        checkpoint_path: written atomically after every epoch (rank 0 only).
+        checkpoint_path: written atomically after every epoch, after the callbacks'
+            ``on_epoch_end`` (rank 0 only).
         resume: continue from ``checkpoint_path`` (model, optimizer, scheduler, scaler, epoch,
-            history, RNG and loader-generator state): the result is bit-identical on CPU to an
+            history, RNG and loader-generator state, and each callback's
+            :meth:`Callback.state_dict`): the result is bit-identical on CPU to an
             uninterrupted run.
         progress: show a progress bar (default: only on a terminal, rank 0).
 
@@ -409,7 +451,8 @@ def fit(
         :class:`FitResult` with one log dict per epoch (``epoch``, ``train_loss``, ``val_*``).
 
     Raises:
-        ValueError: bad arguments; FileNotFoundError: ``resume`` without a checkpoint file.
+        ValueError: bad arguments, or a checkpoint holding another number of callback states;
+            FileNotFoundError: ``resume`` without a checkpoint file.
     """
     if (loss_fn is None) == (step_fn is None):
         raise ValueError("loss_fn, step_fn: give exactly one of them")
@@ -442,6 +485,7 @@ def fit(
         set_rng_state(ck["rng"])
         if isinstance(generator, torch.Generator) and ck.get("loader_generator") is not None:
             generator.set_state(ck["loader_generator"])
+        _load_callback_states(callbacks, ck.get("callbacks"), checkpoint_path)
         log.info("resumed from %s at epoch %d", checkpoint_path, state.epoch)
     if is_distributed():
         state.model = nn.parallel.DistributedDataParallel(
@@ -483,6 +527,9 @@ def fit(
             scheduler.step()
         state.epoch += 1
         state.history.append(logs)
+        for cb in callbacks:
+            cb.on_epoch_end(state, logs)
+        # after on_epoch_end: the logs the callbacks add and their state belong to this epoch
         if checkpoint_path is not None:
             if is_main_process():
                 save_checkpoint(
@@ -499,12 +546,11 @@ def fit(
                         "loader_generator": generator.get_state()
                         if isinstance(generator, torch.Generator)
                         else None,
+                        "callbacks": [cb.state_dict() for cb in callbacks],
                     },
                 )
             if is_distributed():
                 dist.barrier()
-        for cb in callbacks:
-            cb.on_epoch_end(state, logs)
     for cb in callbacks:
         cb.on_train_end(state)
     state.model = _unwrap(state.model)

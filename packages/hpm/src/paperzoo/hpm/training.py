@@ -7,25 +7,15 @@ before every optimizer step. :func:`param_groups` reproduces the reference's wei
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 from typing import Any
 
 from torch import Tensor, nn
 
-from paperzoo.core.training import (
-    Callback,
-    TrainState,
-    is_main_process,
-    load_checkpoint,
-    save_checkpoint,
-)
+from paperzoo.core.training import Callback, TrainState
 from paperzoo.hpm.hpm import HPM
 
 __all__ = ["HPMCallback", "WarmupCosineLR", "param_groups", "warmup_cosine_lr"]
-
-log = logging.getLogger(__name__)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -99,32 +89,23 @@ class HPMCallback(Callback):
     (as the reference does), and adds ``loss_rec`` / ``loss_pred`` epoch means to ``fit``'s logs.
     Use with ``step_fn=hpm.fit_step``.
 
-    ``fit``'s checkpoint holds the student, optimizer and RNG but not the EMA teacher or the mask
-    generator; pass ``checkpoint_path`` (a second file, e.g. ``ckpt.pt.hpm``) and this callback
-    writes :meth:`HPM.state_dict` after every epoch and reads it back when ``fit(resume=True)``
-    starts past epoch 0, so the resumed run matches an uninterrupted one exactly (on CPU).
+    Its :meth:`state_dict` (the stepper's :meth:`HPM.state_dict`: EMA teacher, mask generator,
+    schedule position) goes into ``fit``'s checkpoint with everything else, in the same atomic
+    write, and ``fit(resume=True)`` restores it, so a resumed run matches an uninterrupted one
+    exactly (on CPU).
 
     Args:
         hpm: the stepper.
         epochs: the run's total epochs (as given to ``fit``).
         steps_per_epoch: optimizer steps per epoch (required with ``schedule="step"``).
-        checkpoint_path: where to save / resume the HPM state (default: none; a resumed run then
-            logs a warning, its teacher restarts from the stepper's current one).
     """
 
-    def __init__(
-        self,
-        hpm: HPM,
-        epochs: int,
-        steps_per_epoch: int | None = None,
-        checkpoint_path: str | os.PathLike[str] | None = None,
-    ) -> None:
+    def __init__(self, hpm: HPM, epochs: int, steps_per_epoch: int | None = None) -> None:
         if hpm.schedule == "step" and steps_per_epoch is None:
             raise ValueError("steps_per_epoch: required with schedule='step'")
         self.hpm = hpm
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
-        self.checkpoint_path = checkpoint_path
         self._last_step = 0
         self._sums: dict[str, Tensor] = {}
         self._count = 0
@@ -136,23 +117,6 @@ class HPMCallback(Callback):
 
     def on_train_begin(self, state: TrainState) -> None:
         self._last_step = state.step
-        if state.epoch == 0 and state.step == 0:
-            return
-        if self.checkpoint_path is None:
-            log.warning(
-                "HPMCallback: resuming at epoch %d without checkpoint_path; the EMA teacher and "
-                "mask generator are not restored",
-                state.epoch,
-            )
-            return
-        ck = load_checkpoint(self.checkpoint_path)
-        if (ck.get("epoch"), ck.get("step")) != (state.epoch, state.step):
-            raise ValueError(
-                f"checkpoint_path: {str(self.checkpoint_path)!r} is at epoch {ck.get('epoch')}, "
-                f"step {ck.get('step')}; the resumed run is at epoch {state.epoch}, "
-                f"step {state.step}"
-            )
-        self.hpm.load_state_dict(ck["hpm"])
 
     def on_epoch_begin(self, state: TrainState) -> None:
         self.hpm.set_position(state.epoch, self.epochs, **self._position(state))
@@ -173,8 +137,13 @@ class HPMCallback(Callback):
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         for key, total in self._sums.items():
             logs[key] = float(total) / max(self._count, 1)
-        if self.checkpoint_path is not None and is_main_process():
-            save_checkpoint(
-                self.checkpoint_path,
-                {"hpm": self.hpm.state_dict(), "epoch": state.epoch, "step": state.step},
-            )
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"hpm": HPM.state_dict()}`` for ``fit``'s checkpoint."""
+        return {"hpm": self.hpm.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the stepper from :meth:`state_dict` (``fit(resume=True)`` calls it)."""
+        if "hpm" not in state:
+            raise ValueError(f"state: expected the key 'hpm', got {sorted(state)}")
+        self.hpm.load_state_dict(state["hpm"])
