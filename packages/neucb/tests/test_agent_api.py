@@ -286,3 +286,68 @@ def test_the_finiteness_check_does_not_change_the_stream(name):
         outs.append(run(env, _agents(validate)[name](), seed=1))
     assert torch.equal(outs[0]["actions"], outs[1]["actions"])
     torch.testing.assert_close(outs[0]["probs"], outs[1]["probs"], rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------ NeuralUCB / TS
+def _loop_scores(net: nn.Module, contexts: torch.Tensor, Z: torch.Tensor, lam: float, m: float):
+    """The official code's per-arm loop: one backward per arm, then the diagonal bonus."""
+    f, bonus, grads = [], [], []
+    for x in contexts:
+        net.zero_grad()
+        out = net(x[None]).reshape(())
+        out.backward()
+        g = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+        f.append(out.detach())
+        grads.append(g)
+        bonus.append(torch.sqrt(lam * (g.square() / Z).sum() / m))
+    return torch.stack(f), torch.stack(bonus), torch.stack(grads)
+
+
+def _record_scores(agent) -> list[torch.Tensor]:
+    seen: list[torch.Tensor] = []
+    pick = agent._pick
+
+    def recording(contexts, scores, grads):
+        seen.append(scores.detach().clone())
+        return pick(contexts, scores, grads)
+
+    agent._pick = recording
+    return seen
+
+
+def test_neuralucb_vmap_scores_and_design_update_match_a_per_arm_backward_loop():
+    torch.manual_seed(0)
+    lam, m, nu = 1e-2, 3.0, 0.7
+    net = mlp(12, 16).double()
+    agent = NeuralUCB(net, lr=0.1, nu=nu, lam=lam, m=m, replay=1, replay_batch=4)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(6):  # move theta and Z away from their initial values
+        contexts = torch.randn(4, 12, generator=gen, dtype=torch.float64)
+        action, _ = agent.select(contexts)
+        agent.update(contexts[action], float(action % 2))
+    contexts = torch.randn(4, 12, generator=gen, dtype=torch.float64)
+    Z = agent.Z.clone()
+    f, bonus, grads = _loop_scores(net, contexts, Z, lam, m)
+    seen = _record_scores(agent)
+    action, probs = agent.select(contexts)
+    torch.testing.assert_close(seen[0], f + nu * bonus, rtol=1e-10, atol=1e-14)
+    assert action == int((f + nu * bonus).argmax())
+    assert probs[action] == 1.0
+    agent.update(contexts[action], 0.0)
+    torch.testing.assert_close(agent.Z, Z + grads[action].square() / m, rtol=1e-12, atol=0)
+
+
+def test_neuralts_samples_with_the_loop_standard_deviation():
+    torch.manual_seed(0)
+    lam, nu = 1e-2, 0.5
+    net = mlp(12, 16).double()
+    agent = NeuralTS(net, lr=0.1, nu=nu, lam=lam, seed=4)
+    contexts = torch.randn(5, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    f, bonus, _ = _loop_scores(net, contexts, agent.Z, lam, 1.0)
+    noise = torch.randn(
+        5, generator=torch.Generator().manual_seed(4), dtype=torch.float64
+    )  # the agent's stream, seeded alike, draws the noise first
+    seen = _record_scores(agent)
+    action, _ = agent.select(contexts)
+    torch.testing.assert_close(seen[0], f + nu * bonus * noise, rtol=1e-10, atol=1e-14)
+    assert action == int(seen[0].argmax())
