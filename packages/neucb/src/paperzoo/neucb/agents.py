@@ -83,7 +83,19 @@ def _dtype_of(module: nn.Module) -> torch.dtype:
 class BanditAgent(ABC):
     """Base class: argument checks, the select/update protocol, the random stream and state.
 
-    Subclasses implement :meth:`_select` and :meth:`_update`. ``t`` counts completed updates.
+    Args:
+        input_dim: ``D``, the width of an arm's context (``None``: taken from each ``select``).
+        seed: seed of the agent's own ``torch.Generator`` (default 0; arm draws, perturbations,
+            replay batches, Thompson noise all come from it, never from the global stream).
+        device: where the agent computes (default ``"cpu"``; contexts are moved there).
+        dtype: its floating dtype (default ``torch.float32``; contexts are cast to it).
+        validate: check for NaN/inf contexts and predictions every round (default ``True``; the
+            checks ride along with the one host read of the chosen arm).
+
+    Protocol: ``select(contexts (K, D)) -> (action, probs (K,))`` then exactly one
+    ``update(contexts[action] (D,), loss in [0, 1])``. ``t`` counts completed updates;
+    :meth:`state_dict` / :meth:`load_state_dict` snapshot and restore everything, also between a
+    ``select`` and its ``update``. Subclasses implement :meth:`_select` and :meth:`_update`.
     """
 
     def __init__(
@@ -206,7 +218,14 @@ class BanditAgent(ABC):
             contexts: ``(K, D)`` arm features, ``K >= 2``.
 
         Returns:
-            ``(action, probs)``: the drawn arm and the distribution ``(K,)`` it was drawn from.
+            ``(action, probs)``: the drawn arm and the distribution ``(K,)`` it was drawn from
+            (one-hot for the argmax agents NeuralUCB / NeuralTS).
+
+        Raises:
+            TypeError: ``contexts`` is not a floating-point tensor.
+            ValueError: ``contexts`` is not ``(K, D)`` with ``K >= 2`` and the model's ``D``, or
+                (``validate``) contains NaN/inf, or the predictions are NaN (the message gives
+                the round index ``t``).
         """
         contexts = self._check_contexts(contexts)
         action, probs = self._select(contexts)

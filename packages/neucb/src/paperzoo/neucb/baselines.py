@@ -285,7 +285,16 @@ class LinSquareCB(BanditAgent):
 
 
 class Uniform(BanditAgent):
-    """Pulls an arm uniformly at random (the no-learning reference)."""
+    """Pulls an arm uniformly at random (the no-learning reference).
+
+    Args:
+        input_dim: ``D`` to check the contexts against (``None``: any width).
+        seed: seed of its generator (default 0).
+        validate: reject NaN/inf contexts (default ``True``).
+
+    ``select`` returns ``probs = 1/K`` for each of the ``K`` arms; ``update`` only checks its
+    arguments. Runs on the CPU.
+    """
 
     def __init__(self, input_dim: int | None = None, seed: int = 0, validate: bool = True) -> None:
         super().__init__(input_dim, seed, "cpu", torch.float32, validate)
