@@ -90,7 +90,9 @@ class BanditAgent(ABC):
         device: where the agent computes (default ``"cpu"``; contexts are moved there).
         dtype: its floating dtype (default ``torch.float32``; contexts are cast to it).
         validate: check for NaN/inf contexts and predictions every round (default ``True``; the
-            checks ride along with the one host read of the chosen arm).
+            checks ride along with the one host read of the chosen arm). With ``False`` a NaN
+            goes undetected (an arm is still returned); shapes, ranges and the protocol are
+            always checked.
 
     Protocol: ``select(contexts (K, D)) -> (action, probs (K,))`` then exactly one
     ``update(contexts[action] (D,), loss in [0, 1])``. ``t`` counts completed updates;
@@ -199,16 +201,17 @@ class BanditAgent(ABC):
     def _sample(self, probs: Tensor, contexts: Tensor, scores: Tensor) -> int:
         """Draw an arm from ``probs``; with ``validate``, raise if contexts or scores are not finite.
 
-        Non-finite scores are replaced by a uniform distribution *before* the draw (a NaN fed to
-        ``torch.multinomial`` is a device-side assert on CUDA); finite ones are drawn from as they
-        are, so the check does not change the random stream.
+        The draw is the exponential race (the Gumbel-max trick): ``argmax_a p_a / E_a`` with
+        ``E_a ~ Exp(1)`` from the agent's generator is exactly a draw from ``p``. It is the
+        computation ``torch.multinomial(p, 1)`` does (same random numbers, same arm), without
+        multinomial's two host-side reads that validate ``p`` (each one a sync on CUDA); arms with
+        ``p_a = 0`` are never drawn.
         """
         ok = self._finite(contexts, scores)
         probs = probs.clamp_min(0)
-        if ok is not None:
-            probs = torch.where(ok, probs, torch.ones_like(probs))
-        action = torch.multinomial(probs, 1, generator=self.generator)
-        return self._read_action(action, ok, contexts)
+        race = torch.empty_like(probs).exponential_(1.0, generator=self.generator)
+        ratio = (probs / race).masked_fill_(probs <= 0, -1.0)
+        return self._read_action(ratio.argmax(), ok, contexts)
 
     # -- protocol --------------------------------------------------------------------------
     def select(self, contexts: Tensor) -> tuple[int, Tensor]:
@@ -343,7 +346,8 @@ class OnlineNeuralAgent(BanditAgent):
             analysis; it trades time for a much faster fit (see the README).
         replay_batch: size of each replay minibatch (drawn uniformly with replacement).
         seed: seed of the agent's random stream (arm draws, perturbation, replay batches).
-        validate: argument and NaN checks every round (one cheap host sync each).
+        validate: NaN/inf checks of contexts and predictions every round (see
+            :class:`BanditAgent`; argument shapes and ranges are always checked).
     """
 
     def __init__(

@@ -214,7 +214,9 @@ class NeuralEpsGreedy(_RewardAgent):
             f = self._forward(contexts)
         n_arms = contexts.shape[0]
         probs = torch.full((n_arms,), self.epsilon / n_arms, device=self.device, dtype=self.dtype)
-        probs[f.argmax()] += 1.0 - self.epsilon
+        # scatter, not probs[f.argmax()] += ...: indexing with a 0-d tensor reads it to the host
+        best = f.argmax().reshape(1)
+        probs.scatter_add_(0, best, torch.full_like(probs[:1], 1.0 - self.epsilon))
         return self._sample(probs, contexts, f), probs
 
 
