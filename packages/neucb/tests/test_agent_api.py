@@ -351,3 +351,20 @@ def test_neuralts_samples_with_the_loop_standard_deviation():
     action, _ = agent.select(contexts)
     torch.testing.assert_close(seen[0], f + nu * bonus * noise, rtol=1e-10, atol=1e-14)
     assert action == int(seen[0].argmax())
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: NeuFastCB(mlp(12, 8), gamma=10.0, lr=0.1, perturb_scale=float("inf")), "perturb"),
+        (lambda: NeuralUCB(mlp(12, 8), nu=float("inf")), "nu must be finite"),
+        (lambda: NeuralTS(mlp(12, 8), lam=float("inf")), "lam must be finite"),
+        (lambda: NeuralUCB(mlp(12, 8), m=float("nan")), "m must be finite"),
+        (lambda: LinSquareCB(12, lam=float("inf")), "lam must be finite"),
+    ],
+)
+def test_infinite_hyperparameters_raise_at_construction_not_as_nan_predictions(make, match):
+    # an infinite perturbation or bonus would otherwise surface rounds later as "the network's
+    # predictions are NaN or inf", blaming the network
+    with pytest.raises(ValueError, match=match):
+        make()

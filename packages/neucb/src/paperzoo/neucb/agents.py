@@ -367,8 +367,8 @@ class OnlineNeuralAgent(BanditAgent):
         if not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be finite and > 0, got {lr}")
         perturb_scale = float(perturb_scale)
-        if math.isnan(perturb_scale) or perturb_scale < 0:
-            raise ValueError(f"perturb_scale must be >= 0, got {perturb_scale}")
+        if not math.isfinite(perturb_scale) or perturb_scale < 0:
+            raise ValueError(f"perturb_scale must be finite and >= 0, got {perturb_scale}")
         if radius is not None and not radius > 0:
             raise ValueError(f"radius must be > 0 or None, got {radius}")
         if int(replay) != replay or replay < 0:

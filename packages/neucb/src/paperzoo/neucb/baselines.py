@@ -55,8 +55,8 @@ class _GradientBonusAgent(_RewardAgent):
     ) -> None:
         super().__init__(model, lr, 0.0, None, replay, replay_batch, seed, validate)
         for name, value in (("nu", nu), ("lam", lam), ("m", m)):
-            if math.isnan(float(value)) or float(value) <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+            if not math.isfinite(float(value)) or float(value) <= 0:
+                raise ValueError(f"{name} must be finite and > 0, got {value}")
         self.nu = float(nu)
         self.lam = float(lam)
         self.m = float(m)
@@ -253,8 +253,8 @@ class LinSquareCB(BanditAgent):
             raise ValueError(f"input_dim must be a positive integer, got {input_dim}")
         if math.isnan(float(gamma)) or float(gamma) < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
-        if math.isnan(float(lam)) or float(lam) <= 0:
-            raise ValueError(f"lam must be > 0, got {lam}")
+        if not math.isfinite(float(lam)) or float(lam) <= 0:
+            raise ValueError(f"lam must be finite and > 0, got {lam}")
         check_gamma_schedule(gamma_schedule)
         super().__init__(int(input_dim), seed, device, dtype, validate)
         self.gamma = float(gamma)

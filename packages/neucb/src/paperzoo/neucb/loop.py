@@ -55,6 +55,10 @@ def run(
     """
     if seed is not None:
         agent.manual_seed(seed)
+    if n_rounds is not None and (isinstance(n_rounds, bool) or int(n_rounds) != n_rounds):
+        raise ValueError(f"n_rounds (T) must be an integer, got {n_rounds}")
+    if int(start) != start:
+        raise ValueError(f"start must be an integer, got {start}")
     total = env.n_rounds - start if n_rounds is None else int(n_rounds)
     if total <= 0:
         raise ValueError(f"n_rounds (T) must be > 0, got {total}")
