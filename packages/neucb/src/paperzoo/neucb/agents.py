@@ -345,6 +345,9 @@ class OnlineNeuralAgent(BanditAgent):
             in the theory). Deviation: ``replay > 0`` is a practical addition, not in the paper's
             analysis; it trades time for a much faster fit (see the README).
         replay_batch: size of each replay minibatch (drawn uniformly with replacement).
+            With ``replay > 0`` the agent keeps every chosen ``(context, target)``: ``T * D``
+            numbers after ``T`` rounds (a buffer that doubles when full, so at most twice that;
+            e.g. 25 MB for digits, ``D = 640``, ``T = 10000``), and :meth:`state_dict` copies it.
         seed: seed of the agent's random stream (arm draws, perturbation, replay batches).
         validate: NaN/inf checks of contexts and predictions every round (see
             :class:`BanditAgent`; argument shapes and ranges are always checked).
