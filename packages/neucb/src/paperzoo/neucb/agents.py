@@ -204,8 +204,9 @@ class BanditAgent(ABC):
         The draw is the exponential race (the Gumbel-max trick): ``argmax_a p_a / E_a`` with
         ``E_a ~ Exp(1)`` from the agent's generator is exactly a draw from ``p``. It is the
         computation ``torch.multinomial(p, 1)`` does (same random numbers, same arm), without
-        multinomial's two host-side reads that validate ``p`` (each one a sync on CUDA); arms with
-        ``p_a = 0`` are never drawn.
+        multinomial's two host-side reads that validate ``p`` (each one a sync on CUDA). One
+        difference: an arm with ``p_a = 0`` is never drawn, also when its ``E_a`` is 0 (``0/0``
+        is NaN, which ``argmax`` would pick).
         """
         ok = self._finite(contexts, scores)
         probs = probs.clamp_min(0)
