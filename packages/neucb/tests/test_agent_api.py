@@ -368,3 +368,19 @@ def test_infinite_hyperparameters_raise_at_construction_not_as_nan_predictions(m
     # predictions are NaN or inf", blaming the network
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_the_draw_is_torch_multinomials_draw_and_never_a_zero_probability_arm():
+    # the reproduction's streams were recorded with torch.multinomial(p, 1): the exponential
+    # race must give the same arm from the same generator state
+    agent = Uniform(seed=0, validate=False)
+    reference = torch.Generator().manual_seed(0)
+    source = torch.Generator().manual_seed(1)
+    contexts = torch.zeros(6, 3)
+    for trial in range(2000):
+        probs = torch.rand(6, generator=source) ** 3
+        probs[trial % 6] = 0.0
+        probs = probs / probs.sum()
+        want = int(torch.multinomial(probs, 1, generator=reference))
+        got = agent._sample(probs, contexts, probs)
+        assert got == want and probs[got] > 0
