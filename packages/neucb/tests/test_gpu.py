@@ -71,3 +71,37 @@ def test_perturbed_forward_and_agent_finite_under_autocast(dtype):
         action, probs = agent.select(torch.randn(5, 40, device="cuda"))
         agent.update(torch.randn(40, device="cuda"), 1.0)
     assert bool(torch.isfinite(probs).all()) and 0 <= action < 5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("validate", [False, True])
+@pytest.mark.parametrize(
+    "cls", ["NeuFastCB", "NeuSquareCB", "NeuralUCB", "NeuralTS", "NeuralEpsGreedy"]
+)
+def test_one_synchronising_cuda_call_per_round_on_device_contexts(cls, validate):
+    # contexts already on the GPU: the round reads the chosen arm (one sync); with validate the
+    # update also checks the finiteness of the caller's (GPU) context (a second one)
+    import warnings
+
+    import paperzoo.neucb as neucb
+
+    torch.manual_seed(0)
+    kwargs = {"lr": 0.1, "replay": 1, "replay_batch": 4, "validate": validate}
+    if cls in ("NeuFastCB", "NeuSquareCB"):
+        kwargs["gamma"] = 30.0
+    agent = getattr(neucb, cls)(mlp(40, 16).cuda(), **kwargs)
+    contexts = torch.randn(5, 40, device="cuda")
+    for _ in range(3):  # warm up (lazy initialisation, the history buffer)
+        action, _ = agent.select(contexts)
+        agent.update(contexts[action], 0.5)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            action, _ = agent.select(contexts)
+            agent.update(contexts[action], 0.5)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchronizing" in str(w.message)]
+    assert len(syncs) == (2 if validate else 1), [str(w.message) for w in syncs]

@@ -19,6 +19,7 @@ Common API (all agents of this package, baselines included)::
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,34 @@ __all__ = ["BanditAgent", "NeuFastCB", "NeuSquareCB", "OnlineNeuralAgent"]
 GammaSchedule = Callable[[int], float]
 
 
+def check_gamma_schedule(gamma_schedule: object) -> None:
+    """Raise ``ValueError`` unless ``gamma_schedule`` is ``None``, ``"sqrt"`` or a callable."""
+    if gamma_schedule is not None and gamma_schedule != "sqrt" and not callable(gamma_schedule):
+        raise ValueError(
+            f"gamma_schedule must be None, 'sqrt' or a callable t -> gamma, got {gamma_schedule!r}"
+        )
+
+
+def scheduled_gamma(gamma: float, gamma_schedule: str | GammaSchedule | None, t: int) -> float:
+    """The greediness of round ``t``: constant, ``gamma * sqrt(t)`` or ``gamma_schedule(t)``."""
+    if gamma_schedule is None:
+        return gamma
+    if gamma_schedule == "sqrt":
+        return gamma * math.sqrt(t)
+    assert callable(gamma_schedule)
+    value = float(gamma_schedule(t))
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"gamma_schedule({t}) must be >= 0, got {value}")
+    return value
+
+
+def _real(name: str, value: object) -> float:
+    """``float(value)`` for a real number; a ``TypeError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Tensor):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
 def _device_of(module: nn.Module) -> torch.device:
     for p in module.parameters():
         return p.device
@@ -54,7 +83,21 @@ def _dtype_of(module: nn.Module) -> torch.dtype:
 class BanditAgent(ABC):
     """Base class: argument checks, the select/update protocol, the random stream and state.
 
-    Subclasses implement :meth:`_select` and :meth:`_update`. ``t`` counts completed updates.
+    Args:
+        input_dim: ``D``, the width of an arm's context (``None``: taken from each ``select``).
+        seed: seed of the agent's own ``torch.Generator`` (default 0; arm draws, perturbations,
+            replay batches, Thompson noise all come from it, never from the global stream).
+        device: where the agent computes (default ``"cpu"``; contexts are moved there).
+        dtype: its floating dtype (default ``torch.float32``; contexts are cast to it).
+        validate: check for NaN/inf contexts and predictions every round (default ``True``; the
+            checks ride along with the one host read of the chosen arm). With ``False`` a NaN
+            goes undetected (an arm is still returned); shapes, ranges and the protocol are
+            always checked.
+
+    Protocol: ``select(contexts (K, D)) -> (action, probs (K,))`` then exactly one
+    ``update(contexts[action] (D,), loss in [0, 1])``. ``t`` counts completed updates;
+    :meth:`state_dict` / :meth:`load_state_dict` snapshot and restore everything, also between a
+    ``select`` and its ``update``. Subclasses implement :meth:`_select` and :meth:`_update`.
     """
 
     def __init__(
@@ -72,7 +115,7 @@ class BanditAgent(ABC):
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(int(seed))
         self.t = 0
-        self._pending: tuple[int, int] | None = None  # (K, action) of the last select
+        self._pending: tuple[int, int, int] | None = None  # (K, action, D) of the last select
 
     def manual_seed(self, seed: int) -> None:
         """Reseed the agent's random stream (arm sampling, perturbation, replay)."""
@@ -93,12 +136,16 @@ class BanditAgent(ABC):
             )
         if not contexts.is_floating_point():
             raise TypeError(f"contexts must be floating point, got dtype {contexts.dtype}")
-        return contexts.to(device=self.device, dtype=self.dtype)
+        # detached: contexts that carry an autograd graph (e.g. from a feature network) would
+        # otherwise chain every round's graph into the history buffer and the ridge statistics
+        return contexts.detach().to(device=self.device, dtype=self.dtype)
 
-    def _check_update(self, context: Tensor, loss: float, action: int | None) -> tuple[Tensor, int]:
+    def _check_update(
+        self, context: Tensor, loss: float | Tensor, action: int | None
+    ) -> tuple[Tensor, float, int]:
         if self._pending is None:
             raise ValueError("update() called before select(): select an arm first")
-        n_arms, chosen = self._pending
+        n_arms, chosen, dim = self._pending
         if action is not None and action != chosen:
             raise ValueError(f"action {action} differs from the selected arm {chosen}")
         if not isinstance(context, Tensor):
@@ -110,35 +157,62 @@ class BanditAgent(ABC):
             )
         if context.dim() != 1:
             raise ValueError(f"context must have shape (D,), got {tuple(context.shape)}")
-        if self.input_dim is not None and context.shape[0] != self.input_dim:
+        if dim >= 0 and context.shape[0] != dim:
             raise ValueError(
-                f"context must have D = {self.input_dim} features, got {tuple(context.shape)}"
+                f"context must have D = {dim} features (as the contexts of the last select), "
+                f"got {tuple(context.shape)}"
             )
+        if not context.is_floating_point():
+            raise TypeError(f"context must be floating point, got dtype {context.dtype}")
         if isinstance(loss, Tensor):
             if loss.numel() != 1:
                 raise ValueError(f"loss must be a scalar, got shape {tuple(loss.shape)}")
-            loss = float(loss)
-        loss = float(loss)
-        if math.isnan(loss) or not 0.0 <= loss <= 1.0:
-            raise ValueError(f"loss must lie in [0, 1], got {loss}")
-        context = context.to(device=self.device, dtype=self.dtype)
+        elif not isinstance(loss, numbers.Real):
+            raise TypeError(f"loss must be a real number in [0, 1], got {type(loss).__name__}")
+        value = float(loss)
+        if math.isnan(value) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"loss must lie in [0, 1], got {value}")
+        # checked where the caller's tensor lives (on the CPU for the environments of this
+        # package), so the check is no device sync; detached for the same reason as contexts
         if self.validate and not bool(torch.isfinite(context).all()):
             raise ValueError("context contains NaN or inf")
-        return context, chosen
+        return context.detach().to(device=self.device, dtype=self.dtype), value, chosen
 
-    def _sample(self, probs: Tensor) -> int:
-        # the one host sync per round: the chosen arm has to be returned as an int
-        return int(torch.multinomial(probs.clamp_min(0), 1, generator=self.generator))
-
-    def _check_finite(self, contexts: Tensor, scores: Tensor) -> None:
-        """One host sync for both checks; the message says which input was at fault."""
+    def _finite(self, contexts: Tensor, scores: Tensor) -> Tensor | None:
+        """A device-side flag: are the contexts and the scores finite? (``None``: not checked)."""
         if not self.validate:
-            return
-        if bool(torch.isfinite(contexts).all() & torch.isfinite(scores).all()):
-            return
+            return None
+        return torch.isfinite(contexts).all() & torch.isfinite(scores).all()
+
+    def _read_action(self, action: Tensor, ok: Tensor | None, contexts: Tensor) -> int:
+        """The one host sync of a round: the chosen arm, read together with the finiteness flag.
+
+        The message of a failed check says which input was at fault (only then a second read).
+        """
+        if ok is None:
+            return int(action)
+        chosen, good = torch.stack([action.reshape(()), ok.to(action.dtype)]).tolist()
+        if good:
+            return int(chosen)
         if not bool(torch.isfinite(contexts).all()):
             raise ValueError("contexts contain NaN or inf")
         raise ValueError(f"the network's predictions are NaN or inf at round {self.t}")
+
+    def _sample(self, probs: Tensor, contexts: Tensor, scores: Tensor) -> int:
+        """Draw an arm from ``probs``; with ``validate``, raise if contexts or scores are not finite.
+
+        The draw is the exponential race (the Gumbel-max trick): ``argmax_a p_a / E_a`` with
+        ``E_a ~ Exp(1)`` from the agent's generator is exactly a draw from ``p``. It is the
+        computation ``torch.multinomial(p, 1)`` does (same random numbers, same arm), without
+        multinomial's two host-side reads that validate ``p`` (each one a sync on CUDA). One
+        difference: an arm with ``p_a = 0`` is never drawn, also when its ``E_a`` is 0 (``0/0``
+        is NaN, which ``argmax`` would pick).
+        """
+        ok = self._finite(contexts, scores)
+        probs = probs.clamp_min(0)
+        race = torch.empty_like(probs).exponential_(1.0, generator=self.generator)
+        ratio = (probs / race).masked_fill_(probs <= 0, -1.0)
+        return self._read_action(ratio.argmax(), ok, contexts)
 
     # -- protocol --------------------------------------------------------------------------
     def select(self, contexts: Tensor) -> tuple[int, Tensor]:
@@ -148,23 +222,36 @@ class BanditAgent(ABC):
             contexts: ``(K, D)`` arm features, ``K >= 2``.
 
         Returns:
-            ``(action, probs)``: the drawn arm and the distribution ``(K,)`` it was drawn from.
+            ``(action, probs)``: the drawn arm and the distribution ``(K,)`` it was drawn from
+            (one-hot for the argmax agents NeuralUCB / NeuralTS).
+
+        Raises:
+            TypeError: ``contexts`` is not a floating-point tensor.
+            ValueError: ``contexts`` is not ``(K, D)`` with ``K >= 2`` and the model's ``D``, or
+                (``validate``) contains NaN/inf, or the predictions are NaN (the message gives
+                the round index ``t``).
         """
         contexts = self._check_contexts(contexts)
         action, probs = self._select(contexts)
-        self._pending = (contexts.shape[0], action)
+        self._pending = (contexts.shape[0], action, contexts.shape[1])
         return action, probs
 
-    def update(self, context: Tensor, loss: float, action: int | None = None) -> None:
+    def update(self, context: Tensor, loss: float | Tensor, action: int | None = None) -> None:
         """Learn from the observed loss of the arm chosen by the last :meth:`select`.
 
         Args:
             context: ``(D,)`` the chosen arm's features (``contexts[action]``).
-            loss: the observed loss ``y_t in [0, 1]`` (reward-maximising baselines use ``1 - y``).
+            loss: the observed loss ``y_t in [0, 1]``, a number or a one-element tensor
+                (reward-maximising baselines use ``1 - y``).
             action: optional; when given it must equal the selected arm.
+
+        Raises:
+            ValueError: before any :meth:`select`, twice for one select, for a context that is
+                not one arm's ``(D,)`` features with the ``D`` of the selected contexts, for a
+                loss outside ``[0, 1]`` or NaN, or (``validate``) a non-finite context.
         """
-        context, chosen = self._check_update(context, loss, action)
-        self._update(context, float(loss), chosen)
+        context, value, chosen = self._check_update(context, loss, action)
+        self._update(context, value, chosen)
         self._pending = None
         self.t += 1
 
@@ -176,8 +263,12 @@ class BanditAgent(ABC):
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the stream exactly (tensors and numbers only)."""
-        pending = torch.tensor(self._pending if self._pending is not None else (-1, -1))
+        """Everything needed to continue the stream exactly (tensors and numbers only).
+
+        A snapshot: every tensor is a copy, so the state stays valid while the agent goes on
+        learning (``torch.save`` it, or keep it in memory and :meth:`load_state_dict` it later).
+        """
+        pending = torch.tensor(self._pending if self._pending is not None else (-1, -1, -1))
         return {
             "t": self.t,
             "pending": pending,
@@ -188,8 +279,11 @@ class BanditAgent(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (e.g. read back with ``torch.load(weights_only=True)``)."""
         self.t = int(state["t"])
-        n_arms, action = (int(v) for v in state["pending"].tolist())
-        self._pending = None if n_arms < 0 else (n_arms, action)
+        pending = [int(v) for v in state["pending"].tolist()]
+        if len(pending) == 2:  # states written before the context width was recorded
+            pending.append(self.input_dim if self.input_dim is not None else -1)
+        n_arms, action, dim = pending
+        self._pending = None if n_arms < 0 else (n_arms, action, dim)
         self.generator.set_state(state["generator"])
         self._load_extra_state(state)
 
@@ -227,8 +321,9 @@ class _History:
         }
 
     def load(self, state: dict[str, Any]) -> None:
-        self.contexts = state["history_contexts"].clone()
-        self.targets = state["history_targets"].clone()
+        like = {"device": self.contexts.device, "dtype": self.contexts.dtype}
+        self.contexts = state["history_contexts"].to(**like, copy=True)
+        self.targets = state["history_targets"].to(**like, copy=True)
         self.size = int(self.contexts.shape[0])
 
     def nbytes(self) -> int:
@@ -251,8 +346,12 @@ class OnlineNeuralAgent(BanditAgent):
             in the theory). Deviation: ``replay > 0`` is a practical addition, not in the paper's
             analysis; it trades time for a much faster fit (see the README).
         replay_batch: size of each replay minibatch (drawn uniformly with replacement).
+            With ``replay > 0`` the agent keeps every chosen ``(context, target)``: ``T * D``
+            numbers after ``T`` rounds (a buffer that doubles when full, so at most twice that;
+            e.g. 25 MB for digits, ``D = 640``, ``T = 10000``), and :meth:`state_dict` copies it.
         seed: seed of the agent's random stream (arm draws, perturbation, replay batches).
-        validate: argument and NaN checks every round (one cheap host sync each).
+        validate: NaN/inf checks of contexts and predictions every round (see
+            :class:`BanditAgent`; argument shapes and ranges are always checked).
     """
 
     def __init__(
@@ -268,12 +367,12 @@ class OnlineNeuralAgent(BanditAgent):
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-        lr = float(lr)
-        if math.isnan(lr) or lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        lr = _real("lr", lr)
+        if not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"lr must be finite and > 0, got {lr}")
         perturb_scale = float(perturb_scale)
-        if math.isnan(perturb_scale) or perturb_scale < 0:
-            raise ValueError(f"perturb_scale must be >= 0, got {perturb_scale}")
+        if not math.isfinite(perturb_scale) or perturb_scale < 0:
+            raise ValueError(f"perturb_scale must be finite and >= 0, got {perturb_scale}")
         if radius is not None and not radius > 0:
             raise ValueError(f"radius must be > 0 or None, got {radius}")
         if int(replay) != replay or replay < 0:
@@ -293,6 +392,11 @@ class OnlineNeuralAgent(BanditAgent):
 
     def _forward(self, x: Tensor) -> Tensor:
         out: Tensor = self.model(x)
+        if out.numel() != x.shape[0]:  # shapes only, no sync
+            raise ValueError(
+                f"model must map (N, D) to one score per row, (N,) or (N, 1); got "
+                f"{tuple(out.shape)} for N = {x.shape[0]}"
+            )
         return out.reshape(x.shape[0])
 
     @abstractmethod
@@ -321,7 +425,8 @@ class OnlineNeuralAgent(BanditAgent):
             p.copy_(t0 + d)
 
     def _update(self, context: Tensor, loss: float, action: int) -> None:
-        target = torch.tensor([self._target(loss)], device=self.device, dtype=self.dtype)
+        # a fill on the device, not a host-to-device copy (which would be a sync on CUDA)
+        target = torch.full((1,), self._target(loss), device=self.device, dtype=self.dtype)
         x = context[None]
         self._step(x, target)
         if self.replay > 0:
@@ -338,7 +443,9 @@ class OnlineNeuralAgent(BanditAgent):
                 self._step(self.history.contexts[idx], self.history.targets[idx])
 
     def _extra_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"model": self.model.state_dict()}
+        # cloned: nn.Module.state_dict() returns the live parameters, which OGD changes in place
+        model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        state: dict[str, Any] = {"model": model}
         if self.history is not None:
             state.update(self.history.state())
         return state
@@ -371,11 +478,7 @@ class _RegressionCB(OnlineNeuralAgent):
         gamma = float(gamma)
         if math.isnan(gamma) or gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
-        if gamma_schedule is not None and gamma_schedule != "sqrt" and not callable(gamma_schedule):
-            raise ValueError(
-                f"gamma_schedule must be None, 'sqrt' or a callable t -> gamma, got "
-                f"{gamma_schedule!r}"
-            )
+        check_gamma_schedule(gamma_schedule)
         super().__init__(model, lr, perturb_scale, radius, replay, replay_batch, seed, validate)
         self.gamma = gamma
         self.gamma_schedule = gamma_schedule
@@ -385,17 +488,9 @@ class _RegressionCB(OnlineNeuralAgent):
 
         ``None``: the constant ``gamma``; ``"sqrt"``: ``gamma * t**0.5`` (Vowpal Wabbit's
         ``gamma_scale * t^gamma_exponent`` with exponent 1/2, so round 0 is uniform); a callable:
-        ``gamma_schedule(t)``.
+        ``gamma_schedule(t)``, which must return a number ``>= 0`` (else ``ValueError``).
         """
-        if self.gamma_schedule is None:
-            return self.gamma
-        if self.gamma_schedule == "sqrt":
-            return self.gamma * math.sqrt(t)
-        assert callable(self.gamma_schedule)
-        value = float(self.gamma_schedule(t))
-        if math.isnan(value) or value < 0:
-            raise ValueError(f"gamma_schedule({t}) must be >= 0, got {value}")
-        return value
+        return scheduled_gamma(self.gamma, self.gamma_schedule, t)
 
     @abstractmethod
     def predict_loss(self, out: Tensor) -> Tensor:
@@ -408,9 +503,8 @@ class _RegressionCB(OnlineNeuralAgent):
         self.model.resample()
         with torch.no_grad():
             yhat = self.predict_loss(self._forward(contexts))
-        self._check_finite(contexts, yhat)
         probs = self._rule(yhat, self.gamma_at(self.t))
-        return self._sample(probs), probs
+        return self._sample(probs, contexts, yhat), probs
 
 
 class NeuSquareCB(_RegressionCB):

@@ -16,7 +16,13 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
-from paperzoo.neucb.agents import BanditAgent, GammaSchedule, OnlineNeuralAgent
+from paperzoo.neucb.agents import (
+    BanditAgent,
+    GammaSchedule,
+    OnlineNeuralAgent,
+    check_gamma_schedule,
+    scheduled_gamma,
+)
 from paperzoo.neucb.functional import igw_probs, squared_loss
 
 __all__ = ["LinSquareCB", "NeuralEpsGreedy", "NeuralTS", "NeuralUCB", "Uniform"]
@@ -49,8 +55,8 @@ class _GradientBonusAgent(_RewardAgent):
     ) -> None:
         super().__init__(model, lr, 0.0, None, replay, replay_batch, seed, validate)
         for name, value in (("nu", nu), ("lam", lam), ("m", m)):
-            if math.isnan(float(value)) or float(value) <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+            if not math.isfinite(float(value)) or float(value) <= 0:
+                raise ValueError(f"{name} must be finite and > 0, got {value}")
         self.nu = float(nu)
         self.lam = float(lam)
         self.m = float(m)
@@ -98,7 +104,7 @@ class _GradientBonusAgent(_RewardAgent):
     def _pick(
         self, contexts: Tensor, scores: Tensor, grads: dict[str, Tensor]
     ) -> tuple[int, Tensor]:
-        action = int(scores.argmax())
+        action = self._read_action(scores.argmax(), self._finite(contexts, scores), contexts)
         self._chosen_grad = torch.cat([grads[n][action].reshape(-1) for n in self.names])
         probs = torch.zeros(contexts.shape[0], device=self.device, dtype=self.dtype)
         probs[action] = 1.0
@@ -154,7 +160,6 @@ class NeuralUCB(_GradientBonusAgent):
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
         f, g = self._per_arm(contexts)
         scores = f + self.nu * self._variance(g).sqrt()
-        self._check_finite(contexts, scores)
         return self._pick(contexts, scores, g)
 
 
@@ -173,7 +178,6 @@ class NeuralTS(_GradientBonusAgent):
         std = self.nu * self._variance(g).sqrt()
         noise = torch.randn(f.shape, generator=self.generator, device=self.device, dtype=self.dtype)
         scores = f + std * noise
-        self._check_finite(contexts, scores)
         return self._pick(contexts, scores, g)
 
 
@@ -208,11 +212,12 @@ class NeuralEpsGreedy(_RewardAgent):
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
         with torch.no_grad():
             f = self._forward(contexts)
-        self._check_finite(contexts, f)
         n_arms = contexts.shape[0]
         probs = torch.full((n_arms,), self.epsilon / n_arms, device=self.device, dtype=self.dtype)
-        probs[f.argmax()] += 1.0 - self.epsilon
-        return self._sample(probs), probs
+        # scatter, not probs[f.argmax()] += ...: indexing with a 0-d tensor reads it to the host
+        best = f.argmax().reshape(1)
+        probs.scatter_add_(0, best, torch.full_like(probs[:1], 1.0 - self.epsilon))
+        return self._sample(probs, contexts, f), probs
 
 
 class LinSquareCB(BanditAgent):
@@ -248,12 +253,9 @@ class LinSquareCB(BanditAgent):
             raise ValueError(f"input_dim must be a positive integer, got {input_dim}")
         if math.isnan(float(gamma)) or float(gamma) < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
-        if math.isnan(float(lam)) or float(lam) <= 0:
-            raise ValueError(f"lam must be > 0, got {lam}")
-        if gamma_schedule is not None and gamma_schedule != "sqrt" and not callable(gamma_schedule):
-            raise ValueError(
-                f"gamma_schedule must be None, 'sqrt' or a callable, got {gamma_schedule!r}"
-            )
+        if not math.isfinite(float(lam)) or float(lam) <= 0:
+            raise ValueError(f"lam must be finite and > 0, got {lam}")
+        check_gamma_schedule(gamma_schedule)
         super().__init__(int(input_dim), seed, device, dtype, validate)
         self.gamma = float(gamma)
         self.lam = float(lam)
@@ -262,20 +264,14 @@ class LinSquareCB(BanditAgent):
         self.b = torch.zeros(int(input_dim), device=self.device, dtype=dtype)
 
     def gamma_at(self, t: int) -> float:
-        """Greediness of round ``t`` (see :meth:`NeuSquareCB.gamma_at`)."""
-        if self.gamma_schedule is None:
-            return self.gamma
-        if self.gamma_schedule == "sqrt":
-            return self.gamma * math.sqrt(t)
-        assert callable(self.gamma_schedule)
-        return float(self.gamma_schedule(t))
+        """Greediness of round ``t`` (see :meth:`NeuSquareCB.gamma_at`; a schedule must be >= 0)."""
+        return scheduled_gamma(self.gamma, self.gamma_schedule, t)
 
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
         theta = self.A_inv @ self.b
         yhat = (contexts @ theta).clamp(0.0, 1.0)
-        self._check_finite(contexts, yhat)
         probs = igw_probs(yhat, self.gamma_at(self.t), validate=False)
-        return self._sample(probs), probs
+        return self._sample(probs, contexts, yhat), probs
 
     def _update(self, context: Tensor, loss: float, action: int) -> None:
         ax = self.A_inv @ context
@@ -291,15 +287,23 @@ class LinSquareCB(BanditAgent):
 
 
 class Uniform(BanditAgent):
-    """Pulls an arm uniformly at random (the no-learning reference)."""
+    """Pulls an arm uniformly at random (the no-learning reference).
+
+    Args:
+        input_dim: ``D`` to check the contexts against (``None``: any width).
+        seed: seed of its generator (default 0).
+        validate: reject NaN/inf contexts (default ``True``).
+
+    ``select`` returns ``probs = 1/K`` for each of the ``K`` arms; ``update`` only checks its
+    arguments. Runs on the CPU.
+    """
 
     def __init__(self, input_dim: int | None = None, seed: int = 0, validate: bool = True) -> None:
         super().__init__(input_dim, seed, "cpu", torch.float32, validate)
 
     def _select(self, contexts: Tensor) -> tuple[int, Tensor]:
-        self._check_finite(contexts, contexts[:, 0])
         probs = torch.full((contexts.shape[0],), 1.0 / contexts.shape[0], dtype=self.dtype)
-        return self._sample(probs), probs
+        return self._sample(probs, contexts, probs), probs
 
     def _update(self, context: Tensor, loss: float, action: int) -> None:
         return None

@@ -8,6 +8,7 @@ mistakes.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 
 import torch
@@ -24,16 +25,24 @@ __all__ = [
 _SKLEARN_SETS = ("digits", "iris", "wine", "breast_cancer")
 
 
+def _check_encode_args(x: object, n_arms: object) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (B, d), got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"x must have shape (B, d), got {tuple(x.shape)}")
+    if isinstance(n_arms, bool) or not isinstance(n_arms, numbers.Integral):
+        raise TypeError(f"n_arms must be an int, got {type(n_arms).__name__}")
+    if n_arms < 2:
+        raise ValueError(f"n_arms must be >= 2, got {n_arms}")
+
+
 def encode_disjoint(x: Tensor, n_arms: int) -> Tensor:
     """Disjoint (block) encoding: ``(B, d) -> (B, K, K*d)`` with ``out[b, a] = e_a (x) x[b]``.
 
     Arm ``a``'s context holds ``x[b]`` in block ``a`` (columns ``a*d .. (a+1)*d``) and zeros
     elsewhere, so norms are preserved and a single network can score every arm.
     """
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        raise ValueError(f"x must have shape (B, d), got {getattr(x, 'shape', type(x))}")
-    if n_arms < 2:
-        raise ValueError(f"n_arms must be >= 2, got {n_arms}")
+    _check_encode_args(x, n_arms)
     eye = torch.eye(n_arms, dtype=x.dtype, device=x.device)
     out = torch.einsum("ak,bd->bakd", eye, x)
     return out.reshape(x.shape[0], n_arms, n_arms * x.shape[1])
@@ -44,10 +53,7 @@ def encode_shared(x: Tensor, n_arms: int) -> Tensor:
 
     The features are shared by all arms and a one-hot arm indicator is appended (``D = d + K``).
     """
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        raise ValueError(f"x must have shape (B, d), got {getattr(x, 'shape', type(x))}")
-    if n_arms < 2:
-        raise ValueError(f"n_arms must be >= 2, got {n_arms}")
+    _check_encode_args(x, n_arms)
     eye = torch.eye(n_arms, dtype=x.dtype, device=x.device).expand(x.shape[0], n_arms, n_arms)
     return torch.cat([x[:, None, :].expand(-1, n_arms, -1), eye], dim=-1)
 

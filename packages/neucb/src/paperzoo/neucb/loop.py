@@ -55,6 +55,10 @@ def run(
     """
     if seed is not None:
         agent.manual_seed(seed)
+    if n_rounds is not None and (isinstance(n_rounds, bool) or int(n_rounds) != n_rounds):
+        raise ValueError(f"n_rounds (T) must be an integer, got {n_rounds}")
+    if int(start) != start:
+        raise ValueError(f"start must be an integer, got {start}")
     total = env.n_rounds - start if n_rounds is None else int(n_rounds)
     if total <= 0:
         raise ValueError(f"n_rounds (T) must be > 0, got {total}")
@@ -63,7 +67,8 @@ def run(
             f"rounds [{start}, {start + total}) exceed the environment's {env.n_rounds} rounds"
         )
     actions = torch.empty(total, dtype=torch.int64)
-    probs_all = torch.empty(total, env.n_arms, dtype=torch.float64)
+    # the probabilities stay where the agent made them and move to the CPU once, at the end
+    probs_all: Tensor | None = None
     regret = torch.empty(total, dtype=torch.float64)
     observed = torch.empty(total, dtype=torch.float64)
     began = time.perf_counter()
@@ -73,16 +78,20 @@ def run(
         loss = losses[action]
         agent.update(contexts[action], float(loss))
         actions[i] = action
-        probs_all[i] = probs.detach().to("cpu", torch.float64)
+        if probs_all is None:
+            probs_all = probs.new_empty(total, env.n_arms)
+        probs_all[i] = probs.detach()
         observed[i] = loss
         regret[i] = loss - losses.min()
+    assert probs_all is not None
+    probs_cpu = probs_all.to("cpu", torch.float64)
     seconds = time.perf_counter() - began
     cum = regret.cumsum(0)
     log.debug("%s: %d rounds, regret %.1f, %.2fs", type(agent).__name__, total, cum[-1], seconds)
     return {
         "cum_regret": cum,
         "actions": actions,
-        "probs": probs_all,
+        "probs": probs_cpu,
         "losses": observed,
         "seconds": seconds,
     }
@@ -118,6 +127,9 @@ def tune(
         raise ValueError("seeds must hold at least one seed")
     if not grid:
         raise ValueError("grid must name at least one setting")
+    empty = [k for k, values in grid.items() if len(values) == 0]
+    if empty:
+        raise ValueError(f"grid must give at least one value per setting; empty: {empty}")
     keys = list(grid)
     scores: list[tuple[dict[str, Any], float]] = []
     for values in itertools.product(*(grid[k] for k in keys)):

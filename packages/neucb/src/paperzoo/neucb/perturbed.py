@@ -99,8 +99,8 @@ class PerturbedModel(nn.Module):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         scale = float(scale)
-        if math.isnan(scale) or scale < 0:
-            raise ValueError(f"perturb_scale (scale) must be >= 0, got {scale}")
+        if not math.isfinite(scale) or scale < 0:
+            raise ValueError(f"perturb_scale (scale) must be finite and >= 0, got {scale}")
         self.model = model
         self.scale = scale
         self.validate = validate
