@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from paperzoo.hpm import MaskedAutoencoderViT
+from paperzoo.hpm import HPM, MaskedAutoencoderViT
 
 
 def tiny_model(loss_predictor: bool = True, **kw: object) -> MaskedAutoencoderViT:
@@ -41,3 +41,12 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def assert_same_student_and_teacher(a: HPM, b: HPM) -> None:
+    """The two steppers' students and EMA teachers are bit-identical."""
+    assert a.teacher is not None and b.teacher is not None
+    for x, y in zip(a.teacher.module.parameters(), b.teacher.module.parameters(), strict=True):
+        assert torch.equal(x, y)
+    for x, y in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(x, y)

@@ -10,7 +10,7 @@ import torch
 from paperzoo.core.training import load_checkpoint, save_checkpoint
 from paperzoo.hpm import HPM, EMATeacher, MaskedAutoencoderViT, random_mask
 
-from .conftest import tiny_model
+from .conftest import assert_same_student_and_teacher, tiny_model
 
 
 def test_ema_update_is_the_convex_combination(model: MaskedAutoencoderViT) -> None:
@@ -188,13 +188,7 @@ def test_hpm_resumes_exactly_from_a_checkpoint(tmp_path: Path) -> None:
     assert resumed._pos == (1, 4, None, None)
     mask = _train(resumed, resumed_opt, imgs, range(2, 4))
     assert torch.equal(mask, ref_mask)
-    assert ref.teacher is not None and resumed.teacher is not None
-    for a, b in zip(
-        resumed.teacher.module.parameters(), ref.teacher.module.parameters(), strict=True
-    ):
-        assert torch.equal(a, b)
-    for a, b in zip(resumed.model.parameters(), ref.model.parameters(), strict=True):
-        assert torch.equal(a, b)
+    assert_same_student_and_teacher(resumed, ref)
 
 
 def test_hpm_load_state_dict_rejects_a_mismatched_state(model: MaskedAutoencoderViT) -> None:

@@ -15,7 +15,7 @@ from paperzoo.hpm import HPM
 from paperzoo.hpm.experiment import pairwise_ranking_accuracy, spearman
 from paperzoo.hpm.training import HPMCallback, WarmupCosineLR, param_groups, warmup_cosine_lr
 
-from .conftest import tiny_model
+from .conftest import assert_same_student_and_teacher, tiny_model
 
 
 def test_fit_trains_hpm_and_updates_the_teacher_every_step() -> None:
@@ -105,13 +105,7 @@ def test_fit_resume_restores_the_teacher_and_mask_generator(tmp_path: Path) -> N
     ref = _fit_hpm(3, tmp_path / "ref.pt", resume=False)
     _fit_hpm(1, tmp_path / "run.pt", resume=False)
     resumed = _fit_hpm(3, tmp_path / "run.pt", resume=True)
-    assert ref.teacher is not None and resumed.teacher is not None
-    for a, b in zip(
-        resumed.teacher.module.parameters(), ref.teacher.module.parameters(), strict=True
-    ):
-        assert torch.equal(a, b)
-    for a, b in zip(resumed.model.parameters(), ref.model.parameters(), strict=True):
-        assert torch.equal(a, b)
+    assert_same_student_and_teacher(resumed, ref)
     assert resumed.generator is not None and ref.generator is not None
     assert torch.equal(resumed.generator.get_state(), ref.generator.get_state())
 

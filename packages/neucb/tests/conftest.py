@@ -20,3 +20,11 @@ def separable_bandit(
     keep = (top2[:, 0] - top2[:, 1]) >= margin
     X, y = xs[keep][:2000], scores[keep][:2000].argmax(1)
     return ClassificationBandit(X, y, n_rounds, seed=seed, n_arms=4)
+
+
+def small_env(n_rounds: int = 200, seed: int = 0) -> ClassificationBandit:
+    """A 3-arm bandit over 60 Gaussian points in 4-D (labels cycle 0, 1, 2)."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(60, 4, generator=gen)
+    y = torch.arange(60) % 3
+    return ClassificationBandit(X, y, n_rounds, seed=seed)

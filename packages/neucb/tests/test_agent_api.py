@@ -24,12 +24,11 @@ from paperzoo.neucb import (
     tune,
 )
 
+from .conftest import small_env
+
 
 def _env(n_rounds: int = 100, seed: int = 0) -> ClassificationBandit:
-    gen = torch.Generator().manual_seed(seed)
-    X = torch.randn(60, 4, generator=gen)
-    y = torch.arange(60) % 3
-    return ClassificationBandit(X, y, n_rounds, seed=seed)
+    return small_env(n_rounds, seed)
 
 
 def _agents(validate: bool = True) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from paperzoo.neucb import (
-    ClassificationBandit,
     LinSquareCB,
     NeuFastCB,
     NeuralEpsGreedy,
@@ -20,15 +19,7 @@ from paperzoo.neucb import (
     tune,
 )
 
-from .conftest import separable_bandit
-
-
-def _small_env(n_rounds: int = 200, seed: int = 0) -> ClassificationBandit:
-    gen = torch.Generator().manual_seed(seed)
-    X = torch.randn(60, 4, generator=gen)
-    y = torch.arange(60) % 3
-    return ClassificationBandit(X, y, n_rounds, seed=seed)
-
+from .conftest import separable_bandit, small_env
 
 AGENTS = {
     "NeuSquareCB": lambda: NeuSquareCB(mlp(12, 16), gamma=50, lr=0.1, replay=1, replay_batch=4),
@@ -85,7 +76,7 @@ def test_neufastcb_learns_a_linearly_separable_bandit_and_is_deterministic():
 
 @pytest.mark.parametrize("name", list(AGENTS))
 def test_state_restored_mid_stream_continues_identically(name, tmp_path):
-    env = _small_env(100)
+    env = small_env(100)
     torch.manual_seed(0)
     agent = AGENTS[name]()
     run(env, agent, seed=3, n_rounds=60)
@@ -108,7 +99,7 @@ def test_state_restored_mid_stream_continues_identically(name, tmp_path):
 
 @pytest.mark.parametrize("name", list(AGENTS))
 def test_every_agent_returns_a_distribution_and_its_action(name):
-    env = _small_env(20)
+    env = small_env(20)
     out = run(env, AGENTS[name](), seed=0)
     torch.testing.assert_close(out["probs"].sum(1), torch.ones(20, dtype=torch.float64))
     chosen = out["probs"].gather(1, out["actions"][:, None])
@@ -118,14 +109,14 @@ def test_every_agent_returns_a_distribution_and_its_action(name):
 def test_sqrt_gamma_schedule_starts_uniform_and_grows():
     agent = NeuSquareCB(mlp(12, 8), gamma=10.0, lr=0.1, gamma_schedule="sqrt")
     assert agent.gamma_at(0) == 0.0 and agent.gamma_at(100) == pytest.approx(100.0)
-    _, probs = agent.select(_small_env().round(0)[0])
+    _, probs = agent.select(small_env().round(0)[0])
     torch.testing.assert_close(probs, torch.full((3,), 1 / 3))
 
 
 def test_tune_picks_the_setting_with_lowest_mean_regret():
     result = tune(
         lambda seed, lr: NeuSquareCB(mlp(12, 8), gamma=30.0, lr=lr, seed=seed),
-        lambda seed: _small_env(100, seed),
+        lambda seed: small_env(100, seed),
         {"lr": [1e-4, 0.5]},
         seeds=[0],
     )
@@ -192,7 +183,7 @@ def test_bad_hyperparameters_raise(cls, kwargs, match):
 
 def test_nan_predictions_raise_with_round_index():
     agent = _agent()
-    env = _small_env(10)
+    env = small_env(10)
     run(env, agent, n_rounds=3)
     with torch.no_grad():
         agent.model.model[0].weight.fill_(float("nan"))
@@ -202,11 +193,11 @@ def test_nan_predictions_raise_with_round_index():
 
 def test_nonpositive_rounds_in_run_raise():
     with pytest.raises(ValueError, match="n_rounds"):
-        run(_small_env(10), Uniform(), n_rounds=0)
+        run(small_env(10), Uniform(), n_rounds=0)
 
 
 def test_projection_keeps_parameters_within_radius_of_theta0():
-    env = _small_env(50)
+    env = small_env(50)
     torch.manual_seed(0)
     agent = NeuFastCB(mlp(12, 8), gamma=30.0, lr=1.0, radius=0.05, seed=0)
     run(env, agent)
