@@ -84,3 +84,12 @@ def test_rbf_spacing_is_untouched_by_its_own_state_dict() -> None:
     before = layer.inv_h
     layer.load_state_dict(layer.state_dict())
     assert layer.inv_h == before and layer.grid_range == (-1.3, 1.7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_rbf_spacing_survives_a_dtype_change_before_loading(dtype: torch.dtype) -> None:
+    layer = RBFKANLayer(4, 3, grid_range=(-1.3, 1.7))
+    state = layer.state_dict()
+    other = RBFKANLayer(4, 3, grid_range=(-1.3, 1.7)).to(dtype)
+    other.load_state_dict(state)  # float32 centres copied into a float64/bfloat16 buffer
+    assert other.inv_h == layer.inv_h and other.grid_range == (-1.3, 1.7)

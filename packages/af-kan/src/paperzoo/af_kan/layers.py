@@ -560,13 +560,16 @@ class BSplineKANLayer(nn.Module):
 
 def _sync_rbf_spacing(module: nn.Module, _incompatible: object) -> None:
     """After ``load_state_dict``: recompute ``grid_range``/``inv_h`` of an :class:`RBFKANLayer`
-    from its (possibly replaced) ``centres`` buffer; a no-op when they still match."""
+    from its (possibly replaced) ``centres`` buffer; a no-op when they still match (up to the
+    rounding of their dtype, e.g. after ``.double()`` of a float32 layer)."""
     assert isinstance(module, RBFKANLayer)
     c = module.centres
     assert isinstance(c, Tensor)
     lo, hi = module.grid_range
-    own = torch.linspace(lo, hi, module.num_grids, dtype=c.dtype, device=c.device)
-    if torch.equal(c, own):
+    own = torch.linspace(lo, hi, module.num_grids, dtype=torch.float64, device=c.device)
+    # float32 rounding (a float32 checkpoint in a float64 layer) or that of c's own dtype
+    tol = max(4 * torch.finfo(c.dtype).eps, 1e-6) * max(abs(lo), abs(hi), hi - lo)
+    if bool((c.to(torch.float64) - own).abs().max() <= tol):
         return
     lo, hi = check_range("loaded centres (first, last)", (float(c[0]), float(c[-1])))
     module.grid_range = (lo, hi)
