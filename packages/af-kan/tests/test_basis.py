@@ -179,3 +179,8 @@ def test_l2mm_of_constant_tensor_is_finite_in_every_float_dtype(
     out = l2mm(torch.full((3, 4, 5), 0.25, dtype=dtype), mode)
     assert out.dtype == dtype
     assert (out == 0).all()
+
+
+def test_l2mm_of_integer_features_divides_in_floating_point() -> None:
+    out = l2mm(torch.tensor([[[0, 2], [4, 8]]]), "batch")
+    torch.testing.assert_close(out, torch.tensor([[[0.0, 0.25], [0.5, 1.0]]]))

@@ -209,6 +209,8 @@ def _range_floor(eps: float, dtype: torch.dtype) -> float:
     the constant-tensor guard of L2MM back into ``0/0``; float32/float64 (``tiny`` ~1e-38) and
     bfloat16 keep ``eps`` unchanged.
     """
+    if not dtype.is_floating_point:  # integer features: the division promotes to float
+        return eps
     return max(eps, torch.finfo(dtype).tiny)
 
 
