@@ -111,7 +111,8 @@ class AFKANLayer(nn.Module):
         train_grid: learn ``s`` and ``e`` (official ``train_ab=True``); if False they are buffers.
         eps: floor on ``max F - min F`` in L2MM (a finite number > 0; raised to the dtype's
             smallest normal number where it is below it, so float16 cannot give ``0/0``).
-        validate: check the input (shape, empty batch, NaN/Inf; the last costs a host sync).
+        validate: check the input (shape, dtype and device of the parameters, empty batch,
+            NaN/Inf; the last costs a host sync).
         fused: take the fused basis path (:class:`~paperzoo.af_kan.fused.SiluQuad1Sums`: one
             custom autograd Function with a hand-derived backward, no ``(N, n, d)`` tensor)
             when it applies (SiLU, ``quad1``, ``global_attn``/``multistep``); otherwise, or with
@@ -394,7 +395,7 @@ class ReLUKANLayer(nn.Module):
         order: ``K`` (default 3).
         norm: ``'layer'`` (default, All-KAN) | ``'batch'`` | ``None``, applied to ``x`` first.
         train_grid: learn ``s`` and ``e``; if False they are buffers.
-        validate: check the input (shape, empty batch, NaN/Inf).
+        validate: check the input (shape, dtype and device, empty batch, NaN/Inf).
 
     Deviations from the official code:
         * Deviation: The official layer uses a full-kernel ``Conv2d(1, out, (n, d))`` on the ``(N,
