@@ -184,3 +184,16 @@ def test_numpy_integer_widths_are_accepted(model: type[torch.nn.Module]) -> None
     plain = model([5, 4, 3])
     assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in plain.parameters())
     assert net(torch.rand(2, 5)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("shape", [(2.5, 5), (True, 5), (2, "5"), (0, 5)])
+def test_estimate_flops_rejects_non_integer_shapes(shape: tuple[Any, ...]) -> None:
+    with pytest.raises(ValueError, match="input_shape"):
+        estimate_flops(AFKAN([5, 3]), shape)
+
+
+def test_estimate_flops_accepts_torch_size_and_numpy_ints() -> None:
+    model = AFKAN([5, 3])
+    expected = estimate_flops(model, (2, 5))
+    assert estimate_flops(model, torch.Size([2, 5])) == expected
+    assert estimate_flops(model, (np.int64(2), np.int64(5))) == expected
