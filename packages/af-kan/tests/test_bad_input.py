@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 from paperzoo.af_kan import (
     AFKAN,
     MLP,
+    RBFKAN,
     AFKANLayer,
+    BSplineKAN,
+    BSplineKANLayer,
+    RBFKANLayer,
     ReLUKAN,
     ReLUKANLayer,
     af_basis,
@@ -124,3 +129,71 @@ def test_functional_helpers_name_their_bad_arguments() -> None:
         l2mm(torch.zeros(2, 3, 4), mode="nope")
     with pytest.raises(ValueError, match="input_shape"):
         estimate_flops(AFKAN([5, 3]), (5,))
+
+
+_ALL_MODELS = [AFKANLayer, ReLUKANLayer, AFKAN, ReLUKAN, BSplineKAN, RBFKAN, MLP]
+
+
+def _make(model: type[torch.nn.Module]) -> torch.nn.Module:
+    if model in (AFKANLayer, ReLUKANLayer):
+        return model(5, 3)
+    return model([5, 4, 3])
+
+
+@pytest.mark.parametrize("model", _ALL_MODELS)
+def test_input_dtype_other_than_the_parameters_is_a_type_error(
+    model: type[torch.nn.Module],
+) -> None:
+    layer = _make(model)
+    for dtype in (torch.float64, torch.float16):
+        with pytest.raises(TypeError, match=rf"input x has dtype {dtype}.*torch.float32"):
+            layer(torch.rand(2, 5, dtype=dtype))
+
+
+@pytest.mark.parametrize("model", _ALL_MODELS)
+def test_low_precision_input_is_accepted_under_autocast(model: type[torch.nn.Module]) -> None:
+    layer = _make(model)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(torch.rand(4, 5, dtype=torch.bfloat16))
+    assert out.shape == (4, 3) and bool(torch.isfinite(out).all())
+
+
+@pytest.mark.parametrize("model", _ALL_MODELS)
+def test_input_on_another_device_is_rejected_naming_both(model: type[torch.nn.Module]) -> None:
+    with pytest.raises(ValueError, match=r"input x is on device meta.*parameters are on cpu"):
+        _make(model)(torch.rand(2, 5, device="meta"))
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-8, float("nan"), float("inf"), "1e-8", True])
+def test_bad_eps_is_rejected(eps: Any) -> None:
+    with pytest.raises(ValueError, match="eps"):
+        AFKANLayer(5, 3, eps=eps)
+
+
+@pytest.mark.parametrize("layer_cls", [BSplineKANLayer, RBFKANLayer])
+@pytest.mark.parametrize("grid_range", ["ab", (1.0,), (1.0, 0.0), (0.0, float("inf")), None])
+def test_bad_grid_range_is_named(layer_cls: type[torch.nn.Module], grid_range: Any) -> None:
+    with pytest.raises(ValueError, match="grid_range"):
+        layer_cls(5, 3, grid_range=grid_range)
+
+
+@pytest.mark.parametrize("model", [AFKAN, ReLUKAN, BSplineKAN, RBFKAN, MLP])
+def test_numpy_integer_widths_are_accepted(model: type[torch.nn.Module]) -> None:
+    widths = [np.int64(5), np.int32(4), 3]
+    net = model(widths)
+    plain = model([5, 4, 3])
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in plain.parameters())
+    assert net(torch.rand(2, 5)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("shape", [(2.5, 5), (True, 5), (2, "5"), (0, 5)])
+def test_estimate_flops_rejects_non_integer_shapes(shape: tuple[Any, ...]) -> None:
+    with pytest.raises(ValueError, match="input_shape"):
+        estimate_flops(AFKAN([5, 3]), shape)
+
+
+def test_estimate_flops_accepts_torch_size_and_numpy_ints() -> None:
+    model = AFKAN([5, 3])
+    expected = estimate_flops(model, (2, 5))
+    assert estimate_flops(model, torch.Size([2, 5])) == expected
+    assert estimate_flops(model, (np.int64(2), np.int64(5))) == expected

@@ -168,3 +168,19 @@ def test_l2mm_gradient_matches_official_form_when_extremes_are_unique() -> None:
     (ours,) = torch.autograd.grad((l2mm(t, "batch") * w).sum(), t)
     (ref,) = torch.autograd.grad((_official_l2mm(t) * w).sum(), t)
     torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("mode", ["batch", "sample"])
+def test_l2mm_of_constant_tensor_is_finite_in_every_float_dtype(
+    mode: str, dtype: torch.dtype
+) -> None:
+    # eps = 1e-8 rounds to 0 in float16; the floor must not turn the guard back into 0/0
+    out = l2mm(torch.full((3, 4, 5), 0.25, dtype=dtype), mode)
+    assert out.dtype == dtype
+    assert (out == 0).all()
+
+
+def test_l2mm_of_integer_features_divides_in_floating_point() -> None:
+    out = l2mm(torch.tensor([[[0, 2], [4, 8]]]), "batch")
+    torch.testing.assert_close(out, torch.tensor([[[0.0, 0.25], [0.5, 1.0]]]))

@@ -285,3 +285,39 @@ def test_sample_func_norm_makes_outputs_batch_independent() -> None:
     batch = AFKANLayer(10, 3, func_norm="batch")
     batch.load_state_dict(sample.state_dict())
     assert not torch.allclose(batch(x)[:2], batch(x[:2]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("func_norm", ["batch", "sample"])
+def test_inputs_far_outside_the_grid_give_finite_outputs_in_low_precision(
+    func_norm: str, fused: bool, dtype: torch.dtype
+) -> None:
+    # every bump is ~0 there, so max F - min F is 0 (or a denormal): L2MM's eps floor must hold
+    torch.manual_seed(12)
+    layer = AFKANLayer(5, 3, func_norm=func_norm, fused=fused).to(dtype)
+    x = torch.full((2, 5), 100.0, dtype=dtype, requires_grad=True)
+    out = layer(x)
+    assert out.dtype == dtype
+    assert bool(torch.isfinite(out).all())
+    if dtype == torch.float16:
+        return  # the backward overflows there (1/floor ~ 2^14 times O(100)): documented limit
+    out.sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float16, 1e-2), (torch.bfloat16, 6e-2)])
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("func_norm", ["batch", "sample", None])
+def test_low_precision_layer_follows_the_float64_layer(
+    func_norm: str | None, fused: bool, dtype: torch.dtype, tol: float
+) -> None:
+    torch.manual_seed(13)
+    ref = AFKANLayer(20, 7, func_norm=func_norm, fused=fused).double()
+    low = AFKANLayer(20, 7, func_norm=func_norm, fused=fused)
+    low.load_state_dict(ref.state_dict())
+    low = low.to(dtype)
+    x = _inputs(64, 20, seed=13) * 1.5 + 0.5  # [-1, 2]: the whole default grid
+    expected = ref(x)
+    got = low(x.to(dtype)).double()
+    assert (got - expected).abs().max() <= tol * expected.abs().max()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Collection, Sequence
 
 import torch
@@ -9,10 +11,23 @@ from torch import Tensor
 
 
 def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """Return ``value`` if it is an ``int >= minimum``, else raise a ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """Return ``value`` as an ``int`` if it is an integer ``>= minimum`` (Python or NumPy integer,
+    not a bool), else raise a ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return int(value)
+
+
+def check_range(name: str, value: object) -> tuple[float, float]:
+    """Return ``(low, high)`` as floats if ``value`` is a pair of finite numbers with
+    ``high > low``, else raise a ``ValueError`` naming it."""
+    try:
+        lo, hi = (float(v) for v in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (low, high) with high > low, got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ValueError(f"{name} must be (low, high) finite with high > low, got {value!r}")
+    return lo, hi
 
 
 def check_choice(name: str, value: object, choices: Collection[str | None]) -> None:
@@ -34,17 +49,38 @@ def check_layers(layers: Sequence[int]) -> list[int]:
     return widths
 
 
-def check_input(x: object, in_features: int, layer: str, *, finite: bool = True) -> Tensor:
+def check_input(
+    x: object,
+    in_features: int,
+    layer: str,
+    *,
+    finite: bool = True,
+    like: Tensor | None = None,
+) -> Tensor:
     """Check a layer input of shape ``(*, in_features)`` and return it.
 
     Raises ``TypeError`` for a non-tensor or a non-floating tensor and ``ValueError`` for fewer
     than 2 dims, a wrong last dim, an empty batch, or (when ``finite``) NaN/Inf values. The
     finiteness check costs one host-device sync; layers expose ``validate=False`` to skip it.
+    With ``like`` (a parameter of the layer), ``x`` must be on its device (``ValueError``) and
+    have its dtype (``TypeError``) unless autocast is enabled for that device type.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{layer}: input x must be a torch.Tensor, got {type(x).__name__}")
     if not torch.is_floating_point(x):
         raise TypeError(f"{layer}: input x must be a floating-point tensor, got dtype {x.dtype}")
+    if like is not None:
+        if x.device != like.device:
+            raise ValueError(
+                f"{layer}: input x is on device {x.device} but the layer's parameters are on "
+                f"{like.device}; move one of them (x.to(...) or layer.to(...))"
+            )
+        if x.dtype != like.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(
+                f"{layer}: input x has dtype {x.dtype} but the layer's parameters are "
+                f"{like.dtype}; convert one of them (x.to(dtype) or layer.to(dtype)), or run "
+                "under torch.autocast"
+            )
     if x.dim() < 2:
         raise ValueError(
             f"{layer}: input x must have shape (batch, ..., {in_features}) with at least 2 dims, "

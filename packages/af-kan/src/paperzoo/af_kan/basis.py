@@ -190,14 +190,28 @@ def l2mm(features: Tensor, mode: str = "batch", eps: float = 1e-8) -> Tensor:
         mode: ``'batch'`` pools the min and max over the whole tensor, as the official code does
             (an example's output then depends on the rest of its batch); ``'sample'`` pools over
             ``(d, n)`` of each example separately (batch independent; recommended for inference).
-        eps: lower bound on ``max - min``. Deviation: the official code has no guard and returns
-            NaN (0/0) on a constant tensor; here a constant tensor maps to 0.
+        eps: lower bound on ``max - min`` (raised to the smallest normal number of the dtype
+            when it is below it, e.g. float16, where ``1e-8`` would round to 0). Deviation: the
+            official code has no guard and returns NaN (0/0) on a constant tensor; here a
+            constant tensor maps to 0.
 
     Returns:
         Same shape as ``features``, with values in ``[0, 1]``.
     """
     lo, hi = minmax_stats(features, mode)
-    return (features - lo) / (hi - lo).clamp_min(eps)
+    return (features - lo) / (hi - lo).clamp_min(_range_floor(eps, features.dtype))
+
+
+def _range_floor(eps: float, dtype: torch.dtype) -> float:
+    """``eps`` raised to the smallest positive normal number of ``dtype`` (``finfo.tiny``).
+
+    A floor such as ``1e-8`` rounds to 0 in float16 (smallest subnormal ~6e-8), which would turn
+    the constant-tensor guard of L2MM back into ``0/0``; float32/float64 (``tiny`` ~1e-38) and
+    bfloat16 keep ``eps`` unchanged.
+    """
+    if not dtype.is_floating_point:  # integer features: the division promotes to float
+        return eps
+    return max(eps, torch.finfo(dtype).tiny)
 
 
 def minmax_stats(features: Tensor, mode: str = "batch") -> tuple[Tensor, Tensor]:

@@ -12,8 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_input, check_positive_int
-from .basis import ACTIVATIONS, FUNCS, af_basis, grid, relu_kan_basis, relu_kan_scale
+from ._checks import check_choice, check_input, check_positive_int, check_range
+from .basis import (
+    ACTIVATIONS,
+    FUNCS,
+    _range_floor,
+    af_basis,
+    grid,
+    relu_kan_basis,
+    relu_kan_scale,
+)
 from .fused import silu_quad1_sums
 
 __all__ = [
@@ -52,6 +60,12 @@ def _make_norm(norm: str | None, features: int) -> nn.Module:
     if norm == "batch":
         return nn.BatchNorm1d(features)
     return nn.Identity()
+
+
+def _check_eps(eps: object) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < math.inf:
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    return float(eps)
 
 
 def _check_batchnorm_batch(module: nn.Module, norm: str | None, rows: int, name: str) -> None:
@@ -95,8 +109,10 @@ class AFKANLayer(nn.Module):
             depends on the other rows of its batch) | ``'sample'`` (per-row min–max, batch
             independent, recommended for inference and serving) | ``None``.
         train_grid: learn ``s`` and ``e`` (official ``train_ab=True``); if False they are buffers.
-        eps: floor on ``max F - min F`` in L2MM.
-        validate: check the input (shape, empty batch, NaN/Inf; the last costs a host sync).
+        eps: floor on ``max F - min F`` in L2MM (a finite number > 0; raised to the dtype's
+            smallest normal number where it is below it, so float16 cannot give ``0/0``).
+        validate: check the input (shape, dtype and device of the parameters, empty batch,
+            NaN/Inf; the last costs a host sync).
         fused: take the fused basis path (:class:`~paperzoo.af_kan.fused.SiluQuad1Sums`: one
             custom autograd Function with a hand-derived backward, no ``(N, n, d)`` tensor)
             when it applies (SiLU, ``quad1``, ``global_attn``/``multistep``); otherwise, or with
@@ -143,6 +159,8 @@ class AFKANLayer(nn.Module):
         self.out_features = check_positive_int("out_features", out_features)
         self.grid_size = check_positive_int("grid_size", grid_size, 1)
         self.order = check_positive_int("order", order, 0)
+        in_features, out_features = self.in_features, self.out_features  # plain ints from here
+        grid_size, order = self.grid_size, self.order
         self.fused = bool(fused)
         check_choice("activation", activation, tuple(ACTIVATIONS))
         check_choice("func", func, tuple(FUNCS))
@@ -155,7 +173,7 @@ class AFKANLayer(nn.Module):
         self.norm_type = norm
         self.func_norm = func_norm
         self.train_grid = bool(train_grid)
-        self.eps = float(eps)
+        self.eps = _check_eps(eps)
         self.validate = bool(validate)
         n = grid_size + order
         self.num_bumps = n
@@ -200,13 +218,16 @@ class AFKANLayer(nn.Module):
     def _name(self) -> str:
         return f"AFKANLayer({self.in_features} -> {self.out_features})"
 
+    def _param(self) -> Tensor:
+        return self.weight
+
     def attention_weights(self, x: Tensor) -> Tensor:
         """The attention of ``global_attn`` (``(*, d)``, sums to 1 over ``d``) or ``spatial_attn``
         (``(*, n, d)``, sums to 1 over ``n``) for input ``x`` (``(*, d)``)."""
         if self.method == "multistep":
             raise ValueError("method='multistep' has no attention weights")
         if self.validate:
-            check_input(x, self.in_features, self._name())
+            check_input(x, self.in_features, self._name(), like=self._param())
         rows = x.reshape(-1, self.in_features)
         feats = self._normalised_features(rows)  # (N, n, d)
         if self.method == "global_attn":
@@ -254,7 +275,8 @@ class AFKANLayer(nn.Module):
         if self.func_norm is None:
             return feats
         lo, hi = self._extremes(rows, feats)
-        return (feats - lo.unsqueeze(-1)) / (hi - lo).clamp_min(self.eps).unsqueeze(-1)
+        floor = _range_floor(self.eps, feats.dtype)
+        return (feats - lo.unsqueeze(-1)) / (hi - lo).clamp_min(floor).unsqueeze(-1)
 
     def _extremes(self, rows: Tensor, feats: Tensor) -> tuple[Tensor, Tensor]:
         """``min F`` and ``max F`` pooled per ``func_norm``, shaped ``(R, 1)``, with gradients.
@@ -299,7 +321,7 @@ class AFKANLayer(nn.Module):
     def reduce(self, x: Tensor) -> Tensor:
         """The reduced features ``h`` (``(*, d)``) before the norm, for input ``x`` (``(*, d)``)."""
         if self.validate:
-            check_input(x, self.in_features, self._name())
+            check_input(x, self.in_features, self._name(), like=self._param())
         return self._reduce(x.reshape(-1, self.in_features)).reshape(x.shape)
 
     def _reduce(self, rows: Tensor) -> Tensor:
@@ -317,7 +339,7 @@ class AFKANLayer(nn.Module):
                 lo_nd, hi_nd = feats.amin(dim=1), feats.amax(dim=1)
         if self.func_norm is not None:
             lo, hi = self._extremes_from(rows, lo_nd, hi_nd)  # (1, 1) or (N, 1)
-            scale = (hi - lo).clamp_min(self.eps).reciprocal()
+            scale = (hi - lo).clamp_min(_range_floor(self.eps, rows.dtype)).reciprocal()
             f_sum = (f_sum - self.num_bumps * lo) * scale
             f_proj = (f_proj - a.sum() * lo) * scale
         scores = f_proj + c
@@ -328,7 +350,7 @@ class AFKANLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(*, in_features) -> (*, out_features)``."""
         if self.validate:
-            check_input(x, self.in_features, self._name())
+            check_input(x, self.in_features, self._name(), like=self._param())
         rows = x.reshape(-1, self.in_features)
         _check_batchnorm_batch(self, self.norm_type, rows.shape[0], self._name())
         h = self.norm(self._reduce(rows))
@@ -373,7 +395,7 @@ class ReLUKANLayer(nn.Module):
         order: ``K`` (default 3).
         norm: ``'layer'`` (default, All-KAN) | ``'batch'`` | ``None``, applied to ``x`` first.
         train_grid: learn ``s`` and ``e``; if False they are buffers.
-        validate: check the input (shape, empty batch, NaN/Inf).
+        validate: check the input (shape, dtype and device, empty batch, NaN/Inf).
 
     Deviations from the official code:
         * Deviation: The official layer uses a full-kernel ``Conv2d(1, out, (n, d))`` on the ``(N,
@@ -399,6 +421,8 @@ class ReLUKANLayer(nn.Module):
         self.out_features = check_positive_int("out_features", out_features)
         self.grid_size = check_positive_int("grid_size", grid_size, 1)
         self.order = check_positive_int("order", order, 0)
+        in_features, out_features = self.in_features, self.out_features  # plain ints from here
+        grid_size, order = self.grid_size, self.order
         check_choice("norm", norm, NORMS)
         self.norm_type = norm
         self.train_grid = bool(train_grid)
@@ -430,10 +454,13 @@ class ReLUKANLayer(nn.Module):
     def _name(self) -> str:
         return f"ReLUKANLayer({self.in_features} -> {self.out_features})"
 
+    def _param(self) -> Tensor:
+        return self.linear.weight
+
     def forward(self, x: Tensor) -> Tensor:
         """``(*, in_features) -> (*, out_features)``."""
         if self.validate:
-            check_input(x, self.in_features, self._name())
+            check_input(x, self.in_features, self._name(), like=self._param())
         rows = x.reshape(-1, self.in_features)
         _check_batchnorm_batch(self, self.norm_type, rows.shape[0], self._name())
         phi = relu_kan_basis(self.norm(rows), self.start, self.end, self.r)
@@ -479,9 +506,9 @@ class BSplineKANLayer(nn.Module):
         self.out_features = check_positive_int("out_features", out_features)
         self.grid_size = check_positive_int("grid_size", grid_size, 1)
         self.order = check_positive_int("order", order, 0)
-        lo, hi = float(grid_range[0]), float(grid_range[1])
-        if not hi > lo:
-            raise ValueError(f"grid_range must be (low, high) with high > low, got {grid_range}")
+        in_features, out_features = self.in_features, self.out_features  # plain ints from here
+        grid_size, order = self.grid_size, self.order
+        lo, hi = check_range("grid_range", grid_range)
         self.validate = bool(validate)
         h = (hi - lo) / grid_size
         knots = torch.arange(-order, grid_size + order + 1, dtype=torch.float32) * h + lo
@@ -514,7 +541,12 @@ class BSplineKANLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(*, in_features) -> (*, out_features)``."""
         if self.validate:
-            check_input(x, self.in_features, f"BSplineKANLayer({self.in_features})")
+            check_input(
+                x,
+                self.in_features,
+                f"BSplineKANLayer({self.in_features})",
+                like=self.base_weight,
+            )
         rows = x.reshape(-1, self.in_features)
         base = F.linear(F.silu(rows), self.base_weight)
         w = (self.spline_weight * self.spline_scaler.unsqueeze(-1)).reshape(self.out_features, -1)
@@ -527,12 +559,33 @@ class BSplineKANLayer(nn.Module):
         return 2 * d * out * (n + 1) + d * (n + k) * (2 + 8 * k) + 5 * d
 
 
+def _sync_rbf_spacing(module: nn.Module, _incompatible: object) -> None:
+    """After ``load_state_dict``: recompute ``grid_range``/``inv_h`` of an :class:`RBFKANLayer`
+    from its (possibly replaced) ``centres`` buffer; a no-op when they still match (up to the
+    rounding of their dtype, e.g. after ``.double()`` of a float32 layer)."""
+    assert isinstance(module, RBFKANLayer)
+    c = module.centres
+    assert isinstance(c, Tensor)
+    lo, hi = module.grid_range
+    own = torch.linspace(lo, hi, module.num_grids, dtype=torch.float64, device=c.device)
+    # float32 rounding (a float32 checkpoint in a float64 layer) or that of c's own dtype
+    tol = max(4 * torch.finfo(c.dtype).eps, 1e-6) * max(abs(lo), abs(hi), hi - lo)
+    if bool((c.to(torch.float64) - own).abs().max() <= tol):
+        return
+    lo, hi = check_range("loaded centres (first, last)", (float(c[0]), float(c[-1])))
+    module.grid_range = (lo, hi)
+    module.inv_h = (module.num_grids - 1) / (hi - lo)
+
+
 class RBFKANLayer(nn.Module):
     """Gaussian-RBF KAN layer in the style of FastKAN (baseline for the race).
 
     ``y = W_spline vec(exp(-((LN(x)_i - c_j)/h)²)) + W_base SiLU(x) + b`` with ``num_grids``
     centres ``c`` evenly spaced on ``grid_range`` and ``h`` their spacing. Parameters:
     ``2d + out·d·num_grids + out·d + out``.
+
+    ``h`` follows the ``centres`` buffer: loading a state dict whose centres span another range
+    (a checkpoint made with another ``grid_range``) also updates ``h`` and ``grid_range``.
     """
 
     def __init__(
@@ -547,12 +600,14 @@ class RBFKANLayer(nn.Module):
         self.in_features = check_positive_int("in_features", in_features)
         self.out_features = check_positive_int("out_features", out_features)
         self.num_grids = check_positive_int("num_grids", num_grids, 2)
-        lo, hi = float(grid_range[0]), float(grid_range[1])
-        if not hi > lo:
-            raise ValueError(f"grid_range must be (low, high) with high > low, got {grid_range}")
+        in_features, out_features = self.in_features, self.out_features  # plain ints from here
+        num_grids = self.num_grids
+        lo, hi = check_range("grid_range", grid_range)
         self.validate = bool(validate)
+        self.grid_range = (lo, hi)
         self.register_buffer("centres", torch.linspace(lo, hi, num_grids))
         self.inv_h = (num_grids - 1) / (hi - lo)
+        self.register_load_state_dict_post_hook(_sync_rbf_spacing)  # type: ignore[no-untyped-call]
         self.norm = nn.LayerNorm(in_features)
         self.spline_weight = nn.Parameter(torch.empty(out_features, in_features * num_grids))
         self.base = nn.Linear(in_features, out_features)
@@ -567,7 +622,9 @@ class RBFKANLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(*, in_features) -> (*, out_features)``."""
         if self.validate:
-            check_input(x, self.in_features, f"RBFKANLayer({self.in_features})")
+            check_input(
+                x, self.in_features, f"RBFKANLayer({self.in_features})", like=self.spline_weight
+            )
         rows = x.reshape(-1, self.in_features)
         z = (self.norm(rows).unsqueeze(-1) - self.centres.to(rows.dtype)) * self.inv_h
         phi = torch.exp(-z.square()).reshape(rows.shape[0], -1)

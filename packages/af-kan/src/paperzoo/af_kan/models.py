@@ -157,7 +157,9 @@ class MLP(_Stack):
     def forward(self, x: Tensor) -> Tensor:
         """``(*, layers[0]) -> (*, layers[-1])``."""
         if self.validate:
-            check_input(x, self.widths[0], f"MLP({self.widths})")
+            first = self.layers[0]
+            assert isinstance(first, nn.Linear)
+            check_input(x, self.widths[0], f"MLP({self.widths})", like=first.weight)
         act = ACTIVATIONS[self.activation]
         last = len(self.layers) - 1
         for k, (norm, layer) in enumerate(zip(self.norms, self.layers, strict=True)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 from torch import nn
@@ -30,12 +31,14 @@ def estimate_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     the number of rows ``prod(input_shape[:-1])``. Like ptflops (used by the paper), this is an
     estimate, meant for comparing models, not a measurement.
     """
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) < 2 or any(s < 1 for s in shape):
+    shape = tuple(input_shape)
+    if len(shape) < 2 or any(
+        isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in shape
+    ):
         raise ValueError(
             f"input_shape must be (batch, ..., features) of positive ints, got {shape}"
         )
-    rows = math.prod(shape[:-1])
+    rows = math.prod(int(s) for s in shape[:-1])
     return rows * _per_example(model)
 
 
