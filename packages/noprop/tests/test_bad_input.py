@@ -16,9 +16,11 @@ from paperzoo.noprop import (
     NoPropCT,
     NoPropDT,
     NoPropFM,
+    backprop_chain_loss,
     dt_denoise_loss,
     kl_to_standard_normal,
     posterior_coeffs,
+    train_blocks_vmapped,
 )
 
 K = 3
@@ -375,3 +377,35 @@ def test_dt_step_accepts_numpy_and_zero_dim_integer_tensors() -> None:
         model.block_loss(torch.tensor(True), X, Y)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"t must lie in 1..T = 1..3, got 4"):
         model.train_step(X, Y, torch.optim.SGD(model.parameters(), lr=0.1), t=torch.tensor(4))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("make", [_dt, _ct, _fm], ids=["dt", "ct", "fm"])
+def test_inputs_of_another_dtype_or_device_than_the_model_are_named(make: object) -> None:
+    model = make()  # type: ignore[operator]
+    loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's parameters"):
+        loss(X.double(), Y)
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's parameters"):
+        model.predict_logits(X.double())
+    with pytest.raises(ValueError, match=r"x is on meta but the model is on cpu"):
+        model.predict_logits(X.to("meta"))
+    with pytest.raises(ValueError, match=r"x is on meta but the model is on cpu"):
+        loss(X.to("meta"), Y.to("meta"))
+    with pytest.raises(ValueError, match=r"y is on meta but x is on cpu"):
+        loss(X, Y.to("meta"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts the inputs itself
+        assert torch.isfinite(loss(X.bfloat16(), Y)).all()
+    if not isinstance(model, NoPropDT):
+        with pytest.raises(ValueError, match=r"t is on meta but x is on cpu"):
+            model.loss(X, Y, t=torch.full((5,), 0.5, device="meta"))
+
+
+def test_vmapped_step_and_backprop_chain_check_their_inputs() -> None:
+    model = _dt()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 3\)"):
+        train_blocks_vmapped(model, X, torch.tensor([0, 1, 3, 0, 1]), opt)
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64"):
+        train_blocks_vmapped(model, X.double(), Y, opt)
+    with pytest.raises(ValueError, match="x and y batch sizes differ"):
+        backprop_chain_loss(model, X, Y[:3])

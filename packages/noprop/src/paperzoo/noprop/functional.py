@@ -235,6 +235,7 @@ class DTDenoiseLoss(torch.nn.Module):
     def forward(
         self, u_hat: Tensor, u_y: Tensor, snr_t: Tensor | float, snr_prev: Tensor | float
     ) -> Tensor:
+        """See :func:`dt_denoise_loss` (u_hat, u_y ``(B, e)``; SNRs float or ``(B,)``)."""
         return dt_denoise_loss(u_hat, u_y, snr_t, snr_prev, self.T, self.eta, self.reduction)
 
     def extra_repr(self) -> str:

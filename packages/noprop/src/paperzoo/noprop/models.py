@@ -65,12 +65,23 @@ def _rand(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | Non
     return out.to(device=like.device, dtype=like.dtype)
 
 
-def _check_xy(x: Tensor, y: Tensor | None, num_classes: int) -> None:
+def _check_xy(x: Tensor, y: Tensor | None, num_classes: int, ref: Tensor | None = None) -> None:
+    """Inputs of a loss or of inference; ``ref`` (a model parameter) gives device and dtype."""
     if not isinstance(x, Tensor) or not x.dtype.is_floating_point:
         raise TypeError(f"x must be a floating Tensor, got {getattr(x, 'dtype', type(x))}")
     if x.dim() < 1 or x.shape[0] == 0:
         raise ValueError(f"x: empty batch (B = 0), shape {tuple(x.shape)}")
+    if ref is not None:
+        if x.device != ref.device:
+            raise ValueError(f"x is on {x.device} but the model is on {ref.device}")
+        if x.dtype != ref.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(
+                f"x has dtype {x.dtype} but the model's parameters are {ref.dtype} (outside "
+                "autocast): cast x or the model"
+            )
     if y is not None:
+        if isinstance(y, Tensor) and y.device != x.device:
+            raise ValueError(f"y is on {y.device} but x is on {x.device}")
         check_labels(y, num_classes)
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"x and y batch sizes differ: {x.shape[0]} vs {y.shape[0]}")
@@ -227,6 +238,10 @@ class NoPropDT(nn.Module):
         self.last_parts: dict[str, Tensor] = {}
 
     # -- pieces ---------------------------------------------------------------------------
+    def _ref(self) -> Tensor:
+        """A parameter whose device and dtype the inputs must match."""
+        return self.classifier.weight
+
     def shared_parameters(self) -> list[nn.Parameter]:
         """θ_out and (if learned) W_E: the parameters every block's loss also updates."""
         params = list(self.classifier.parameters())
@@ -314,7 +329,7 @@ class NoPropDT(nn.Module):
         """
         t = self._check_t(t)
         if self.validate:
-            _check_xy(x, y, self.num_classes)
+            _check_xy(x, y, self.num_classes, self.classifier.weight)
         u_y = self.embedding.weight[y]  # y checked above (when validating)
         eps, eps_T = self._draw_noise(1, u_y, generator)
         den, ce, kl, u_hat = self._block_terms(t, x, y, u_y, eps[0], eps_T[0])
@@ -343,7 +358,7 @@ class NoPropDT(nn.Module):
         generator state). Summing and back-propagating gives each block its own gradient.
         """
         if self.validate:
-            _check_xy(x, y, self.num_classes)
+            _check_xy(x, y, self.num_classes, self.classifier.weight)
         u_y = self.embedding.weight[y]  # y checked above (when validating)
         eps, eps_T = self._draw_noise(self.T, u_y, generator)
         losses = []
@@ -423,7 +438,7 @@ class NoPropDT(nn.Module):
         through it; wrap in ``torch.no_grad()`` for evaluation.
         """
         if self.validate:
-            _check_xy(x, None, self.num_classes)
+            _check_xy(x, None, self.num_classes, self._ref())
         W_E = self.embedding.weight
         dtype = x.dtype if x.dtype.is_floating_point else W_E.dtype
         abar = self.schedule.alpha_bar
@@ -465,7 +480,7 @@ def backprop_chain_loss(
     point in the simplex and end-to-end CE learns slowly (even for T = 1); a model built with
     ``head='linear'`` trains normally, so the experiment reports both.
     """
-    _check_xy(x, y, model.num_classes)
+    _check_xy(x, y, model.num_classes, model.classifier.weight)
     logits = model.predict_logits(x, stochastic=stochastic, generator=generator)
     return F.cross_entropy(logits, y, reduction=reduction)
 
@@ -500,7 +515,7 @@ def train_blocks_vmapped(
         ``(T,)`` detached mean loss per block.
     """
     if model.validate:
-        _check_xy(x, y, model.num_classes)
+        _check_xy(x, y, model.num_classes, model.classifier.weight)
     blocks = list(model.blocks)
     params, buffers = stack_module_state(blocks)
     base = copy.deepcopy(blocks[0]).to("meta")
@@ -548,11 +563,12 @@ def _label_targets_and_times(
     num_classes: int,
     validate: bool,
     generator: torch.Generator | None,
+    ref: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The continuous-time variants' shared start: ``u_y`` ``(B, e)`` and ``t`` ``(B,)`` in [0, 1]
     (drawn uniformly unless given; a given ``t`` is checked when ``validate``)."""
     if validate:
-        _check_xy(x, y, num_classes)
+        _check_xy(x, y, num_classes, ref)
     u_y: Tensor = embedding.weight[y]  # y checked above (when validating)
     B = u_y.shape[0]
     if t is None:
@@ -564,6 +580,8 @@ def _label_targets_and_times(
             )
         if t.shape != (B,):
             raise ValueError(f"t must have shape ({B},), got {tuple(t.shape)}")
+        if t.device != x.device:
+            raise ValueError(f"t is on {t.device} but x is on {x.device}")
         if not bool(((t >= 0) & (t <= 1)).all()):
             raise ValueError("t must lie in [0, 1] (NaN/Inf or values outside found)")
     return u_y, t
@@ -618,6 +636,9 @@ class NoPropCT(nn.Module):
         self.classifier = nn.Linear(self.embedding.dim, num_classes)
         self.last_parts: dict[str, Tensor] = {}
 
+    def _ref(self) -> Tensor:
+        return self.classifier.weight
+
     def denoise(self, x: Tensor, z: Tensor, t: Tensor) -> Tensor:
         """û_θ(z_t, x, t), ``(B, e)``."""
         return _apply_head(self.block(x, z, t), self.head, self.embedding.weight, "block")
@@ -632,7 +653,7 @@ class NoPropCT(nn.Module):
     ) -> Tensor:
         """NoProp-CT loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given)."""
         u_y, t = _label_targets_and_times(
-            x, y, t, self.embedding, self.num_classes, self.validate, generator
+            x, y, t, self.embedding, self.num_classes, self.validate, generator, self._ref()
         )
         eps = _randn(tuple(u_y.shape), u_y, generator)
         eps1 = _randn(tuple(u_y.shape), u_y, generator)
@@ -671,7 +692,7 @@ class NoPropCT(nn.Module):
         """Denoise on ``steps`` uniform intervals of [0, 1]; returns linear(z_1), ``(B, K)``."""
         steps = _check_steps(steps)
         if self.validate:
-            _check_xy(x, None, self.num_classes)
+            _check_xy(x, None, self.num_classes, self._ref())
         ref = self.embedding.weight.to(x.dtype)
         B = x.shape[0]
         grid = torch.linspace(0.0, 1.0, steps + 1, device=x.device)
@@ -736,6 +757,9 @@ class NoPropFM(nn.Module):
         self.ce_weight = float(ce_weight)
         self.validate = validate
 
+    def _ref(self) -> Tensor | None:
+        return next(iter(self.block.parameters()), None)
+
     def velocity(self, x: Tensor, z: Tensor, t: Tensor) -> Tensor:
         """v_θ(z_t, x, t), ``(B, e)``."""
         return _apply_head(self.block(x, z, t), "linear", self.embedding.weight, "block")
@@ -750,7 +774,7 @@ class NoPropFM(nn.Module):
     ) -> Tensor:
         """Flow-matching loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given)."""
         u_y, t = _label_targets_and_times(
-            x, y, t, self.embedding, self.num_classes, self.validate, generator
+            x, y, t, self.embedding, self.num_classes, self.validate, generator, self._ref()
         )
         z0 = _randn(tuple(u_y.shape), u_y, generator)
         tc = t.to(u_y.dtype)[:, None]
@@ -772,7 +796,7 @@ class NoPropFM(nn.Module):
         """Euler-integrate ``steps`` steps; logits −‖z_1 − u_k‖², ``(B, K)``."""
         steps = _check_steps(steps)
         if self.validate:
-            _check_xy(x, None, self.num_classes)
+            _check_xy(x, None, self.num_classes, self._ref())
         W_E = self.embedding.weight.to(x.dtype)
         B = x.shape[0]
         z = _randn((B, self.embedding.dim), W_E, generator)
