@@ -129,7 +129,7 @@ class _DenoiseBlockBase(nn.Module):
                 raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
         elif t is not None:
             raise ValueError("t given but the block has no time branch (time_dim=None)")
-        if not bool(torch.isfinite(x).all()) or not bool(torch.isfinite(z).all()):
+        if not bool(torch.isfinite(x).all() & torch.isfinite(z).all()):  # one host sync
             raise ValueError("x and z must be finite (NaN/Inf found)")
 
     def _fuse(self, feat: Tensor, z: Tensor, t: Tensor | None) -> Tensor:
