@@ -7,14 +7,20 @@ import torch
 from torch import Tensor, nn
 
 from paperzoo.noprop import (
+    CosineSchedule,
     DiscreteSchedule,
+    DTDenoiseLoss,
     LabelEmbedding,
     LearnableSchedule,
     MLPDenoiseBlock,
     NoPropCT,
     NoPropDT,
     NoPropFM,
+    backprop_chain_loss,
     dt_denoise_loss,
+    kl_to_standard_normal,
+    posterior_coeffs,
+    train_blocks_vmapped,
 )
 
 K = 3
@@ -185,7 +191,7 @@ def test_nan_input_raises() -> None:
 
 @pytest.mark.parametrize("eta", [0.0, -0.1])
 def test_non_positive_eta_raises(eta: float) -> None:
-    with pytest.raises(ValueError, match=f"eta must be > 0, got {eta}"):
+    with pytest.raises(ValueError, match=f"eta must be > 0 and finite, got {eta}"):
         _dt(eta=eta)
     with pytest.raises(ValueError, match="eta must be > 0"):
         NoPropCT(MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K, eta=eta)
@@ -213,3 +219,193 @@ def test_block_rejects_wrong_z_width_and_missing_time() -> None:
     tblk = MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8)
     with pytest.raises(ValueError, match="time-conditioned"):
         tblk(X, torch.zeros(5, K))
+
+
+# -- review (session 3): constructor arguments, schedules, functional pieces ------------------
+
+
+def test_block_factory_returning_one_shared_block_raises() -> None:
+    shared = MLPDenoiseBlock(4, K, K, hidden=8)
+    with pytest.raises(ValueError, match=r"blocks t=1 and t=2 share parameters"):
+        NoPropDT(lambda: shared, K, T=3)
+    inner = nn.Linear(4, K)
+
+    class Wrapper(nn.Module):  # a new module every call, but around one shared layer
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: Tensor, z: Tensor) -> Tensor:
+            out: Tensor = self.inner(x)
+            return out
+
+    with pytest.raises(ValueError, match=r"share parameters"):
+        NoPropDT(Wrapper, K, T=2)
+
+
+def test_block_module_given_instead_of_a_factory_raises() -> None:
+    blk = MLPDenoiseBlock(4, K, K, hidden=8)
+    with pytest.raises(TypeError, match=r"block_factory must be a callable returning a new block"):
+        NoPropDT(blk, K, T=2)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"block_factory\(\) \(block t=1\) must be an nn.Module"):
+        NoPropDT(lambda: "not a block", K, T=2)  # type: ignore[arg-type,return-value]
+
+
+@pytest.mark.parametrize("cls", [NoPropCT, NoPropFM], ids=["ct", "fm"])
+def test_continuous_models_reject_a_factory_instead_of_a_block(cls: type[nn.Module]) -> None:
+    with pytest.raises(TypeError, match="block must be an nn.Module"):
+        cls(lambda: MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K)
+
+
+@pytest.mark.parametrize("T", [2.0, 2.5, True])
+def test_non_integer_number_of_blocks_raises(T: object) -> None:
+    with pytest.raises(TypeError, match="T must be an integer >= 1"):
+        NoPropDT(lambda: MLPDenoiseBlock(4, K, K, hidden=8), K, T=T)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="T must be an integer >= 1"):
+        CosineSchedule(T)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="T must be an integer >= 1"):
+        dt_denoise_loss(torch.zeros(2, K), torch.zeros(2, K), 2.0, 1.0, T=T, eta=0.1)  # type: ignore[arg-type]
+
+
+def test_cosine_schedule_with_too_many_steps_names_t_and_the_clip() -> None:
+    assert CosineSchedule(155).T == 155  # the largest T the default clip keeps increasing
+    with pytest.raises(ValueError, match=r"T=156 is too large for the cosine schedule clipped"):
+        CosineSchedule(156)
+    with pytest.raises(ValueError, match=r"T=1000 is too large"):
+        NoPropDT(lambda: MLPDenoiseBlock(4, K, K, hidden=8), K, T=1000)
+
+
+@pytest.mark.parametrize("eta", [float("inf"), float("nan")])
+def test_non_finite_eta_raises(eta: float) -> None:
+    with pytest.raises(ValueError, match="eta must be > 0 and finite"):
+        _dt(eta=eta)
+    with pytest.raises(ValueError, match="eta must be > 0 and finite"):
+        NoPropCT(MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K, eta=eta)
+    with pytest.raises(ValueError, match="eta must be > 0 and finite"):
+        dt_denoise_loss(torch.zeros(2, K), torch.zeros(2, K), 2.0, 1.0, T=3, eta=eta)
+    with pytest.raises(ValueError, match="eta must be > 0 and finite"):
+        DTDenoiseLoss(T=3, eta=eta)
+
+
+@pytest.mark.parametrize(
+    ("kw", "err", "match"),
+    [
+        ({"gamma_max": float("inf")}, ValueError, "gamma_min and gamma_max must be finite"),
+        ({"gamma_min": float("-inf")}, ValueError, "gamma_min and gamma_max must be finite"),
+        ({"gamma_min": float("nan")}, ValueError, "gamma_min and gamma_max must be finite"),
+        ({"hidden": 2.5}, TypeError, "hidden must be an integer >= 1"),
+        ({"hidden": 0}, ValueError, "hidden must be >= 1"),
+    ],
+)
+def test_learnable_schedule_bad_arguments_raise(
+    kw: dict[str, float], err: type[Exception], match: str
+) -> None:
+    with pytest.raises(err, match=match):
+        LearnableSchedule(**kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("s", "t"), [(0.8, 0.2), (0.5, 0.5)])
+def test_learnable_schedule_coeffs_need_s_before_t(s: float, t: float) -> None:
+    sched = LearnableSchedule()
+    with pytest.raises(ValueError, match="coeffs needs s < t"):
+        sched.coeffs(s, t)
+    with pytest.raises(ValueError, match="coeffs needs s < t"):
+        sched.coeffs(torch.tensor([0.1, s]), torch.tensor([0.2, t]))
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
+        sched.coeffs(0.1, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("prev", "cur"), [(0.9, 0.1), (0.5, 0.5), (0.0, 0.5), (0.5, 1.5), (float("nan"), 0.5)]
+)
+def test_posterior_coeffs_reject_a_non_increasing_or_out_of_range_pair(
+    prev: float, cur: float
+) -> None:
+    with pytest.raises(ValueError, match="posterior_coeffs needs 0 < alpha_bar_prev < alpha_bar_t"):
+        posterior_coeffs(prev, cur)
+    with pytest.raises(ValueError, match="posterior_coeffs needs"):
+        posterior_coeffs(torch.tensor([0.1, prev]), torch.tensor([0.2, cur]))
+
+
+def test_kl_to_standard_normal_rejects_bad_variance_and_empty_or_nan_mean() -> None:
+    mean = torch.ones(2, K)
+    for var in (0.0, -1.0, float("nan"), float("inf"), torch.tensor([0.5, 0.0])):
+        with pytest.raises(ValueError, match="finite var > 0"):
+            kl_to_standard_normal(mean, var)
+    with pytest.raises(ValueError, match=r"var must be a scalar or of shape \(2,\), got \(2, 1\)"):
+        kl_to_standard_normal(mean, torch.ones(2, 1))  # would broadcast to (2, 2)
+    with pytest.raises(ValueError, match="empty batch"):
+        kl_to_standard_normal(mean[:0], 0.5)
+    with pytest.raises(ValueError, match="finite mean"):
+        kl_to_standard_normal(mean * float("nan"), 0.5)
+
+
+@pytest.mark.parametrize(("snr_t", "snr_prev"), [(float("nan"), 1.0), (float("inf"), 1.0)])
+def test_dt_denoise_loss_rejects_non_finite_snr(snr_t: float, snr_prev: float) -> None:
+    with pytest.raises(ValueError, match="SNR.* must be finite and > 0"):
+        dt_denoise_loss(torch.zeros(2, K), torch.ones(2, K), snr_t, snr_prev, T=3, eta=0.1)
+
+
+@pytest.mark.parametrize("make", [_ct, _fm], ids=["ct", "fm"])
+def test_continuous_time_nan_or_integer_times_name_t(make: object) -> None:
+    model = make()  # type: ignore[operator]
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\] \(NaN/Inf"):
+        model.loss(X, Y, t=torch.tensor([0.1, float("nan"), 0.2, 0.3, 0.4]))
+    with pytest.raises(TypeError, match="t must be a floating Tensor"):
+        model.loss(X, Y, t=torch.tensor([0, 1, 0, 1, 0]))
+    with pytest.raises(TypeError, match="t must be a floating Tensor"):
+        model.loss(X, Y, t=[0.5] * 5)
+    with pytest.raises(ValueError, match=r"t must have shape \(5,\)"):
+        model.loss(X, Y, t=torch.full((5, 1), 0.5))
+
+
+@pytest.mark.parametrize("make", [_ct, _fm], ids=["ct", "fm"])
+@pytest.mark.parametrize("steps", [2.5, 2.0, True])
+def test_non_integer_inference_steps_raise(make: object, steps: object) -> None:
+    with pytest.raises(TypeError, match="steps must be an integer >= 1"):
+        make().predict_logits(X, steps=steps)  # type: ignore[operator]
+
+
+def test_dt_step_accepts_numpy_and_zero_dim_integer_tensors() -> None:
+    np = pytest.importorskip("numpy")
+    model = _dt()
+    ref = model.block_loss(2, X, Y, generator=torch.Generator().manual_seed(0))
+    for t in (np.int64(2), torch.tensor(2)):
+        got = model.block_loss(t, X, Y, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="t must be an int"):
+        model.block_loss(torch.tensor(True), X, Y)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"t must lie in 1..T = 1..3, got 4"):
+        model.train_step(X, Y, torch.optim.SGD(model.parameters(), lr=0.1), t=torch.tensor(4))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("make", [_dt, _ct, _fm], ids=["dt", "ct", "fm"])
+def test_inputs_of_another_dtype_or_device_than_the_model_are_named(make: object) -> None:
+    model = make()  # type: ignore[operator]
+    loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's parameters"):
+        loss(X.double(), Y)
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's parameters"):
+        model.predict_logits(X.double())
+    with pytest.raises(ValueError, match=r"x is on meta but the model is on cpu"):
+        model.predict_logits(X.to("meta"))
+    with pytest.raises(ValueError, match=r"x is on meta but the model is on cpu"):
+        loss(X.to("meta"), Y.to("meta"))
+    with pytest.raises(ValueError, match=r"y is on meta but x is on cpu"):
+        loss(X, Y.to("meta"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts the inputs itself
+        assert torch.isfinite(loss(X.bfloat16(), Y)).all()
+    if not isinstance(model, NoPropDT):
+        with pytest.raises(ValueError, match=r"t is on meta but x is on cpu"):
+            model.loss(X, Y, t=torch.full((5,), 0.5, device="meta"))
+
+
+def test_vmapped_step_and_backprop_chain_check_their_inputs() -> None:
+    model = _dt()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 3\)"):
+        train_blocks_vmapped(model, X, torch.tensor([0, 1, 3, 0, 1]), opt)
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64"):
+        train_blocks_vmapped(model, X.double(), Y, opt)
+    with pytest.raises(ValueError, match="x and y batch sizes differ"):
+        backprop_chain_loss(model, X, Y[:3])

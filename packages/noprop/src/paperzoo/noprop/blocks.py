@@ -21,7 +21,17 @@ Norm = Literal["batch", "none"]
 
 
 class SinusoidalTimeEmbedding(nn.Module):
-    """t ∈ [0, 1], ``(B,)`` → ``(B, dim)`` sinusoidal features of 1000·t."""
+    """Sinusoidal time features: t ∈ [0, 1], ``(B,)`` → ``(B, dim)`` = [sin(s·t·f), cos(s·t·f)].
+
+    The transformer/DDPM embedding of the scaled time s·t with ``dim / 2`` geometric
+    frequencies f_i = 10000^(−i/(dim/2 − 1)), i = 0..dim/2 − 1 (the CT/FM blocks' time branch;
+    the paper names a sinusoidal embedding without its constants, so s = 1000 maps [0, 1] to
+    the usual DDPM step range).
+
+    Args:
+        dim: output size, an even integer ≥ 2.
+        scale: s, default 1000.0.
+    """
 
     freqs: Tensor
 
@@ -37,6 +47,7 @@ class SinusoidalTimeEmbedding(nn.Module):
         )
 
     def forward(self, t: Tensor) -> Tensor:
+        """``(B,)`` times → ``(B, dim)`` features (in t's dtype)."""
         arg = (self.scale * t).unsqueeze(-1) * self.freqs.to(t.dtype)
         return torch.cat([arg.sin(), arg.cos()], dim=-1)
 
@@ -118,7 +129,7 @@ class _DenoiseBlockBase(nn.Module):
                 raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
         elif t is not None:
             raise ValueError("t given but the block has no time branch (time_dim=None)")
-        if not bool(torch.isfinite(x).all()) or not bool(torch.isfinite(z).all()):
+        if not bool(torch.isfinite(x).all() & torch.isfinite(z).all()):  # one host sync
             raise ValueError("x and z must be finite (NaN/Inf found)")
 
     def _fuse(self, feat: Tensor, z: Tensor, t: Tensor | None) -> Tensor:
@@ -165,6 +176,7 @@ class MLPDenoiseBlock(_DenoiseBlockBase):
         )
 
     def forward(self, x: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
+        """x ``(B, in_dim)``, z ``(B, e)``[, t ``(B,)``] → ``(B, num_classes)``."""
         if self.validate:
             self._check(x, z, t, "(B, in_dim)")
             if x.dim() != 2 or x.shape[1] != self.in_dim:
@@ -245,6 +257,7 @@ class ConvDenoiseBlock(_DenoiseBlockBase):
         )
 
     def forward(self, x: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
+        """x ``(B, C, H, W)`` or ``(B, C·H·W)``, z ``(B, e)``[, t ``(B,)``] → ``(B, num_classes)``."""
         flat = self.in_ch * self.img_size * self.img_size
         if self.validate:
             self._check(x, z, t, "(B, C, H, W)")

@@ -7,6 +7,7 @@ with t; q(z_t | y) = N(√ᾱ_t·u_y, (1 − ᾱ_t)·I) and SNR(t) = ᾱ_t / (1 
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -48,7 +49,7 @@ def _as_tensor(value: Tensor | float, like: Tensor) -> Tensor:
 
 
 def posterior_coeffs(
-    alpha_bar_prev: Tensor | float, alpha_bar_t: Tensor | float
+    alpha_bar_prev: Tensor | float, alpha_bar_t: Tensor | float, validate: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Coefficients of q(z_t | z_{t−1}, y) = N(a_t·u_y + b_t·z_{t−1}, c_t·I).
 
@@ -62,10 +63,16 @@ def posterior_coeffs(
     Args:
         alpha_bar_prev: ᾱ_{t−1}, a float or a tensor of any shape, in (0, 1).
         alpha_bar_t: ᾱ_t, same shape (broadcastable), with ᾱ_t > ᾱ_{t−1}.
+        validate: check 0 < ᾱ_{t−1} < ᾱ_t ≤ 1 and finiteness (one host sync for tensors);
+            the package's own callers pass False (their schedules are checked once).
 
     Returns:
         ``(a_t, b_t, c_t)``, each of the broadcast shape, in the inputs' dtype (float64 when
         both are Python floats). 1 − ᾱ is clamped at ``ONE_MINUS_MIN`` (spec "Numerics").
+
+    Raises:
+        ValueError: (``validate``) if ᾱ_{t−1} ≤ 0, ᾱ_t > 1, ᾱ_t ≤ ᾱ_{t−1} or a value is not
+            finite (a, b, c would silently be 0 or NaN).
     """
     if not isinstance(alpha_bar_prev, Tensor) and not isinstance(alpha_bar_t, Tensor):
         ref = torch.zeros((), dtype=torch.float64)
@@ -74,6 +81,13 @@ def posterior_coeffs(
         assert isinstance(ref, Tensor)
     abar_prev = _as_tensor(alpha_bar_prev, ref)
     abar_t = _as_tensor(alpha_bar_t, ref)
+    if validate:
+        ok = (abar_prev > 0) & (abar_t <= 1) & (abar_t > abar_prev)
+        if not bool(ok.all()):
+            raise ValueError(
+                "posterior_coeffs needs 0 < alpha_bar_prev < alpha_bar_t <= 1 (finite), got "
+                f"alpha_bar_prev={alpha_bar_prev}, alpha_bar_t={alpha_bar_t}"
+            )
     alpha_prev = abar_prev / abar_t
     one_minus_prev = (1.0 - abar_prev).clamp_min(ONE_MINUS_MIN)
     one_minus_t = (1.0 - abar_t).clamp_min(ONE_MINUS_MIN)
@@ -107,8 +121,8 @@ def dt_denoise_loss(
         snr_t: SNR(t), a float or a ``(B,)`` tensor (per-example t).
         snr_prev: SNR(t−1), same form. Pass the float64 difference's inputs for accuracy; the
             difference is computed in float64 and cast (spec "Numerics").
-        T: number of blocks, ≥ 1.
-        eta: η > 0 (paper default 0.1 for DT).
+        T: number of blocks, an integer ≥ 1.
+        eta: η > 0, finite (paper default 0.1 for DT).
         reduction: ``'mean'`` | ``'sum'`` | ``'none'`` over the batch.
         validate: check shapes, dtypes and finiteness (one host sync); False in tight loops.
 
@@ -119,15 +133,14 @@ def dt_denoise_loss(
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if validate:
         _check_pair(u_hat, u_y)
-    if T < 1:
-        raise ValueError(f"T must be >= 1, got {T}")
-    if not eta > 0:
-        raise ValueError(f"eta must be > 0, got {eta}")
+    check_T_eta(T, eta)
     snr_t64 = _as_tensor(snr_t, torch.zeros((), dtype=torch.float64, device=u_hat.device))
     snr_p64 = _as_tensor(snr_prev, torch.zeros((), dtype=torch.float64, device=u_hat.device))
     delta = (snr_t64 - snr_p64).to(u_hat.dtype)
-    if validate and bool((delta <= 0).any()):
-        raise ValueError("SNR(t) - SNR(t-1) must be > 0 (the schedule must increase in t)")
+    if validate and not bool(((delta > 0) & torch.isfinite(delta)).all()):
+        raise ValueError(
+            "SNR(t) - SNR(t-1) must be finite and > 0 (the schedule must increase in t)"
+        )
     if delta.dim() > 1 or (delta.dim() == 1 and delta.shape[0] != u_hat.shape[0]):
         raise ValueError(
             f"snr_t/snr_prev must be scalars or of shape ({u_hat.shape[0]},), "
@@ -138,7 +151,17 @@ def dt_denoise_loss(
     return reduce_loss(per_example, reduction)
 
 
-def kl_to_standard_normal(mean: Tensor, var: Tensor | float) -> Tensor:
+def check_T_eta(T: object, eta: float) -> None:  # noqa: N802 (the paper's symbol)
+    """Raise unless T is an integer ≥ 1 and η a finite number > 0."""
+    if isinstance(T, bool) or not isinstance(T, int):
+        raise TypeError(f"T must be an integer >= 1, got {type(T).__name__} {T!r}")
+    if T < 1:
+        raise ValueError(f"T must be >= 1, got {T}")
+    if not (eta > 0 and math.isfinite(eta)):
+        raise ValueError(f"eta must be > 0 and finite, got {eta}")
+
+
+def kl_to_standard_normal(mean: Tensor, var: Tensor | float, validate: bool = True) -> Tensor:
     """KL(N(mean, var·I) ‖ N(0, I)) per row.
 
         KL = ½ [‖mean‖² + e·var − e − e·log var]
@@ -148,14 +171,29 @@ def kl_to_standard_normal(mean: Tensor, var: Tensor | float) -> Tensor:
     Args:
         mean: ``(B, e)``.
         var: positive scalar variance (float or 0-d tensor) or a ``(B,)`` tensor.
+        validate: check var > 0 and finite, mean finite and non-empty (one host sync).
 
     Returns:
         ``(B,)`` KL per row.
+
+    Raises:
+        ValueError: if mean is not ``(B, e)`` or var not a scalar / ``(B,)``; with ``validate``
+            also for an empty batch, var ≤ 0 (log of a non-positive variance) or NaN/Inf.
     """
     if mean.dim() != 2:
         raise ValueError(f"mean must have shape (B, e), got {tuple(mean.shape)}")
     e = mean.shape[-1]
     v = _as_tensor(var, mean)
+    if v.dim() > 1 or (v.dim() == 1 and v.shape[0] != mean.shape[0]):
+        raise ValueError(
+            f"var must be a scalar or of shape ({mean.shape[0]},), got {tuple(v.shape)}"
+        )
+    if validate:
+        if mean.shape[0] == 0:
+            raise ValueError("mean: empty batch (B = 0)")
+        ok = torch.isfinite(mean).all() & (v > 0).all() & torch.isfinite(v).all()
+        if not bool(ok):
+            raise ValueError("kl_to_standard_normal needs a finite mean and a finite var > 0")
     return 0.5 * (mean.pow(2).sum(-1) + e * v - e - e * v.log())
 
 
@@ -187,10 +225,7 @@ class DTDenoiseLoss(torch.nn.Module):
 
     def __init__(self, T: int = 10, eta: float = 0.1, reduction: Reduction = "mean") -> None:
         super().__init__()
-        if T < 1:
-            raise ValueError(f"T must be >= 1, got {T}")
-        if not eta > 0:
-            raise ValueError(f"eta must be > 0, got {eta}")
+        check_T_eta(T, eta)
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.T = T
@@ -200,6 +235,7 @@ class DTDenoiseLoss(torch.nn.Module):
     def forward(
         self, u_hat: Tensor, u_y: Tensor, snr_t: Tensor | float, snr_prev: Tensor | float
     ) -> Tensor:
+        """See :func:`dt_denoise_loss` (u_hat, u_y ``(B, e)``; SNRs float or ``(B,)``)."""
         return dt_denoise_loss(u_hat, u_y, snr_t, snr_prev, self.T, self.eta, self.reduction)
 
     def extra_repr(self) -> str:

@@ -10,6 +10,8 @@ Inference runs the blocks in sequence from z_0 ~ N(0, I).
 from __future__ import annotations
 
 import copy
+import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -26,7 +28,12 @@ from paperzoo.noprop.functional import (
     posterior_coeffs,
     reduce_loss,
 )
-from paperzoo.noprop.schedules import CosineSchedule, DiscreteSchedule, LearnableSchedule
+from paperzoo.noprop.schedules import (
+    CosineSchedule,
+    DiscreteSchedule,
+    LearnableSchedule,
+    check_num_steps,
+)
 
 __all__ = [
     "Head",
@@ -58,20 +65,46 @@ def _rand(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | Non
     return out.to(device=like.device, dtype=like.dtype)
 
 
-def _check_xy(x: Tensor, y: Tensor | None, num_classes: int) -> None:
+def _check_xy(x: Tensor, y: Tensor | None, num_classes: int, ref: Tensor | None = None) -> None:
+    """Inputs of a loss or of inference; ``ref`` (a model parameter) gives device and dtype."""
     if not isinstance(x, Tensor) or not x.dtype.is_floating_point:
         raise TypeError(f"x must be a floating Tensor, got {getattr(x, 'dtype', type(x))}")
     if x.dim() < 1 or x.shape[0] == 0:
         raise ValueError(f"x: empty batch (B = 0), shape {tuple(x.shape)}")
+    if ref is not None:
+        if x.device != ref.device:
+            raise ValueError(f"x is on {x.device} but the model is on {ref.device}")
+        if x.dtype != ref.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(
+                f"x has dtype {x.dtype} but the model's parameters are {ref.dtype} (outside "
+                "autocast): cast x or the model"
+            )
     if y is not None:
+        if isinstance(y, Tensor) and y.device != x.device:
+            raise ValueError(f"y is on {y.device} but x is on {x.device}")
         check_labels(y, num_classes)
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"x and y batch sizes differ: {x.shape[0]} vs {y.shape[0]}")
 
 
 def _check_eta(eta: float) -> None:
-    if not eta > 0:
-        raise ValueError(f"eta must be > 0, got {eta}")
+    if not (eta > 0 and math.isfinite(eta)):
+        raise ValueError(f"eta must be > 0 and finite, got {eta}")
+
+
+def _check_block(block: object, name: str = "block") -> None:
+    if not isinstance(block, nn.Module):
+        raise TypeError(
+            f"{name} must be an nn.Module mapping (x, z, t) to logits, got {type(block).__name__}"
+        )
+
+
+def _check_steps(steps: object) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(f"steps must be an integer >= 1, got {type(steps).__name__} {steps!r}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return steps
 
 
 def _apply_head(out: Tensor, head: Head, W_E: Tensor, name: str) -> Tensor:
@@ -135,8 +168,16 @@ class NoPropDT(nn.Module):
         schedule: a :class:`DiscreteSchedule` with T steps; default :class:`CosineSchedule` (T).
         head: ``'softmax'`` (default): û = softmax(h_θt)·W_E, a probability-weighted mix of the
             class embeddings (paper's block output, recalled); ``'linear'``: û = h_θt.
-        validate: check inputs and raise on non-finite block outputs / losses (one host sync per
-            call); set False in tight loops.
+        validate: check inputs and raise on non-finite block outputs / losses (host syncs: one
+            for the labels and one for the outputs per :meth:`block_loss`, one per block at
+            inference); set False in tight loops. The package's blocks have their own
+            ``validate`` attribute (input shapes and finiteness, one more sync per call), which
+            this switch does not change.
+
+    Raises:
+        TypeError: if ``block_factory`` is a module (not a factory) or T is not an integer.
+        ValueError: if the factory returns blocks that share parameters (the same module
+            twice), T < 1, η ≤ 0 or infinite, or dimensions disagree.
 
     Attributes:
         blocks: ``nn.ModuleList`` of the T blocks (θ_1..θ_T); ``classifier``: linear(e → K)
@@ -156,9 +197,13 @@ class NoPropDT(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        if T < 1:
-            raise ValueError(f"T must be >= 1, got {T}")
+        check_num_steps(T)
         _check_eta(eta)
+        if isinstance(block_factory, nn.Module) or not callable(block_factory):
+            raise TypeError(
+                "block_factory must be a callable returning a new block on every call (e.g. "
+                f"`lambda: MLPDenoiseBlock(...)`), got {type(block_factory).__name__}"
+            )
         if head not in ("softmax", "linear"):
             raise ValueError(f"head must be 'softmax' or 'linear', got {head!r}")
         self.schedule = schedule if schedule is not None else CosineSchedule(T)
@@ -176,13 +221,27 @@ class NoPropDT(nn.Module):
         self.eta = float(eta)
         self.head = head
         self.validate = validate
-        self.blocks = nn.ModuleList([block_factory() for _ in range(T)])
-        for i, blk in enumerate(self.blocks):
+        built = [block_factory() for _ in range(T)]
+        owner: dict[int, int] = {}
+        for i, blk in enumerate(built):
+            _check_block(blk, f"block_factory() (block t={i + 1})")
             _check_block_dims(blk, self.embedding, head, f"block t={i + 1}")
+            for p in blk.parameters():
+                if owner.setdefault(id(p), i) != i:
+                    raise ValueError(
+                        f"blocks t={owner[id(p)] + 1} and t={i + 1} share parameters: "
+                        "block_factory must build a new block on every call (NoProp trains "
+                        "T independent blocks)"
+                    )
+        self.blocks = nn.ModuleList(built)
         self.classifier = nn.Linear(self.embedding.dim, num_classes)
         self.last_parts: dict[str, Tensor] = {}
 
     # -- pieces ---------------------------------------------------------------------------
+    def _ref(self) -> Tensor:
+        """A parameter whose device and dtype the inputs must match."""
+        return self.classifier.weight
+
     def shared_parameters(self) -> list[nn.Parameter]:
         """θ_out and (if learned) W_E: the parameters every block's loss also updates."""
         params = list(self.classifier.parameters())
@@ -192,16 +251,23 @@ class NoPropDT(nn.Module):
 
     def denoise(self, t: int, x: Tensor, z: Tensor) -> Tensor:
         """û_θt(z_{t−1}, x): block t's prediction of u_y, ``(B, e)`` (t in 1..T)."""
-        self._check_t(t)
+        t = self._check_t(t)
         return _apply_head(
             self.blocks[t - 1](x, z), self.head, self.embedding.weight, f"block t={t}"
         )
 
-    def _check_t(self, t: int) -> None:
-        if isinstance(t, bool) or not isinstance(t, int):
+    def _check_t(self, t: int) -> int:
+        """t as a Python int (ints, NumPy integers and 0-d integer tensors are accepted)."""
+        bad = isinstance(t, bool) or (isinstance(t, Tensor) and t.dtype == torch.bool)
+        try:
+            ti = None if bad else operator.index(t)
+        except TypeError:
+            ti = None
+        if ti is None:
             raise TypeError(f"t must be an int in 1..T, got {type(t).__name__}")
-        if not 1 <= t <= self.T:
-            raise ValueError(f"t must lie in 1..T = 1..{self.T}, got {t}")
+        if not 1 <= ti <= self.T:
+            raise ValueError(f"t must lie in 1..T = 1..{self.T}, got {ti}")
+        return ti
 
     def _draw_noise(
         self, n: int, u_y: Tensor, generator: torch.Generator | None
@@ -220,7 +286,9 @@ class NoPropDT(nn.Module):
             y.expand(*zT.shape[:-1]).reshape(-1),
             reduction="none",
         ).reshape(zT.shape[:-1])
-        kl = kl_to_standard_normal(abar[0].sqrt().to(u_y.dtype) * u_y, (1 - abar[0]).to(u_y.dtype))
+        kl = kl_to_standard_normal(
+            abar[0].sqrt().to(u_y.dtype) * u_y, (1 - abar[0]).to(u_y.dtype), validate=False
+        )
         return ce, kl
 
     def _block_terms(
@@ -259,10 +327,10 @@ class NoPropDT(nn.Module):
         Returns:
             scalar, or ``(B,)`` for ``reduction='none'``; the parts are in ``last_parts``.
         """
-        self._check_t(t)
+        t = self._check_t(t)
         if self.validate:
-            _check_xy(x, y, self.num_classes)
-        u_y = self.embedding(y) if self.validate else self.embedding.weight[y]
+            _check_xy(x, y, self.num_classes, self.classifier.weight)
+        u_y = self.embedding.weight[y]  # y checked above (when validating)
         eps, eps_T = self._draw_noise(1, u_y, generator)
         den, ce, kl, u_hat = self._block_terms(t, x, y, u_y, eps[0], eps_T[0])
         per_example = den + ce[0] + kl
@@ -290,8 +358,8 @@ class NoPropDT(nn.Module):
         generator state). Summing and back-propagating gives each block its own gradient.
         """
         if self.validate:
-            _check_xy(x, y, self.num_classes)
-        u_y = self.embedding(y) if self.validate else self.embedding.weight[y]
+            _check_xy(x, y, self.num_classes, self.classifier.weight)
+        u_y = self.embedding.weight[y]  # y checked above (when validating)
         eps, eps_T = self._draw_noise(self.T, u_y, generator)
         losses = []
         for t in range(1, self.T + 1):
@@ -336,6 +404,7 @@ class NoPropDT(nn.Module):
         if len(opts) not in (1, self.T):
             raise ValueError(f"optimizers must be one optimiser or T={self.T}, got {len(opts)}")
         if t is not None:
+            t = self._check_t(t)
             loss = self.block_loss(t, x, y, generator=generator)
             chosen = opts[0] if len(opts) == 1 else opts[t - 1]
             chosen.zero_grad(set_to_none=True)
@@ -369,11 +438,11 @@ class NoPropDT(nn.Module):
         through it; wrap in ``torch.no_grad()`` for evaluation.
         """
         if self.validate:
-            _check_xy(x, None, self.num_classes)
+            _check_xy(x, None, self.num_classes, self._ref())
         W_E = self.embedding.weight
         dtype = x.dtype if x.dtype.is_floating_point else W_E.dtype
         abar = self.schedule.alpha_bar
-        a, b, c = posterior_coeffs(abar[:-1], abar[1:])
+        a, b, c = posterior_coeffs(abar[:-1], abar[1:], validate=False)
         a, b, sc = a.to(dtype), b.to(dtype), c.sqrt().to(dtype)
         ref = W_E.to(dtype)
         z = _randn((x.shape[0], self.embedding.dim), ref, generator)
@@ -411,7 +480,7 @@ def backprop_chain_loss(
     point in the simplex and end-to-end CE learns slowly (even for T = 1); a model built with
     ``head='linear'`` trains normally, so the experiment reports both.
     """
-    _check_xy(x, y, model.num_classes)
+    _check_xy(x, y, model.num_classes, model.classifier.weight)
     logits = model.predict_logits(x, stochastic=stochastic, generator=generator)
     return F.cross_entropy(logits, y, reduction=reduction)
 
@@ -446,12 +515,12 @@ def train_blocks_vmapped(
         ``(T,)`` detached mean loss per block.
     """
     if model.validate:
-        _check_xy(x, y, model.num_classes)
+        _check_xy(x, y, model.num_classes, model.classifier.weight)
     blocks = list(model.blocks)
     params, buffers = stack_module_state(blocks)
     base = copy.deepcopy(blocks[0]).to("meta")
     _disable_validation(base)
-    u_y = model.embedding(y) if model.validate else model.embedding.weight[y]
+    u_y = model.embedding.weight[y]  # y checked above (when validating)
     eps, eps_T = model._draw_noise(model.T, u_y, generator)
     abar, snr = model.schedule.alpha_bar, model.schedule.snr
     sa = abar[:-1].sqrt().to(u_y.dtype)[:, None, None]
@@ -494,20 +563,27 @@ def _label_targets_and_times(
     num_classes: int,
     validate: bool,
     generator: torch.Generator | None,
+    ref: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The continuous-time variants' shared start: ``u_y`` ``(B, e)`` and ``t`` ``(B,)`` in [0, 1]
     (drawn uniformly unless given; a given ``t`` is checked when ``validate``)."""
     if validate:
-        _check_xy(x, y, num_classes)
-    u_y: Tensor = embedding(y) if validate else embedding.weight[y]
+        _check_xy(x, y, num_classes, ref)
+    u_y: Tensor = embedding.weight[y]  # y checked above (when validating)
     B = u_y.shape[0]
     if t is None:
         return u_y, _rand((B,), u_y, generator)
     if validate:
+        if not isinstance(t, Tensor) or not t.dtype.is_floating_point:
+            raise TypeError(
+                f"t must be a floating Tensor of times in [0, 1], got {getattr(t, 'dtype', type(t))}"
+            )
         if t.shape != (B,):
             raise ValueError(f"t must have shape ({B},), got {tuple(t.shape)}")
-        if bool(((t < 0) | (t > 1)).any()):
-            raise ValueError("t must lie in [0, 1]")
+        if t.device != x.device:
+            raise ValueError(f"t is on {t.device} but x is on {x.device}")
+        if not bool(((t >= 0) & (t <= 1)).all()):
+            raise ValueError("t must lie in [0, 1] (NaN/Inf or values outside found)")
     return u_y, t
 
 
@@ -549,6 +625,7 @@ class NoPropCT(nn.Module):
             raise ValueError(
                 f"embedding has {self.embedding.num_classes} classes, num_classes={num_classes}"
             )
+        _check_block(block)
         _check_block_dims(block, self.embedding, head, "block")
         self.block = block
         self.schedule = schedule if schedule is not None else LearnableSchedule()
@@ -558,6 +635,9 @@ class NoPropCT(nn.Module):
         self.validate = validate
         self.classifier = nn.Linear(self.embedding.dim, num_classes)
         self.last_parts: dict[str, Tensor] = {}
+
+    def _ref(self) -> Tensor:
+        return self.classifier.weight
 
     def denoise(self, x: Tensor, z: Tensor, t: Tensor) -> Tensor:
         """û_θ(z_t, x, t), ``(B, e)``."""
@@ -573,7 +653,7 @@ class NoPropCT(nn.Module):
     ) -> Tensor:
         """NoProp-CT loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given)."""
         u_y, t = _label_targets_and_times(
-            x, y, t, self.embedding, self.num_classes, self.validate, generator
+            x, y, t, self.embedding, self.num_classes, self.validate, generator, self._ref()
         )
         eps = _randn(tuple(u_y.shape), u_y, generator)
         eps1 = _randn(tuple(u_y.shape), u_y, generator)
@@ -588,7 +668,7 @@ class NoPropCT(nn.Module):
         )
         z1 = ends[1].sqrt() * u_y + (1 - ends[1]).sqrt() * eps1
         ce = F.cross_entropy(self.classifier(z1), y, reduction="none")
-        kl = kl_to_standard_normal(ends[0].sqrt() * u_y, 1 - ends[0])
+        kl = kl_to_standard_normal(ends[0].sqrt() * u_y, 1 - ends[0], validate=False)
         per_example = den + ce + kl
         if self.validate:
             _raise_nonfinite(
@@ -610,15 +690,14 @@ class NoPropCT(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Denoise on ``steps`` uniform intervals of [0, 1]; returns linear(z_1), ``(B, K)``."""
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+        steps = _check_steps(steps)
         if self.validate:
-            _check_xy(x, None, self.num_classes)
+            _check_xy(x, None, self.num_classes, self._ref())
         ref = self.embedding.weight.to(x.dtype)
         B = x.shape[0]
         grid = torch.linspace(0.0, 1.0, steps + 1, device=x.device)
         abar = self.schedule.alpha_bar(grid, validate=False).to(torch.float64)
-        a, b, c = posterior_coeffs(abar[:-1], abar[1:])
+        a, b, c = posterior_coeffs(abar[:-1], abar[1:], validate=False)
         a, b, sc = a.to(x.dtype), b.to(x.dtype), c.sqrt().to(x.dtype)
         z = _randn((B, self.embedding.dim), ref, generator)
         for n in range(steps):
@@ -671,11 +750,15 @@ class NoPropFM(nn.Module):
             raise ValueError(
                 f"embedding has {self.embedding.num_classes} classes, num_classes={num_classes}"
             )
+        _check_block(block)
         _check_block_dims(block, self.embedding, "linear", "block")
         self.block = block
         self.num_classes = num_classes
         self.ce_weight = float(ce_weight)
         self.validate = validate
+
+    def _ref(self) -> Tensor | None:
+        return next(iter(self.block.parameters()), None)
 
     def velocity(self, x: Tensor, z: Tensor, t: Tensor) -> Tensor:
         """v_θ(z_t, x, t), ``(B, e)``."""
@@ -691,7 +774,7 @@ class NoPropFM(nn.Module):
     ) -> Tensor:
         """Flow-matching loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given)."""
         u_y, t = _label_targets_and_times(
-            x, y, t, self.embedding, self.num_classes, self.validate, generator
+            x, y, t, self.embedding, self.num_classes, self.validate, generator, self._ref()
         )
         z0 = _randn(tuple(u_y.shape), u_y, generator)
         tc = t.to(u_y.dtype)[:, None]
@@ -711,10 +794,9 @@ class NoPropFM(nn.Module):
         self, x: Tensor, steps: int = 20, generator: torch.Generator | None = None
     ) -> Tensor:
         """Euler-integrate ``steps`` steps; logits −‖z_1 − u_k‖², ``(B, K)``."""
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+        steps = _check_steps(steps)
         if self.validate:
-            _check_xy(x, None, self.num_classes)
+            _check_xy(x, None, self.num_classes, self._ref())
         W_E = self.embedding.weight.to(x.dtype)
         B = x.shape[0]
         z = _randn((B, self.embedding.dim), W_E, generator)

@@ -4,6 +4,7 @@ monotone continuous schedule (NoProp-CT, VDM style)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +20,9 @@ class DiscreteSchedule(nn.Module):
 
     ᾱ_t increases with t: z_0 is (almost) pure noise and z_T (almost) the clean embedding.
     Stored in float64 (buffers ``alpha_bar`` and ``snr``, shape ``(T + 1,)``) so SNR differences
-    are exact enough near ᾱ → 1 (spec "Numerics"); cast on use.
+    are exact enough near ᾱ → 1 (spec "Numerics"); cast on use. They stay float64 when the
+    module is cast (``model.half()``, ``model.to(torch.bfloat16)``: ᾱ_T = 0.9999 would round
+    to 1); only on a device without float64 (MPS) do they take the cast dtype.
 
     Args:
         alpha_bar: ``(T + 1,)`` strictly increasing values in (0, 1).
@@ -51,6 +54,21 @@ class DiscreteSchedule(nn.Module):
         self.register_buffer("alpha_bar", abar)
         self.register_buffer("snr", abar / (1.0 - abar).clamp_min(ONE_MINUS_MIN))
 
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> DiscreteSchedule:
+        kept = {k: self._buffers[k] for k in ("alpha_bar", "snr")}
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
+        for k, old in kept.items():
+            new = self._buffers[k]
+            # MPS has no float64: there the buffers keep the cast values
+            if (
+                old is not None
+                and new is not None
+                and new.dtype != torch.float64
+                and new.device.type != "mps"
+            ):
+                self._buffers[k] = old.to(device=new.device)
+        return self
+
     @property
     def T(self) -> int:  # noqa: N802 (the paper's symbol)
         """Number of denoising steps (blocks)."""
@@ -71,10 +89,19 @@ class DiscreteSchedule(nn.Module):
     def coeffs(self, t: int | Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(a_t, b_t, c_t) of q(z_t | z_{t−1}, y) for integer t in 1..T (float64, shape of t)."""
         tt = self._check_t(t)
-        return posterior_coeffs(self.alpha_bar[tt - 1], self.alpha_bar[tt])
+        return posterior_coeffs(self.alpha_bar[tt - 1], self.alpha_bar[tt], validate=False)
 
     def extra_repr(self) -> str:
         return f"T={self.T}"
+
+
+def check_num_steps(T: object, name: str = "T") -> int:
+    """Raise unless ``T`` is an integer >= 1 (bool excluded); return it as an int."""
+    if isinstance(T, bool) or not isinstance(T, int):
+        raise TypeError(f"{name} must be an integer >= 1, got {type(T).__name__} {T!r}")
+    if T < 1:
+        raise ValueError(f"{name} must be >= 1, got {T}")
+    return T
 
 
 def cosine_alpha_bar(
@@ -84,18 +111,25 @@ def cosine_alpha_bar(
 
     ᾱ_t = f(T − t) / f(0),  f(τ) = cos²(π/2 · (τ/T + s) / (1 + s)),  clipped to ``clip``.
     """
-    if T < 1:
-        raise ValueError(f"T must be >= 1, got {T}")
+    check_num_steps(T)
     lo, hi = clip
     if not 0.0 < lo < hi < 1.0:
         raise ValueError(f"clip must satisfy 0 < lo < hi < 1, got {clip}")
+    if not (math.isfinite(s) and s >= 0):
+        raise ValueError(f"s must be a finite offset >= 0, got {s}")
     tau = torch.arange(T, -1, -1, dtype=torch.float64) / T
 
     def f(x: Tensor) -> Tensor:
         return torch.cos(0.5 * math.pi * (x + s) / (1.0 + s)) ** 2
 
-    abar = f(tau) / f(torch.zeros((), dtype=torch.float64))
-    return abar.clamp(lo, hi)
+    abar = (f(tau) / f(torch.zeros((), dtype=torch.float64))).clamp(lo, hi)
+    if not bool((abar[1:] > abar[:-1]).all()):
+        raise ValueError(
+            f"T={T} is too large for the cosine schedule clipped to {clip}: neighbouring steps "
+            "clip to the same alpha_bar (a zero SNR step); use a smaller T (the default clip "
+            "allows T <= 155), a wider clip, or a DiscreteSchedule of your own"
+        )
+    return abar
 
 
 class CosineSchedule(DiscreteSchedule):
@@ -108,6 +142,10 @@ class CosineSchedule(DiscreteSchedule):
         T: number of steps (blocks), default 10 (paper).
         s: cosine offset, default 0.008 (Nichol & Dhariwal).
         clip: ``(lo, hi)`` clamp of ᾱ, default ``(1e-4, 0.9999)``.
+
+    Raises:
+        TypeError / ValueError: if T is not an integer >= 1, or so large that two neighbouring
+            steps clip to the same ᾱ (T > 155 with the default clip).
     """
 
     def __init__(
@@ -140,12 +178,16 @@ class LearnableSchedule(nn.Module):
 
     def __init__(self, gamma_min: float = -7.0, gamma_max: float = 7.0, hidden: int = 64) -> None:
         super().__init__()
+        if not (math.isfinite(gamma_min) and math.isfinite(gamma_max)):
+            raise ValueError(
+                f"gamma_min and gamma_max must be finite (an infinite end makes alpha_bar 0 or 1), "
+                f"got gamma_min={gamma_min}, gamma_max={gamma_max}"
+            )
         if not gamma_max > gamma_min:
             raise ValueError(
                 f"gamma_max must exceed gamma_min, got gamma_min={gamma_min}, gamma_max={gamma_max}"
             )
-        if hidden < 1:
-            raise ValueError(f"hidden must be >= 1, got {hidden}")
+        check_num_steps(hidden, "hidden")
         self.gamma_min = float(gamma_min)
         self.gamma_max = float(gamma_max)
         self.hidden = hidden
@@ -209,8 +251,20 @@ class LearnableSchedule(nn.Module):
     def coeffs(
         self, s: Tensor | float, t: Tensor | float, validate: bool = True
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """(a, b, c) of q(z_t | z_s, y) for 0 ≤ s < t ≤ 1 (the DT update between two times)."""
-        return posterior_coeffs(self.alpha_bar(s, validate), self.alpha_bar(t, validate))
+        """(a, b, c) of q(z_t | z_s, y) for 0 ≤ s < t ≤ 1 (the DT update between two times).
+
+        Raises:
+            ValueError: (``validate``) if s or t lies outside [0, 1] or s ≥ t somewhere.
+        """
+        if validate:
+            ss, tt = self._check_t(s), self._check_t(t)
+            if not bool((ss < tt).all()):
+                raise ValueError(
+                    f"coeffs needs s < t (from time s to the later time t), got s={s}, t={t}"
+                )
+        return posterior_coeffs(
+            self.alpha_bar(s, validate), self.alpha_bar(t, validate), validate=False
+        )
 
     def extra_repr(self) -> str:
         return f"gamma_min={self.gamma_min}, gamma_max={self.gamma_max}, hidden={self.hidden}"
