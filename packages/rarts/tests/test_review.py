@@ -212,6 +212,16 @@ def test_numpy_integer_widths_are_accepted() -> None:
     assert MaskedConv(2, 8, np.array([2, 4, 8])).widths == (2, 4, 8)
 
 
+def test_a_batch_on_another_device_than_the_model_raises(make_tiny_supernet: Any) -> None:
+    net = make_tiny_supernet()
+    s = RARTS(net, sgd(), a_opt(net))
+    x, y = batch()
+    with pytest.raises(
+        ValueError, match=r"batch_val is on \(meta, cpu\) but the model's α are on cpu"
+    ):
+        s.step((x, y), (x.to("meta"), y))
+
+
 # ---------------------------------------------------------------------------------- state and resume
 
 

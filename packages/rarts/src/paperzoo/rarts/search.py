@@ -256,6 +256,13 @@ class SearchStepper:
         bv = _check_batch(batch_val, "batch_val")
         if not self.validate:
             return bt, bv
+        device = self.arch[0].device
+        for name, (x, y) in (("batch_train", bt), ("batch_val", bv)):
+            if x.device != device or y.device != device:
+                raise ValueError(
+                    f"{name} is on ({x.device}, {y.device}) but the model's α are on {device}; "
+                    "move the batch (run_search(..., device=...) does)"
+                )
         if bt[0].shape[1:] != bv[0].shape[1:]:
             raise ValueError(
                 "batch_train and batch_val features differ in shape: "
@@ -299,6 +306,8 @@ class SearchStepper:
         return result
 
     def step(self, batch_train: Batch, batch_val: Batch) -> dict[str, float]:  # pragma: no cover
+        """One search iteration on a D_train batch ``(x, y)`` and a D_val batch (same feature shape, any
+        batch sizes); returns the losses it computed as floats."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
