@@ -588,7 +588,9 @@ class RARTS(SearchStepper):
         _check_optimizer(self.y_opt, self.weights_y, "y_opt_factory(y)", "model_y's weights", hint)
 
     def lagrangian(self, batch_train: Batch, batch_val: Batch) -> Tensor:
-        """L_β(w, y, α) on one pair of batches (a 0-dim tensor; forward passes in the current mode)."""
+        """L_β(w, y, α) on one pair of batches (a 0-dim tensor with its graph; forward passes in the current
+        mode, so in train mode BN running statistics of both networks move: call ``model_w.eval()`` and
+        ``model_y.eval()`` first to only monitor)."""
         bt, bv = self._check(batch_train, batch_val)
         return (
             self._loss(self.model_y, bv)
