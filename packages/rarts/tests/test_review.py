@@ -17,6 +17,8 @@ from paperzoo.rarts import (
     RARTS,
     DartsFirstOrder,
     DartsSecondOrder,
+    EvalNetwork,
+    Genotype,
     MaskedConv,
     NATSSearchNetwork,
     SearchNetwork,
@@ -171,6 +173,22 @@ def test_genotype_refuses_a_space_of_only_none_and_non_tensor_alpha() -> None:
 def test_primitives_given_as_one_string_raise_a_clear_type_error() -> None:
     with pytest.raises(TypeError, match=r"primitives must be a sequence of operation names"):
         SearchNetwork(4, 3, 2, primitives="skip_connect", in_channels=1, dims=1)
+
+
+def test_eval_network_rejects_reduction_cells_outside_its_layers() -> None:
+    geno = genotype_from_alphas(torch.zeros(num_edges(2), 8), MNIST1D_PRIMITIVES, 2)
+    g = Genotype(geno, [2, 3], geno, [2, 3])
+    with pytest.raises(ValueError, match=r"reduction_cells must lie in \[0, 3\)"):
+        EvalNetwork(g, 4, 3, 3, in_channels=1, dims=1, reduction_cells=(1, 5))
+    with pytest.raises(ValueError, match="layers"):
+        EvalNetwork(g, 4, 3, 0, in_channels=1, dims=1)
+
+
+def test_unbatched_tensors_raise(make_tiny_supernet: Any) -> None:
+    net = make_tiny_supernet()
+    s = RARTS(net, sgd(), a_opt(net))
+    with pytest.raises(ValueError, match=r"batch_train must hold batched tensors"):
+        s.step((torch.tensor(1.0), torch.tensor(0)), batch())
 
 
 def test_search_network_rejects_zero_input_channels() -> None:

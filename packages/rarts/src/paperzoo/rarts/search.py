@@ -199,6 +199,10 @@ def _check_batch(batch: Any, name: str) -> Batch:
         raise TypeError(
             f"{name} must hold tensors (x, y), got ({type(x).__name__}, {type(y).__name__})"
         )
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(
+            f"{name} must hold batched tensors (N, ...), got shapes {tuple(x.shape)}, {tuple(y.shape)}"
+        )
     if x.shape[0] == 0 or y.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (x: {tuple(x.shape)}, y: {tuple(y.shape)})")
     if x.shape[0] != y.shape[0]:

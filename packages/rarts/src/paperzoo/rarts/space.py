@@ -516,11 +516,20 @@ class EvalNetwork(nn.Module):
                 raise ValueError(
                     f"unknown primitive {name!r} in genotype; registered: {sorted(OPS)}"
                 )
+        if num_classes < 1 or layers < 1 or in_channels < 1:
+            raise ValueError(
+                "num_classes, layers and in_channels must be >= 1, got "
+                f"{num_classes}, {layers}, {in_channels}"
+            )
         self.genotype = genotype
         self.in_channels = in_channels
         if reduction_cells is None:
             reduction_cells = sorted({layers // 3, 2 * layers // 3} - {0}) if layers >= 3 else []
         self.reduction_cells = tuple(sorted(set(reduction_cells)))
+        if any(not 0 <= r < layers for r in self.reduction_cells):
+            raise ValueError(
+                f"reduction_cells must lie in [0, {layers}), got {self.reduction_cells}"
+            )
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(
             _conv(dims)(in_channels, C_curr, 3, padding=1, bias=False), _bn(dims, C_curr, True)
