@@ -72,7 +72,7 @@ def run_search(
         stepper: a :class:`~paperzoo.rarts.search.DartsFirstOrder`, ``DartsSecondOrder`` or ``RARTS``.
         train_loader, val_loader: loaders of ``(x, y)`` batches over D_train and D_val; an epoch ends with the
             shorter one (DARTS uses two equal halves).
-        epochs: number of epochs (> 0).
+        epochs: number of epochs (> 0). ``ValueError`` if an epoch gets no batch.
         device: batches are moved there.
         schedulers: learning-rate schedulers stepped once per epoch (e.g. cosine on the w/y optimisers).
         checkpoint_path: when given, an atomic checkpoint (stepper, schedulers, loader generators, RNG, history)
@@ -90,6 +90,11 @@ def run_search(
     gens = [_gen(train_loader), _gen(val_loader)]
     if resume and checkpoint_path is not None and os.path.exists(checkpoint_path):
         ck = load_checkpoint(checkpoint_path)
+        if len(ck["schedulers"]) != len(schedulers):
+            raise ValueError(
+                f"checkpoint {os.fspath(checkpoint_path)!r} holds {len(ck['schedulers'])} scheduler "
+                f"state(s) but {len(schedulers)} scheduler(s) were given"
+            )
         stepper.load_state_dict(ck["stepper"])
         for s, st in zip(schedulers, ck["schedulers"], strict=True):
             s.load_state_dict(st)
@@ -114,6 +119,11 @@ def run_search(
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
+        if n == 0:
+            raise ValueError(
+                f"search epoch {epoch + 1}: train_loader or val_loader yielded no batches "
+                "(an empty split, or a DataLoader with drop_last=True and fewer rows than batch_size)"
+            )
         for s in schedulers:
             s.step()
         logs = {k: v / max(n, 1) for k, v in sums.items()}

@@ -11,12 +11,16 @@ toy :class:`~paperzoo.rarts.toy.QuadraticBilevel` all do.
 Losses are ``loss_fn(model(x), y)`` (default cross-entropy). With ``validate=True`` (default) each step checks
 its batches (shapes, empty, label range: one host sync) and stops with a ``ValueError`` naming the step and
 the tensor when a loss or α becomes NaN/Inf (checked with the one host sync that produces the returned floats).
+That check runs after the step's updates, so on that error the stepper's parameters already hold the bad step:
+restore them from the last checkpoint (``run_search(..., checkpoint_path=..., resume=True)``).
+Weights with ``requires_grad=False`` are not searched (they stay fixed, and RARTS does not couple them).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
@@ -94,8 +98,9 @@ def hvp_finite_diff(
     """
     if len(weights) != len(vector):
         raise ValueError(f"weights and vector differ in length: {len(weights)} vs {len(vector)}")
-    if eps <= 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
+    if not weights:
+        raise ValueError("weights is empty")
+    _check_number(eps, "eps", low=0.0, strict=True, none_ok=False)
     ws = [w.detach() for w in weights]
     vs = [v.detach() for v in vector]
     R = eps / _flat_norm(vs).clamp_min(torch.finfo(vs[0].dtype).tiny)
@@ -146,11 +151,44 @@ def arch_parameters_of(model: nn.Module) -> list[nn.Parameter]:
 
 
 def _weight_named(model: nn.Module, arch: Sequence[nn.Parameter]) -> list[tuple[str, nn.Parameter]]:
+    """The searched weights w: every parameter that is not α and requires grad (frozen ones stay fixed)."""
     arch_ids = {id(a) for a in arch}
-    named = [(n, p) for n, p in model.named_parameters() if id(p) not in arch_ids]
+    named = [
+        (n, p) for n, p in model.named_parameters() if id(p) not in arch_ids and p.requires_grad
+    ]
     if not named:
-        raise ValueError(f"model ({type(model).__name__}) has no weight parameters besides α")
+        raise ValueError(
+            f"model ({type(model).__name__}) has no trainable weight parameters besides α"
+        )
     return named
+
+
+def _check_number(value: Any, name: str, *, low: float, strict: bool, none_ok: bool) -> None:
+    """``value`` must be a finite real number > low (``strict``) or >= low (``None`` if ``none_ok``)."""
+    if value is None and none_ok:
+        return
+    bound = f"> {low}" if strict else f">= {low}"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= low if strict else value < low):
+        raise ValueError(
+            f"{name} must be a finite number {bound}{' or None' if none_ok else ''}, got {value!r}"
+        )
+
+
+def _check_optimizer(opt: Any, allowed: Sequence[Tensor], name: str, what: str, hint: str) -> None:
+    """``opt`` must be an optimiser over a non-empty subset of ``allowed`` (``what``; ``hint``: how to build it)."""
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"{name} must be a torch.optim.Optimizer, got {type(opt).__name__}")
+    ids = {id(p) for p in allowed}
+    params = [p for group in opt.param_groups for p in group["params"]]
+    foreign = [p for p in params if id(p) not in ids]
+    if foreign:
+        raise ValueError(
+            f"{name} must optimise only {what}, but {len(foreign)} of its {len(params)} parameters "
+            f"are not among them (first: shape {tuple(foreign[0].shape)}); {hint}"
+        )
+    if not params:
+        raise ValueError(f"{name} holds no parameters; {hint}")
 
 
 def _check_batch(batch: Any, name: str) -> Batch:
@@ -161,11 +199,28 @@ def _check_batch(batch: Any, name: str) -> Batch:
         raise TypeError(
             f"{name} must hold tensors (x, y), got ({type(x).__name__}, {type(y).__name__})"
         )
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(
+            f"{name} must hold batched tensors (N, ...), got shapes {tuple(x.shape)}, {tuple(y.shape)}"
+        )
     if x.shape[0] == 0 or y.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (x: {tuple(x.shape)}, y: {tuple(y.shape)})")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{name}: x has {x.shape[0]} rows but y has {y.shape[0]}")
     return x, y
+
+
+def _check_state(state: Any, keys: Sequence[str], kind: str) -> None:
+    if not isinstance(state, dict):
+        raise TypeError(
+            f"state must be a dict from {kind}.state_dict(), got {type(state).__name__}"
+        )
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(
+            f"state is not a {kind} state: missing {missing} (has {sorted(state)}); "
+            "was it saved by another stepper type?"
+        )
 
 
 class SearchStepper:
@@ -183,10 +238,14 @@ class SearchStepper:
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         self.model = model
         self.arch = arch_parameters_of(model)
+        _check_optimizer(
+            a_opt, self.arch, "a_opt", "the model's α", "build it over model.arch_parameters()"
+        )
         self.a_opt = a_opt
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable (logits, y) -> loss, got {loss_fn!r}")
         self.loss_fn = loss_fn
-        if grad_clip is not None and grad_clip <= 0:
-            raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip}")
+        _check_number(grad_clip, "grad_clip", low=0.0, strict=True, none_ok=True)
         self.grad_clip = grad_clip
         self.validate = validate
         self.num_steps = 0
@@ -201,6 +260,13 @@ class SearchStepper:
         bv = _check_batch(batch_val, "batch_val")
         if not self.validate:
             return bt, bv
+        device = self.arch[0].device
+        for name, (x, y) in (("batch_train", bt), ("batch_val", bv)):
+            if x.device != device or y.device != device:
+                raise ValueError(
+                    f"{name} is on ({x.device}, {y.device}) but the model's α are on {device}; "
+                    "move the batch (run_search(..., device=...) does)"
+                )
         if bt[0].shape[1:] != bv[0].shape[1:]:
             raise ValueError(
                 "batch_train and batch_val features differ in shape: "
@@ -244,6 +310,8 @@ class SearchStepper:
         return result
 
     def step(self, batch_train: Batch, batch_val: Batch) -> dict[str, float]:  # pragma: no cover
+        """One search iteration on a D_train batch ``(x, y)`` and a D_val batch (same feature shape, any
+        batch sizes); returns the losses it computed as floats."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -283,10 +351,18 @@ class DartsFirstOrder(SearchStepper):
         validate: bool = True,
     ) -> None:
         super().__init__(model, a_opt, loss_fn, grad_clip, validate)
-        self.w_opt = w_opt
+        _check_number(alpha_grad_clip, "alpha_grad_clip", low=0.0, strict=True, none_ok=True)
         self.alpha_grad_clip = alpha_grad_clip
         self.weight_named = _weight_named(model, self.arch)
         self.weights = [p for _, p in self.weight_named]
+        _check_optimizer(  # frozen weights may sit in w_opt (they never get a gradient)
+            w_opt,
+            [p for p in model.parameters() if all(p is not a for a in self.arch)],
+            "w_opt",
+            "the model's weights (trainable, not α)",
+            "build it over model.weight_parameters()",
+        )
+        self.w_opt = w_opt
 
     def _alpha_step(self, grads: Sequence[Tensor]) -> None:
         for a, g in zip(self.arch, grads, strict=True):
@@ -321,6 +397,7 @@ class DartsFirstOrder(SearchStepper):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        _check_state(state, ("model", "w_opt", "a_opt", "num_steps"), type(self).__name__)
         self.model.load_state_dict(state["model"])
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
@@ -374,10 +451,8 @@ class DartsSecondOrder(DartsFirstOrder):
             raise ValueError(f"hvp must be 'finite_diff' or 'autograd', got {hvp!r}")
         if hvp_point not in ("w", "unrolled"):
             raise ValueError(f"hvp_point must be 'w' or 'unrolled', got {hvp_point!r}")
-        if eps <= 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
-        if xi is not None and xi < 0:
-            raise ValueError(f"xi must be >= 0 or None, got {xi}")
+        _check_number(eps, "eps", low=0.0, strict=True, none_ok=False)
+        _check_number(xi, "xi", low=0.0, strict=False, none_ok=True)
         self.hvp, self.eps, self.xi, self.hvp_point = hvp, eps, xi, hvp_point
 
     def _functional_loss(self, batch: Batch) -> Callable[[Sequence[Tensor]], Tensor]:
@@ -492,10 +567,8 @@ class RARTS(SearchStepper):
         validate: bool = True,
     ) -> None:
         super().__init__(model, a_opt, loss_fn, grad_clip, validate)
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam > 0:
-            raise ValueError(f"lam (λ) must be a number > 0, got {lam!r}")
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
-            raise ValueError(f"beta (β) must be a number >= 0, got {beta!r}")
+        _check_number(lam, "lam (λ)", low=0.0, strict=True, none_ok=False)
+        _check_number(beta, "beta (β)", low=0.0, strict=False, none_ok=False)
         if y_init not in ("copy", "independent"):
             raise ValueError(f"y_init must be 'copy' or 'independent', got {y_init!r}")
         if alpha_grad not in ("lagged", "exact"):
@@ -506,15 +579,22 @@ class RARTS(SearchStepper):
         # deep copy whose α are the very same Parameter objects as model_w's
         memo: dict[int, Any] = {id(a): a for a in self.arch}
         self.model_y: nn.Module = copy.deepcopy(model, memo)
-        if y_init == "independent":
-            _reinit(self.model_y, self.arch)
+        if y_init == "independent":  # fresh y; α and frozen (requires_grad=False) weights are kept
+            frozen = [p for p in self.model_y.parameters() if not p.requires_grad]
+            _reinit(self.model_y, [*self.arch, *frozen])
         self.weights_w = [p for _, p in _weight_named(self.model_w, self.arch)]
         self.weights_y = [p for _, p in _weight_named(self.model_y, self.arch)]
         self.w_opt = w_opt_factory(self.weights_w)
         self.y_opt = (y_opt_factory or w_opt_factory)(self.weights_y)
+        # a factory that ignores its argument (e.g. closes over net.parameters()) would make y_opt step w
+        hint = "the factory must build its optimiser over the parameter list it is given"
+        _check_optimizer(self.w_opt, self.weights_w, "w_opt_factory(w)", "model_w's weights", hint)
+        _check_optimizer(self.y_opt, self.weights_y, "y_opt_factory(y)", "model_y's weights", hint)
 
     def lagrangian(self, batch_train: Batch, batch_val: Batch) -> Tensor:
-        """L_β(w, y, α) on one pair of batches (a 0-dim tensor; forward passes in the current mode)."""
+        """L_β(w, y, α) on one pair of batches (a 0-dim tensor with its graph; forward passes in the current
+        mode, so in train mode BN running statistics of both networks move: call ``model_w.eval()`` and
+        ``model_y.eval()`` first to only monitor)."""
         bt, bv = self._check(batch_train, batch_val)
         return (
             self._loss(self.model_y, bv)
@@ -594,8 +674,13 @@ class RARTS(SearchStepper):
         )
 
     def state_dict(self) -> dict[str, Any]:
+        """Both networks (w, y and the shared α), the three optimiser states, the step counter and the
+        coupling hyperparameters ``lam``, ``beta``, ``alpha_grad``."""
         return {
             "num_steps": self.num_steps,
+            "lam": self.lam,
+            "beta": self.beta,
+            "alpha_grad": self.alpha_grad,
             "model_w": self.model_w.state_dict(),
             "model_y": self.model_y.state_dict(),
             "w_opt": self.w_opt.state_dict(),
@@ -604,6 +689,24 @@ class RARTS(SearchStepper):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` exactly. λ and β are restored from the state (a run that changed
+        them, e.g. a β schedule, resumes with its current values; a warning names a change from this
+        stepper's values); a different ``alpha_grad`` raises ``ValueError``."""
+        _check_state(state, ("model_w", "model_y", "w_opt", "y_opt", "a_opt", "num_steps"), "RARTS")
+        if state.get("alpha_grad", self.alpha_grad) != self.alpha_grad:
+            raise ValueError(
+                f"state was saved with alpha_grad={state['alpha_grad']!r}, this stepper uses "
+                f"alpha_grad={self.alpha_grad!r}"
+            )
+        for key in ("lam", "beta"):
+            if key in state and float(state[key]) != getattr(self, key):
+                logger.warning(
+                    "RARTS.load_state_dict: %s restored to %s (this stepper was built with %s)",
+                    key,
+                    state[key],
+                    getattr(self, key),
+                )
+                setattr(self, key, float(state[key]))
         self.model_w.load_state_dict(state["model_w"])
         self.model_y.load_state_dict(state["model_y"])
         self.w_opt.load_state_dict(state["w_opt"])

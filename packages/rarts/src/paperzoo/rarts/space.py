@@ -65,6 +65,11 @@ def num_edges(steps: int) -> int:
 
 
 def _check_primitives(primitives: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(primitives, str):
+        raise TypeError(
+            f"primitives must be a sequence of operation names, got the str {primitives!r} "
+            f"(write ({primitives!r},))"
+        )
     prims = tuple(primitives)
     if not prims:
         raise ValueError("primitives must name at least one operation, got an empty sequence")
@@ -79,6 +84,14 @@ def _check_primitives(primitives: Sequence[str]) -> tuple[str, ...]:
 def _check_alpha_shape(alphas: Tensor, expected: tuple[int, int], name: str) -> None:
     if tuple(alphas.shape) != expected:
         raise ValueError(f"{name} must have shape (E, |O|) = {expected}, got {tuple(alphas.shape)}")
+
+
+def _check_finite_alpha(alphas: Tensor, name: str) -> None:
+    """Derivation on NaN/Inf α would silently pick an arbitrary op: refuse it (one host sync; not per step)."""
+    bad = ~torch.isfinite(alphas.detach())
+    if bool(bad.any()):
+        rows = sorted({int(i) for i in bad.nonzero()[:, 0].tolist()})
+        raise ValueError(f"{name} holds NaN/Inf (rows {rows}); cannot derive an architecture")
 
 
 def _check_input(x: Tensor, dims: int, in_channels: int, reductions: int, name: str = "x") -> None:
@@ -214,10 +227,17 @@ def genotype_from_alphas(
     """Discretise one cell's α ``(E, |O|)``: per intermediate node keep the 2 strongest incoming edges
     (strength = largest softmax weight over non-``none`` ops) with their arg-max non-``none`` op.
 
-    Same rule as ``Network._parse`` of ``quark0/darts`` (ties: lower input index first).
+    Same rule as ``Network._parse`` of ``quark0/darts``. Ties (e.g. uniform α at initialisation): equally
+    strong edges keep the lower input index, equally weighted ops the earlier primitive. ``ValueError`` if α
+    holds NaN/Inf or ``primitives`` has no operation besides ``none``.
     """
     prims = _check_primitives(primitives)
+    if not isinstance(alphas, Tensor):
+        raise TypeError(f"alphas must be a Tensor of shape (E, |O|), got {type(alphas).__name__}")
+    if all(p == "none" for p in prims):
+        raise ValueError(f"primitives must contain an operation other than 'none', got {prims}")
     _check_alpha_shape(alphas, (num_edges(steps), len(prims)), "alphas")
+    _check_finite_alpha(alphas, "alphas")
     weights = F.softmax(alphas.detach().double(), dim=-1)
     if "none" in prims:
         weights[:, prims.index("none")] = -math.inf
@@ -275,6 +295,10 @@ class SearchNetwork(nn.Module):
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
+        if in_channels < 1 or stem_multiplier < 1:
+            raise ValueError(
+                f"in_channels and stem_multiplier must be >= 1, got {in_channels}, {stem_multiplier}"
+            )
         self.C, self.num_classes, self.layers = C, num_classes, layers
         self.steps, self.multiplier, self.in_channels = steps, multiplier, in_channels
         self.stem_multiplier = stem_multiplier
@@ -492,11 +516,20 @@ class EvalNetwork(nn.Module):
                 raise ValueError(
                     f"unknown primitive {name!r} in genotype; registered: {sorted(OPS)}"
                 )
+        if num_classes < 1 or layers < 1 or in_channels < 1:
+            raise ValueError(
+                "num_classes, layers and in_channels must be >= 1, got "
+                f"{num_classes}, {layers}, {in_channels}"
+            )
         self.genotype = genotype
         self.in_channels = in_channels
         if reduction_cells is None:
             reduction_cells = sorted({layers // 3, 2 * layers // 3} - {0}) if layers >= 3 else []
         self.reduction_cells = tuple(sorted(set(reduction_cells)))
+        if any(not 0 <= r < layers for r in self.reduction_cells):
+            raise ValueError(
+                f"reduction_cells must lie in [0, {layers}), got {self.reduction_cells}"
+            )
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(
             _conv(dims)(in_channels, C_curr, 3, padding=1, bias=False), _bn(dims, C_curr, True)
@@ -681,7 +714,9 @@ class NATSSearchNetwork(nn.Module):
         return self.classifier(h.mean(dim=tuple(range(2, h.dim()))))  # type: ignore[no-any-return]
 
     def arch_str(self) -> str:
-        """The derived architecture: per edge the arg-max op (``none`` included, as NAS-Bench-201)."""
+        """The derived architecture: per edge the arg-max op (``none`` included, as NAS-Bench-201; ties: the
+        earlier primitive). ``ValueError`` if α holds NaN/Inf."""
+        _check_finite_alpha(self.arch_alphas, "arch_alphas")
         best = self.arch_alphas.detach().argmax(dim=-1).tolist()
         nodes, k = [], 0
         for i in range(1, self.max_nodes):

@@ -15,6 +15,7 @@ channels are exactly zero (BN's bias would otherwise leak through).
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -26,14 +27,19 @@ from paperzoo.rarts.ops import _bn, _conv, check_dims, check_stride, reset_all_p
 __all__ = ["MaskedConv", "WidthResNet", "WidthSearchResNet", "check_widths"]
 
 
-def check_widths(widths: Sequence[int], max_out: int) -> tuple[int, ...]:
-    """Return ``widths`` as a tuple if they are positive, strictly increasing and ≤ ``max_out``."""
+def check_widths(widths: Sequence[int], max_out: int | None) -> tuple[int, ...]:
+    """Return ``widths`` as a tuple if they are ints, positive, strictly increasing and ≤ ``max_out``
+    (``None``: no upper bound)."""
+    if isinstance(widths, (str, bytes)) or not all(
+        isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in widths
+    ):
+        raise TypeError(f"widths must be a sequence of ints, got {widths!r}")
     w = tuple(int(c) for c in widths)
     if not w:
         raise ValueError("widths must hold at least one candidate width")
     if any(b <= a for a, b in itertools.pairwise(w)):
         raise ValueError(f"widths must be strictly increasing, got {w}")
-    if w[0] < 1 or w[-1] > max_out:
+    if w[0] < 1 or (max_out is not None and w[-1] > max_out):
         raise ValueError(f"widths must lie in [1, max_out={max_out}], got {w}")
     return w
 
@@ -86,8 +92,11 @@ class MaskedConv(nn.Module):
         return F.softmax(self.alpha, dim=0) @ masks.to(self.alpha.dtype)
 
     def chosen_width(self) -> int:
-        """c_{argmax α}."""
-        return self.widths[int(self.alpha.detach().argmax())]
+        """c_{argmax α}; ties go to the smaller width. ``ValueError`` if α holds NaN/Inf."""
+        alpha = self.alpha.detach()
+        if not bool(torch.isfinite(alpha).all()):
+            raise ValueError(f"alpha holds NaN/Inf ({alpha.tolist()}); cannot choose a width")
+        return self.widths[int(alpha.argmax())]
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != self.dims + 2 or x.shape[1] != self.in_ch:
@@ -194,14 +203,13 @@ class WidthSearchResNet(_ResNetBase):
             raise ValueError("widths_per_stage must name at least one stage")
         if blocks_per_stage < 1:
             raise ValueError(f"blocks_per_stage must be >= 1, got {blocks_per_stage}")
-        stages = [tuple(int(c) for c in ws) for ws in widths_per_stage]
-        channels = [max(ws) if ws else 0 for ws in stages]
+        stages = [check_widths(ws, None) for ws in widths_per_stage]
+        channels = [max(ws) for ws in stages]
         super().__init__(in_channels, channels[0], dims)
         self.widths_per_stage, self.blocks_per_stage = stages, blocks_per_stage
         self.stage_channels, self.num_classes = channels, num_classes
         C_prev = channels[0]
         for s, (ws, C) in enumerate(zip(stages, channels, strict=True)):
-            check_widths(ws, C)
             for b in range(blocks_per_stage):
                 stride = 2 if s > 0 and b == 0 else 1
                 self.blocks.append(_Block(C_prev, C, stride, dims, widths=ws))
