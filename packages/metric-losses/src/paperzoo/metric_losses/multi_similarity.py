@@ -23,6 +23,7 @@ positives and ``+w-_ik / B`` on mined negatives, so one (B, M) multiply replaces
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
@@ -183,8 +184,17 @@ def _masks_from_pairs(
     a1, p, a2, n = pairs
     B, M = shape
     for name, idx, bound in (("a1", a1, B), ("p", p, M), ("a2", a2, B), ("n", n, M)):
-        if not isinstance(idx, Tensor) or idx.is_floating_point() or idx.ndim != 1:
-            raise TypeError(f"pairs.{name} must be a 1-D integer tensor")
+        if (
+            not isinstance(idx, Tensor)
+            or idx.is_floating_point()
+            or idx.is_complex()
+            or idx.dtype == torch.bool
+            or idx.ndim != 1
+        ):
+            raise TypeError(
+                f"pairs.{name} must be a 1-D integer index tensor, got "
+                f"{f'{idx.dtype} of shape {tuple(idx.shape)}' if isinstance(idx, Tensor) else type(idx).__name__}"
+            )
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
             raise ValueError(f"pairs.{name} has indices outside [0, {bound})")
     if a1.shape != p.shape or a2.shape != n.shape:
@@ -317,10 +327,13 @@ def _per_anchor_loss(
     return out
 
 
-def _check_hparams(alpha: float, beta: float, epsilon: float) -> None:
+def _check_hparams(alpha: float, beta: float, epsilon: float, base: float) -> None:
     check_positive("alpha", alpha)
     check_positive("beta", beta)
     check_non_negative("epsilon", epsilon)
+    for name, value in (("alpha", alpha), ("beta", beta), ("base", base)):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
 
 
 def multi_similarity_loss_from_similarity(
@@ -344,7 +357,7 @@ def multi_similarity_loss_from_similarity(
     ``"mean"``/``"sum"`` (the mean divides by all B anchors, empty anchors count as 0) or (B,).
     """
     check_reduction(reduction)
-    _check_hparams(alpha, beta, epsilon)
+    _check_hparams(alpha, beta, epsilon, base)
     if pairs is not None:
         pos_keep, neg_keep = _masks_from_pairs(pairs, sim.shape, sim.device)
     else:
@@ -380,6 +393,11 @@ def _check_inputs(
         assert ref_labels is not None
         check_embeddings("ref_embeddings", ref_embeddings, min_rows=1)
         check_labels("ref_labels", ref_labels, ref_embeddings.shape[0], "ref_embeddings")
+        if ref_embeddings.device != embeddings.device:
+            raise ValueError(
+                f"ref_embeddings is on {ref_embeddings.device} but embeddings is on "
+                f"{embeddings.device}; move them to the same device"
+            )
         if ref_embeddings.shape[1] != embeddings.shape[1]:
             raise ValueError(
                 f"ref_embeddings has dimension {ref_embeddings.shape[1]} but embeddings has "
@@ -411,7 +429,7 @@ def multi_similarity_loss(
     """Functional twin of :class:`MultiSimilarityLoss` (same arguments, see there)."""
     check_similarity(similarity)
     check_reduction(reduction)
-    _check_hparams(alpha, beta, epsilon)
+    _check_hparams(alpha, beta, epsilon, base)
     if validate:
         _check_inputs(embeddings, labels, ref_embeddings, ref_labels, similarity)
     out_dtype = embeddings.dtype
@@ -486,7 +504,7 @@ class MultiSimilarityLoss(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        _check_hparams(alpha, beta, epsilon)
+        _check_hparams(alpha, beta, epsilon, base)
         check_similarity(similarity)
         check_reduction(reduction)
         self.alpha = float(alpha)
@@ -580,7 +598,12 @@ class MultiSimilarityMiner(nn.Module):
         if ref_embeddings is not None:
             ref = ref_embeddings.to(emb.dtype)
         sim = similarity_matrix(emb, ref, self.similarity)
-        pos, neg = multi_similarity_masks(sim, labels, ref_labels, epsilon=self.epsilon)
+        pos, neg = multi_similarity_masks(
+            sim,
+            labels.to(sim.device),
+            None if ref_labels is None else ref_labels.to(sim.device),
+            epsilon=self.epsilon,
+        )
         a1, p = pos.nonzero(as_tuple=True)
         a2, n = neg.nonzero(as_tuple=True)
         return PairIndices(a1, p, a2, n)

@@ -76,10 +76,13 @@ def recall_at_k(
     searched among the other N-1 points. Returns ``{k: recall}``.
     """
     g_labels = _check(embeddings, labels, gallery, gallery_labels)
+    ks = list(ks)
+    if not ks or not all(isinstance(k, int) and not isinstance(k, bool) for k in ks):
+        raise TypeError(f"ks must be a non-empty sequence of ints, got {ks!r}")
     s, _ = _scores(embeddings, gallery, similarity)
     k_max = max(ks)
     if any(k < 1 for k in ks) or k_max > s.shape[1] - (1 if gallery is None else 0):
-        raise ValueError(f"ks must lie in [1, gallery size], got {list(ks)}")
+        raise ValueError(f"ks must lie in [1, gallery size], got {ks}")
     idx = s.topk(k_max, dim=1).indices
     hit = g_labels[idx] == labels.unsqueeze(1)  # (N, k_max)
     first = torch.cumsum(hit.int(), dim=1) > 0
