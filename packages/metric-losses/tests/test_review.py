@@ -192,10 +192,12 @@ def test_labels_on_the_host_are_accepted_with_cuda_embeddings() -> None:
     lc, _ = FewShotLoss()(s.double(), sl, q.double(), ql)
     lg, _ = FewShotLoss()(s.double().cuda(), sl, q.double().cuda(), ql)
     torch.testing.assert_close(lg.cpu(), lc, rtol=0, atol=1e-9)
-    protos = prototypes(s.cuda(), sl, 5)
+    s64, q64 = s.double(), q.double()
+    protos = prototypes(s64.cuda(), sl, 5)
     assert protos.device.type == "cuda"
-    ptg = proto_triplet_loss(q.cuda(), ql, protos)
-    torch.testing.assert_close(ptg.cpu(), proto_triplet_loss(q, ql, prototypes(s, sl, 5)))
+    ptg = proto_triplet_loss(q64.cuda(), ql, protos)
+    ptc = proto_triplet_loss(q64, ql, prototypes(s64, sl, 5))
+    torch.testing.assert_close(ptg.cpu(), ptc, rtol=0, atol=1e-9)
 
 
 @pytest.mark.gpu

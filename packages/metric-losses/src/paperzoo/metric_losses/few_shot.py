@@ -16,6 +16,12 @@ Episode layout: N-way, K-shot support and Q queries per class with labels ``0 ..
   (:func:`icnn_score`).
 
 "ICNN" here is unrelated to input-convex neural networks.
+
+Distances are computed in float32 with autocast off when the inputs are float16/bfloat16 (the
+GEMM expansion of squared distances cancels catastrophically in half precision) and cast back;
+mixed input dtypes are promoted as a binary op would. Labels are moved to the embeddings'
+device. ``validate=True`` (the default) checks the inputs at the cost of a few host-device syncs
+per call; ``validate=False`` skips the checks.
 """
 
 from __future__ import annotations
@@ -500,6 +506,8 @@ class FewShotLoss(nn.Module):
             ``k`` (4) neighbours, ``query_ref`` for ``"query"`` mode.
         average: divide the sum of the selected terms by their number, as the reference does
             (its best runs, tags 12: ``(CE + PT + ICNN_full) / 3``); False returns the plain sum.
+        validate: check the inputs and that every class has the same number of support and of
+            query examples (host-device syncs); False skips the checks.
 
     ``forward(support (N*K, D), support_labels (N*K,), query (N*Q, D), query_labels (N*Q,))``
     with labels in ``0 .. N-1`` -> ``(loss, parts)``, ``parts`` mapping ``"ce"``,

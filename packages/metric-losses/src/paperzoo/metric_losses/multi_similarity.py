@@ -475,6 +475,12 @@ class MultiSimilarityLoss(nn.Module):
             flag only matters with ``mining=False`` or user ``pairs``.
         reduction: ``"mean"`` (sum over anchors / B, empty anchors count 0, as both references),
             ``"sum"`` or ``"none"`` (per-anchor (B,)).
+        validate: check the inputs (shapes, dtypes, NaN/Inf, negative labels, zero-norm rows,
+            devices) on every call; the checks cost a few host-device syncs, ``False`` skips
+            them in a tight training loop.
+
+    Labels may live on another device than the embeddings (they are moved); a reference set
+    must be on the embeddings' device.
 
     Shapes: ``forward(embeddings (B, D), labels (B,), ref_embeddings (M, D) | None,
     ref_labels (M,) | None, pairs=(a1, p, a2, n) | None)`` -> () or (B,). With a reference set

@@ -97,7 +97,12 @@ def map_at_r(
     gallery_labels: Tensor | None = None,
     similarity: str = "cosine",
 ) -> float:
-    """MAP@R: mean over queries of ``(1/R) sum_{i<=R} P@i * rel_i`` (queries with R = 0 skipped)."""
+    """MAP@R: mean over queries of ``(1/R) sum_{i<=R} P@i * rel_i`` (queries with R = 0 skipped).
+
+    ``embeddings`` (N, D), ``labels`` (N,); optional ``gallery`` (M, D) with ``gallery_labels``
+    (M,), otherwise leave-one-out among the N points. Returns a float (0.0 if no query has a
+    relevant item).
+    """
     g_labels = _check(embeddings, labels, gallery, gallery_labels)
     s, loo = _scores(embeddings, gallery, similarity)
     relevant = labels.unsqueeze(1) == g_labels.unsqueeze(0)
@@ -123,7 +128,8 @@ def retrieval_metrics(
     ks: Sequence[int] = (1, 4),
     similarity: str = "cosine",
 ) -> dict[str, float]:
-    """``{"recall@k": ..., "map@r": ...}`` for a labelled set, leave-one-out."""
+    """``{"recall@k": ..., "map@r": ...}`` for ``embeddings`` (N, D) and ``labels`` (N,),
+    leave-one-out (see :func:`recall_at_k` and :func:`map_at_r`)."""
     out = {
         f"recall@{k}": v
         for k, v in recall_at_k(embeddings, labels, ks, similarity=similarity).items()
