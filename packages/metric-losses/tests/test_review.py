@@ -166,6 +166,18 @@ def test_miner_returns_the_pairs_the_loss_uses_on_degenerate_batches() -> None:
         assert float(given) == 0.0
 
 
+def test_second_order_gradient_raises_instead_of_being_silently_wrong() -> None:
+    # the closed-form backward treats the pair weights as constants; a Hessian-vector product
+    # through it used to differ from finite differences by more than the HVP itself
+    e, y = _batch()
+    e = e.double().requires_grad_(True)
+    loss = MultiSimilarityLoss(mining=False)(e, y)
+    with pytest.raises(RuntimeError, match="create_graph=True"):
+        torch.autograd.grad(loss, e, create_graph=True)
+    (g,) = torch.autograd.grad(loss, e)  # first order still works
+    assert torch.isfinite(g).all()
+
+
 # --------------------------------------------------------------------------- retrieval
 
 

@@ -299,6 +299,13 @@ class _MSFromSimilarity(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Tensor) -> tuple[Tensor | None, ...]:
+        # The saved weights are constants of the graph: a second derivative through them would
+        # be silently wrong, so building a differentiable gradient is refused.
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "the MS loss's closed-form backward is first-order only: create_graph=True "
+                "(second-order gradients, gradient penalties) is not supported"
+            )
         (grad_s,) = ctx.saved_tensors
         return grad_outputs[0].unsqueeze(1) * grad_s, None, None, None, None, None, None
 
@@ -493,7 +500,9 @@ class MultiSimilarityLoss(nn.Module):
     ``min`` of an empty tensor, research-xbm #15). Deviation: inputs are L2-normalised when
     ``similarity="cosine"`` (the official loss assumes a normalising head). Deviation: float16 /
     bfloat16 inputs are computed in float32 (β=50 overflows half precision); the result is cast
-    back. Pytorch-metric-learning returns 0 for any batch where each of a1, p, a2, n has at most
+    back. Deviation: the backward pass is the closed-form first derivative, so second-order
+    gradients (``create_graph=True`` then backward again) raise a RuntimeError.
+    Pytorch-metric-learning returns 0 for any batch where each of a1, p, a2, n has at most
     one entry; we do not copy that quirk.
     """
 
