@@ -178,6 +178,16 @@ def test_second_order_gradient_raises_instead_of_being_silently_wrong() -> None:
     assert torch.isfinite(g).all()
 
 
+def test_zero_norm_warning_says_that_the_gradient_explodes() -> None:
+    e, y = _batch()
+    e[0] = 0.0
+    e.requires_grad_(True)
+    with pytest.warns(RuntimeWarning, match="gradient is scaled by 1/1e-12"):
+        MultiSimilarityLoss()(e, y).backward()
+    assert e.grad is not None
+    assert float(e.grad[0].abs().max()) > 1e6  # what the warning announces
+
+
 # --------------------------------------------------------------------------- retrieval
 
 
