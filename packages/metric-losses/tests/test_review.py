@@ -125,6 +125,21 @@ def test_half_precision_few_shot_inputs_keep_distances_accurate(dtype: torch.dty
     assert float(loss) == pytest.approx(float(ref), abs=2e-3)
 
 
+def test_half_precision_distances_beyond_fp16_range_stay_finite() -> None:
+    # squared distances of ~1e5 overflow float16 (max 65504); the distances themselves do not
+    s, sl, q, ql = _episode()
+    s, q = 20.0 * s, 20.0 * q
+    protos = prototypes(s, sl, 5)
+    pt = proto_triplet_loss(q.half(), ql, protos.half(), margin=50.0)
+    assert pt.dtype == torch.float16
+    assert torch.isfinite(pt)
+    ref = proto_triplet_loss(q.double(), ql, protos.double(), margin=50.0)
+    assert float(pt) == pytest.approx(float(ref), rel=1e-2)
+    score = icnn_loss(s.half(), sl, q.half(), ql)
+    assert score.dtype == torch.float16
+    assert float(score) == pytest.approx(float(icnn_loss(s.double(), sl, q.double(), ql)), abs=2e-3)
+
+
 # --------------------------------------------------------------------------- MS loss and miner
 
 

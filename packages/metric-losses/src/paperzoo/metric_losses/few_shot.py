@@ -50,15 +50,21 @@ _SQRT_EPS = 1e-6  # reference: sqrt(squared distance + 1e-6)
 _DIV_EPS = 1e-7  # reference: eps of modified_score
 
 
+def _dtypes(x: Tensor, y: Tensor) -> tuple[torch.dtype, torch.dtype]:
+    """(output dtype, compute dtype) of two inputs: promoted as a binary op, half -> float32."""
+    out = torch.promote_types(x.dtype, y.dtype)
+    return out, torch.float32 if out in (torch.float16, torch.bfloat16) else out
+
+
 def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
     """Squared Euclidean distances (N, M) by one GEMM, clamped at 0 against rounding.
 
     The inputs are promoted to a common dtype (as a binary op would); half-precision ones are
-    computed in float32 with autocast off (the GEMM expansion ``|x|^2 + |y|^2 - 2<x, y>`` cancels
-    catastrophically in fp16/bf16) and the result is cast back to the common dtype.
+    computed and returned in float32 with autocast off (the GEMM expansion
+    ``|x|^2 + |y|^2 - 2<x, y>`` cancels catastrophically, and overflows, in fp16/bf16). Callers
+    cast their final result back to the promoted dtype.
     """
-    out_dtype = torch.promote_types(x.dtype, y.dtype)
-    dtype = torch.float32 if out_dtype in (torch.float16, torch.bfloat16) else out_dtype
+    _, dtype = _dtypes(x, y)
     with torch.autocast(device_type=x.device.type, enabled=False):
         x, y = x.to(dtype), y.to(dtype)
         sq = (
@@ -66,7 +72,7 @@ def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
             + y.pow(2).sum(dim=1).unsqueeze(0)
             - 2.0 * (x @ y.transpose(0, 1))
         )
-        return sq.clamp_min(0.0).to(out_dtype)
+        return sq.clamp_min(0.0)
 
 
 def _ref_distances(x: Tensor, y: Tensor) -> Tensor:
@@ -128,7 +134,7 @@ def proto_logits(
         raise ValueError(f"protos has dimension {protos.shape[1]} but query has {query.shape[1]}")
     sq = _squared_distances(query, protos)
     d = sq if squared else (sq + _SQRT_EPS).sqrt()
-    return -d / temperature
+    return (-d / temperature).to(_dtypes(query, protos)[0])
 
 
 def _check_query_protos(query: Tensor, query_labels: Tensor, protos: Tensor) -> None:
@@ -160,7 +166,7 @@ def proto_triplet_loss(
     own = F.one_hot(query_labels, protos.shape[0]).bool()
     d_pos = d.gather(1, query_labels.unsqueeze(1)).squeeze(1)
     d_neg = d.masked_fill(own, float("inf")).amin(dim=1)
-    losses = (d_pos - d_neg + margin).clamp_min(0.0)
+    losses = (d_pos - d_neg + margin).clamp_min(0.0).to(_dtypes(query, protos)[0])
     if reduction == "mean":
         return losses.mean()
     if reduction == "sum":
@@ -292,7 +298,8 @@ def icnn_score(
         gamma = torch.ones((), dtype=D.dtype, device=D.device)
     else:
         gamma = sc_count.sum() / (k * x.shape[0])
-    return ((lam_same + lam_diff) / 2.0 + gamma) / 2.0
+    score: Tensor = ((lam_same + lam_diff) / 2.0 + gamma) / 2.0
+    return score.to(_dtypes(x, R)[0])
 
 
 IcnnMode = Literal["full", "support", "query"]
