@@ -12,8 +12,13 @@ from paperzoo.metric_losses import (
     MultiSimilarityLoss,
     MultiSimilarityMiner,
     few_shot_loss,
+    gpw_weights,
     icnn_loss,
+    ms_pair_weights,
     multi_similarity_loss,
+    multi_similarity_loss_from_similarity,
+    multi_similarity_masks,
+    pair_masks,
     proto_logits,
     proto_triplet_loss,
     prototypes,
@@ -201,6 +206,35 @@ def test_zero_norm_warning_says_that_the_gradient_explodes() -> None:
         MultiSimilarityLoss()(e, y).backward()
     assert e.grad is not None
     assert float(e.grad[0].abs().max()) > 1e6  # what the warning announces
+
+
+def test_similarity_level_functions_check_shapes_naming_the_argument() -> None:
+    g = torch.Generator().manual_seed(5)
+    y = torch.arange(3).repeat_interleave(2)
+    rect = torch.rand(6, 8, generator=g)
+    square = torch.rand(6, 6, generator=g)
+    with pytest.raises(ValueError, match="without ref_labels it must be the square"):
+        multi_similarity_loss_from_similarity(rect, y)
+    with pytest.raises(ValueError, match="without ref_labels it must be the square"):
+        multi_similarity_masks(rect, y)
+    with pytest.raises(ValueError, match="without ref_labels it must be the square"):
+        gpw_weights(lambda s: s.sum(), rect, y)
+    with pytest.raises(ValueError, match="ref_labels has length 7 but must have 8"):
+        multi_similarity_loss_from_similarity(rect, y, torch.arange(7))
+    with pytest.raises(ValueError, match="labels has length 4 but must have 6"):
+        multi_similarity_loss_from_similarity(square, y[:4])
+    with pytest.raises(TypeError, match="sim must be a 2-D floating-point"):
+        multi_similarity_loss_from_similarity(square[0], y)
+    with pytest.raises(TypeError, match="labels must be a 1-D integer tensor"):
+        multi_similarity_loss_from_similarity(square, y.float())
+    with pytest.raises(TypeError, match="labels must be a 1-D integer tensor"):
+        pair_masks(y.float())
+    pos, neg = pair_masks(y)
+    with pytest.raises(ValueError, match="pos_mask must be a bool tensor of sim's shape"):
+        ms_pair_weights(square, pos[:, :5], neg)
+    # the checks do not change a valid call
+    out = multi_similarity_loss_from_similarity(rect, y, torch.arange(8) % 3)
+    assert torch.isfinite(out)
 
 
 # --------------------------------------------------------------------------- retrieval

@@ -130,12 +130,43 @@ def similarity_matrix(
     return a @ r.transpose(0, 1)
 
 
+def _check_label_tensor(name: str, y: object, n: int | None) -> None:
+    if not isinstance(y, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(y).__name__}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or y.ndim != 1:
+        raise TypeError(f"{name} must be a 1-D integer tensor, got {y.dtype} {tuple(y.shape)}")
+    if n is not None and y.shape[0] != n:
+        raise ValueError(f"{name} has length {y.shape[0]} but must have {n} entries")
+
+
+def _check_sim_labels(sim: Tensor, labels: Tensor, ref_labels: Tensor | None) -> None:
+    """Shape/dtype checks of a precomputed similarity matrix and its labels (no device sync)."""
+    if not isinstance(sim, Tensor) or not sim.is_floating_point() or sim.ndim != 2:
+        raise TypeError(
+            "sim must be a 2-D floating-point (B, M) tensor, got "
+            f"{f'{sim.dtype} {tuple(sim.shape)}' if isinstance(sim, Tensor) else type(sim).__name__}"
+        )
+    B, M = sim.shape
+    _check_label_tensor("labels", labels, B)
+    if ref_labels is None:
+        if B != M:
+            raise ValueError(
+                f"sim has shape {(B, M)}: without ref_labels it must be the square "
+                "batch-vs-batch matrix"
+            )
+    else:
+        _check_label_tensor("ref_labels", ref_labels, M)
+
+
 def pair_masks(labels: Tensor, ref_labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Candidate positive and negative masks, both bool (B, M).
 
     ``pos[i, k] = y_i == y_k`` and ``neg[i, k] = y_i != y_k``; when ``ref_labels`` is None the
     reference set is the batch and the self pair ``(i, i)`` is removed from ``pos`` (by index).
     """
+    _check_label_tensor("labels", labels, None)
+    if ref_labels is not None:
+        _check_label_tensor("ref_labels", ref_labels, None)
     ref = labels if ref_labels is None else ref_labels
     same = labels.unsqueeze(1) == ref.unsqueeze(0)
     neg = ~same
@@ -169,7 +200,11 @@ def multi_similarity_masks(
     epsilon: float = 0.1,
     mining: bool = True,
 ) -> tuple[Tensor, Tensor]:
-    """Bool (B, M) masks of the pairs in use: mined ``(P, N)``, or all candidates without mining."""
+    """Bool (B, M) masks of the pairs in use: mined ``(P, N)``, or all candidates without mining.
+
+    ``sim`` (B, M); ``labels`` (B,); ``ref_labels`` (M,) or None when ``sim`` is square.
+    """
+    _check_sim_labels(sim, labels, ref_labels)
     pos, neg = pair_masks(labels, ref_labels)
     if not mining:
         return pos, neg
@@ -244,6 +279,12 @@ def ms_pair_weights(
     so that ``dL_i/dS_ik = -w+_ik`` on positives and ``+w-_ik`` on negatives (per anchor, before
     the 1/B of the mean). ``pos_mask``/``neg_mask`` are the pairs in use (e.g. mined).
     """
+    for name, mask in (("pos_mask", pos_mask), ("neg_mask", neg_mask)):
+        if mask.dtype != torch.bool or mask.shape != sim.shape:
+            raise ValueError(
+                f"{name} must be a bool tensor of sim's shape {tuple(sim.shape)}, got "
+                f"{mask.dtype} {tuple(mask.shape)}"
+            )
     _, w_pos = _row_terms(sim, -alpha, base, pos_mask)
     _, w_neg = _row_terms(sim, beta, base, neg_mask)
     return w_pos, w_neg
@@ -261,6 +302,7 @@ def gpw_weights(
     pair-based loss written on ``S`` works. Returns ``(w_pos, w_neg)`` (B, M), zero outside the
     candidate positive / negative masks (self pairs excluded when ``ref_labels`` is None).
     """
+    _check_sim_labels(sim, labels, ref_labels)
     s = sim.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         loss = loss_fn(s)
@@ -365,6 +407,7 @@ def multi_similarity_loss_from_similarity(
     """
     check_reduction(reduction)
     _check_hparams(alpha, beta, epsilon, base)
+    _check_sim_labels(sim, labels, ref_labels)
     if pairs is not None:
         pos_keep, neg_keep = _masks_from_pairs(pairs, sim.shape, sim.device)
     else:
