@@ -237,6 +237,19 @@ def test_similarity_level_functions_check_shapes_naming_the_argument() -> None:
     assert torch.isfinite(out)
 
 
+def test_miner_without_validation_mines_the_same_pairs_and_skips_the_checks() -> None:
+    e, y = _batch()
+    for a, b in zip(
+        MultiSimilarityMiner()(e, y), MultiSimilarityMiner(validate=False)(e, y), strict=True
+    ):
+        assert torch.equal(a, b)
+    bad = e.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="embeddings contains NaN"):
+        MultiSimilarityMiner()(bad, y)
+    MultiSimilarityMiner(validate=False)(bad, y)  # no check, no sync on the NaN test
+
+
 # --------------------------------------------------------------------------- retrieval
 
 

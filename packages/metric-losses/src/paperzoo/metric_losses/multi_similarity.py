@@ -628,15 +628,20 @@ class MultiSimilarityMiner(nn.Module):
     returned (when no reference set is given). Pairs are returned in row-major order.
 
     ``forward(embeddings (B, D), labels (B,), ref_embeddings (M, D) | None,
-    ref_labels (M,) | None)``.
+    ref_labels (M,) | None)``. On degenerate batches (a single class, or all labels distinct)
+    every returned index tensor is empty (int64). ``validate=False`` skips the input checks and
+    their host-device syncs (the nonzero of the masks still syncs, as any index output must).
     """
 
-    def __init__(self, epsilon: float = 0.1, similarity: str = "cosine") -> None:
+    def __init__(
+        self, epsilon: float = 0.1, similarity: str = "cosine", validate: bool = True
+    ) -> None:
         super().__init__()
         check_non_negative("epsilon", epsilon)
         check_similarity(similarity)
         self.epsilon = float(epsilon)
         self.similarity = similarity
+        self.validate = validate
 
     @torch.no_grad()
     def forward(
@@ -646,7 +651,8 @@ class MultiSimilarityMiner(nn.Module):
         ref_embeddings: Tensor | None = None,
         ref_labels: Tensor | None = None,
     ) -> PairIndices:
-        _check_inputs(embeddings, labels, ref_embeddings, ref_labels, self.similarity)
+        if self.validate:
+            _check_inputs(embeddings, labels, ref_embeddings, ref_labels, self.similarity)
         emb = (
             embeddings.float()
             if embeddings.dtype in (torch.float16, torch.bfloat16)
