@@ -23,6 +23,7 @@ from paperzoo.metric_losses import (
     proto_triplet_loss,
     prototypes,
     recall_at_k,
+    similarity_matrix,
 )
 
 
@@ -232,6 +233,10 @@ def test_similarity_level_functions_check_shapes_naming_the_argument() -> None:
     pos, neg = pair_masks(y)
     with pytest.raises(ValueError, match="pos_mask must be a bool tensor of sim's shape"):
         ms_pair_weights(square, pos[:, :5], neg)
+    with pytest.raises(TypeError, match="embeddings must be a 2-D floating-point"):
+        similarity_matrix(torch.arange(6))
+    with pytest.raises(ValueError, match="ref_embeddings has dimension 3 but embeddings has 4"):
+        similarity_matrix(torch.rand(2, 4), torch.rand(5, 3))
     # the checks do not change a valid call
     out = multi_similarity_loss_from_similarity(rect, y, torch.arange(8) % 3)
     assert torch.isfinite(out)

@@ -119,6 +119,19 @@ def similarity_matrix(
     at 1e-12, so a zero row gets similarity 0 to everything.
     """
     check_similarity(similarity)
+    for name, x in (("embeddings", embeddings), ("ref_embeddings", ref_embeddings)):
+        if x is not None and (
+            not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim != 2
+        ):
+            raise TypeError(
+                f"{name} must be a 2-D floating-point tensor, got "
+                f"{f'{x.dtype} {tuple(x.shape)}' if isinstance(x, Tensor) else type(x).__name__}"
+            )
+    if ref_embeddings is not None and ref_embeddings.shape[1] != embeddings.shape[1]:
+        raise ValueError(
+            f"ref_embeddings has dimension {ref_embeddings.shape[1]} but embeddings has "
+            f"{embeddings.shape[1]}; they must match"
+        )
     a = embeddings
     if similarity == "cosine":
         a = F.normalize(a, p=2.0, dim=1, eps=_NORM_EPS)
