@@ -255,6 +255,30 @@ def test_miner_without_validation_mines_the_same_pairs_and_skips_the_checks() ->
     MultiSimilarityMiner(validate=False)(bad, y)  # no check, no sync on the NaN test
 
 
+def test_given_pairs_are_range_checked_only_when_validating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    e, y = _batch()
+    pairs = MultiSimilarityMiner()(e, y)
+    ref = MultiSimilarityLoss()(e, y, pairs=pairs)
+    syncs: list[str] = []
+    real_int = int
+
+    def counting_int(x: object, *args: object) -> int:
+        if isinstance(x, Tensor):
+            syncs.append("int")
+        return real_int(x, *args)  # type: ignore[call-overload,no-any-return]
+
+    import paperzoo.metric_losses.multi_similarity as ms
+
+    monkeypatch.setattr(ms, "int", counting_int, raising=False)
+    out = MultiSimilarityLoss(validate=False)(e, y, pairs=pairs)
+    assert syncs == []
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    MultiSimilarityLoss()(e, y, pairs=pairs)
+    assert syncs  # the validating call does read the index ranges
+
+
 # --------------------------------------------------------------------------- retrieval
 
 

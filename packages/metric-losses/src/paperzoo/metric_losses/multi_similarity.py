@@ -225,7 +225,10 @@ def multi_similarity_masks(
 
 
 def _masks_from_pairs(
-    pairs: PairIndices | tuple[Tensor, ...], shape: torch.Size, device: torch.device
+    pairs: PairIndices | tuple[Tensor, ...],
+    shape: torch.Size,
+    device: torch.device,
+    validate: bool = True,
 ) -> tuple[Tensor, Tensor]:
     if len(pairs) != 4:
         raise ValueError(f"pairs must be a 4-tuple (a1, p, a2, n), got {len(pairs)} tensors")
@@ -243,7 +246,7 @@ def _masks_from_pairs(
                 f"pairs.{name} must be a 1-D integer index tensor, got "
                 f"{f'{idx.dtype} of shape {tuple(idx.shape)}' if isinstance(idx, Tensor) else type(idx).__name__}"
             )
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
+        if validate and idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
             raise ValueError(f"pairs.{name} has indices outside [0, {bound})")
     if a1.shape != p.shape or a2.shape != n.shape:
         raise ValueError("pairs: a1/p and a2/n must have equal lengths")
@@ -251,7 +254,7 @@ def _masks_from_pairs(
     neg = torch.zeros(B, M, dtype=torch.bool, device=device)
     pos[a1.to(device), p.to(device)] = True
     neg[a2.to(device), n.to(device)] = True
-    if bool((pos & neg).any()):
+    if validate and bool((pos & neg).any()):
         raise ValueError("pairs: a pair cannot be both positive and negative")
     return pos, neg
 
@@ -411,18 +414,20 @@ def multi_similarity_loss_from_similarity(
     skip_incomplete_anchors: bool = True,
     reduction: str = "mean",
     pairs: PairIndices | tuple[Tensor, ...] | None = None,
+    validate: bool = True,
 ) -> Tensor:
     """MS loss on a precomputed similarity ``sim`` (B, M); ``labels`` (B,), ``ref_labels`` (M,).
 
     ``ref_labels=None`` means ``sim`` is the square batch-vs-batch matrix (self pairs excluded).
     ``pairs`` (``(a1, p, a2, n)``) replaces mining and the candidate masks. Returns () for
     ``"mean"``/``"sum"`` (the mean divides by all B anchors, empty anchors count as 0) or (B,).
+    ``validate=False`` skips the range checks of ``pairs`` (host-device syncs).
     """
     check_reduction(reduction)
     _check_hparams(alpha, beta, epsilon, base)
     _check_sim_labels(sim, labels, ref_labels)
     if pairs is not None:
-        pos_keep, neg_keep = _masks_from_pairs(pairs, sim.shape, sim.device)
+        pos_keep, neg_keep = _masks_from_pairs(pairs, sim.shape, sim.device, validate)
     else:
         pos_keep, neg_keep = multi_similarity_masks(
             sim, labels, ref_labels, epsilon=epsilon, mining=mining
@@ -513,6 +518,7 @@ def multi_similarity_loss(
             skip_incomplete_anchors=skip_incomplete_anchors,
             reduction=reduction,
             pairs=pairs,
+            validate=validate,
         )
     return out.to(out_dtype)
 
