@@ -67,7 +67,9 @@ def warn_zero_norm(name: str, x: Tensor) -> None:
     if bool((x.detach().abs().amax(dim=1) == 0).any()):
         warnings.warn(
             f"{name} has zero-norm rows; with similarity='cosine' they are eps-normalised "
-            "(norm clamped at 1e-12) and get similarity 0 to everything",
+            "(norm clamped at 1e-12) and get similarity 0 to everything; their gradient is "
+            "scaled by 1/1e-12 (one optimiser step can blow the head up): check the embedding "
+            "head or drop those rows",
             RuntimeWarning,
             stacklevel=3,
         )

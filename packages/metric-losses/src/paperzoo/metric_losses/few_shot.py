@@ -16,6 +16,12 @@ Episode layout: N-way, K-shot support and Q queries per class with labels ``0 ..
   (:func:`icnn_score`).
 
 "ICNN" here is unrelated to input-convex neural networks.
+
+Distances are computed in float32 with autocast off when the inputs are float16/bfloat16 (the
+GEMM expansion of squared distances cancels catastrophically in half precision) and cast back;
+mixed input dtypes are promoted as a binary op would. Labels are moved to the embeddings'
+device. ``validate=True`` (the default) checks the inputs at the cost of a few host-device syncs
+per call; ``validate=False`` skips the checks.
 """
 
 from __future__ import annotations
@@ -44,14 +50,29 @@ _SQRT_EPS = 1e-6  # reference: sqrt(squared distance + 1e-6)
 _DIV_EPS = 1e-7  # reference: eps of modified_score
 
 
+def _dtypes(x: Tensor, y: Tensor) -> tuple[torch.dtype, torch.dtype]:
+    """(output dtype, compute dtype) of two inputs: promoted as a binary op, half -> float32."""
+    out = torch.promote_types(x.dtype, y.dtype)
+    return out, torch.float32 if out in (torch.float16, torch.bfloat16) else out
+
+
 def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
-    """Squared Euclidean distances (N, M) by one GEMM, clamped at 0 against rounding."""
-    sq = (
-        x.pow(2).sum(dim=1, keepdim=True)
-        + y.pow(2).sum(dim=1).unsqueeze(0)
-        - 2.0 * (x @ y.transpose(0, 1))
-    )
-    return sq.clamp_min(0.0)
+    """Squared Euclidean distances (N, M) by one GEMM, clamped at 0 against rounding.
+
+    The inputs are promoted to a common dtype (as a binary op would); half-precision ones are
+    computed and returned in float32 with autocast off (the GEMM expansion
+    ``|x|^2 + |y|^2 - 2<x, y>`` cancels catastrophically, and overflows, in fp16/bf16). Callers
+    cast their final result back to the promoted dtype.
+    """
+    _, dtype = _dtypes(x, y)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x, y = x.to(dtype), y.to(dtype)
+        sq = (
+            x.pow(2).sum(dim=1, keepdim=True)
+            + y.pow(2).sum(dim=1).unsqueeze(0)
+            - 2.0 * (x @ y.transpose(0, 1))
+        )
+        return sq.clamp_min(0.0)
 
 
 def _ref_distances(x: Tensor, y: Tensor) -> Tensor:
@@ -76,16 +97,17 @@ def prototypes(
     """
     if n_way < 2:
         raise ValueError(f"n_way must be >= 2 (need at least 2 prototypes), got {n_way}")
-    counts = torch.bincount(support_labels, minlength=n_way)
     if validate:
         check_embeddings("support", support)
         check_labels("support_labels", support_labels, support.shape[0], "support")
         _check_episode_labels("support_labels", support_labels, n_way)
-        if bool((counts != counts[0]).any()) or int(counts[0]) == 0:
-            raise ValueError(
-                f"support must hold N*K rows with the same K >= 1 shots per class "
-                f"(n_way={n_way}); got per-class counts {counts.tolist()}"
-            )
+    support_labels = support_labels.to(support.device)
+    counts = torch.bincount(support_labels, minlength=n_way)
+    if validate and (bool((counts != counts[0]).any()) or int(counts[0]) == 0):
+        raise ValueError(
+            f"support must hold N*K rows with the same K >= 1 shots per class "
+            f"(n_way={n_way}); got per-class counts {counts.tolist()}"
+        )
     sums = torch.zeros(n_way, support.shape[1], dtype=support.dtype, device=support.device)
     sums = sums.index_add(0, support_labels, support)
     return sums / counts.to(support.dtype).unsqueeze(1)
@@ -101,9 +123,18 @@ def proto_logits(
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    for name, t in (("query", query), ("protos", protos)):
+        if not isinstance(t, Tensor) or not t.is_floating_point() or t.ndim != 2:
+            raise TypeError(
+                f"{name} must be a 2-D floating-point tensor, got "
+                f"{tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__}"
+                f"{f' {t.dtype}' if isinstance(t, Tensor) else ''}"
+            )
+    if protos.shape[1] != query.shape[1]:
+        raise ValueError(f"protos has dimension {protos.shape[1]} but query has {query.shape[1]}")
     sq = _squared_distances(query, protos)
     d = sq if squared else (sq + _SQRT_EPS).sqrt()
-    return -d / temperature
+    return (-d / temperature).to(_dtypes(query, protos)[0])
 
 
 def _check_query_protos(query: Tensor, query_labels: Tensor, protos: Tensor) -> None:
@@ -131,10 +162,11 @@ def proto_triplet_loss(
     if validate:
         _check_query_protos(query, query_labels, protos)
     d = _ref_distances(query, protos)  # (Q, N)
+    query_labels = query_labels.to(d.device)
     own = F.one_hot(query_labels, protos.shape[0]).bool()
     d_pos = d.gather(1, query_labels.unsqueeze(1)).squeeze(1)
     d_neg = d.masked_fill(own, float("inf")).amin(dim=1)
-    losses = (d_pos - d_neg + margin).clamp_min(0.0)
+    losses = (d_pos - d_neg + margin).clamp_min(0.0).to(_dtypes(query, protos)[0])
     if reduction == "mean":
         return losses.mean()
     if reduction == "sum":
@@ -235,6 +267,7 @@ def icnn_score(
             f"ipc must lie in [1, {available}] (reference set of {m} points), got {n_nb}"
         )
     d = _ref_distances(x, R)
+    y, yR = y.to(d.device), yR.to(d.device)
     if self_ref:
         d = d.masked_fill(torch.eye(m, dtype=torch.bool, device=d.device), float("inf"))
         D, idx = d.topk(n_nb, dim=1, largest=False)
@@ -265,16 +298,22 @@ def icnn_score(
         gamma = torch.ones((), dtype=D.dtype, device=D.device)
     else:
         gamma = sc_count.sum() / (k * x.shape[0])
-    return ((lam_same + lam_diff) / 2.0 + gamma) / 2.0
+    score: Tensor = ((lam_same + lam_diff) / 2.0 + gamma) / 2.0
+    return score.to(_dtypes(x, R)[0])
 
 
 IcnnMode = Literal["full", "support", "query"]
 
 
 def _episode_sizes(
-    support: Tensor, support_labels: Tensor, query: Tensor, query_labels: Tensor
+    support: Tensor,
+    support_labels: Tensor,
+    query: Tensor,
+    query_labels: Tensor,
+    validate: bool = True,
 ) -> tuple[int, int, int]:
-    """(n_way, k_shot, q_query) of an episode with labels 0..N-1 and equal class counts."""
+    """(n_way, k_shot, q_query) of an episode with labels 0..N-1 and equal class counts
+    (the counts are checked when ``validate``)."""
     n_way = int(support_labels.max()) + 1
     if n_way < 2:
         raise ValueError(f"an episode needs at least 2 classes, got {n_way}")
@@ -284,6 +323,14 @@ def _episode_sizes(
             f"of n_way={n_way}"
         )
     _check_episode_labels("query_labels", query_labels, n_way)
+    if validate:
+        for name, labels in (("support_labels", support_labels), ("query_labels", query_labels)):
+            counts = torch.bincount(labels, minlength=n_way)
+            if bool((counts != counts[0]).any()):
+                raise ValueError(
+                    f"{name} must hold every class 0..{n_way - 1} equally often (an N-way "
+                    f"episode); got per-class counts {counts.tolist()}"
+                )
     return n_way, support.shape[0] // n_way, query.shape[0] // n_way
 
 
@@ -313,10 +360,12 @@ def icnn_loss(
             raise ValueError(
                 f"query has dimension {query.shape[1]} but support has {support.shape[1]}"
             )
+    support_labels = support_labels.to(support.device)
+    query_labels = query_labels.to(support.device)
     if mode == "support":
         score = icnn_score(support, support_labels, k=k, validate=validate)
     elif mode == "full":
-        _, k_shot, q_query = _episode_sizes(support, support_labels, query, query_labels)
+        _, k_shot, q_query = _episode_sizes(support, support_labels, query, query_labels, validate)
         x = torch.cat([support, query])
         y = torch.cat([support_labels, query_labels])
         score = icnn_score(x, y, k=k, ipc=k_shot + q_query, validate=validate)
@@ -424,7 +473,9 @@ def few_shot_loss(
             raise ValueError(
                 f"query has dimension {query.shape[1]} but support has {support.shape[1]}"
             )
-    n_way, _, _ = _episode_sizes(support, support_labels, query, query_labels)
+    support_labels = support_labels.to(support.device)
+    query_labels = query_labels.to(support.device)
+    n_way, _, _ = _episode_sizes(support, support_labels, query, query_labels, validate)
     protos = prototypes(support, support_labels, n_way, validate=validate)
     terms: dict[str, Tensor] = {}
     if ce:
@@ -462,6 +513,8 @@ class FewShotLoss(nn.Module):
             ``k`` (4) neighbours, ``query_ref`` for ``"query"`` mode.
         average: divide the sum of the selected terms by their number, as the reference does
             (its best runs, tags 12: ``(CE + PT + ICNN_full) / 3``); False returns the plain sum.
+        validate: check the inputs and that every class has the same number of support and of
+            query examples (host-device syncs); False skips the checks.
 
     ``forward(support (N*K, D), support_labels (N*K,), query (N*Q, D), query_labels (N*Q,))``
     with labels in ``0 .. N-1`` -> ``(loss, parts)``, ``parts`` mapping ``"ce"``,

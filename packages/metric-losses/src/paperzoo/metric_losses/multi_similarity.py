@@ -23,6 +23,7 @@ positives and ``+w-_ik / B`` on mined negatives, so one (B, M) multiply replaces
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
@@ -118,6 +119,19 @@ def similarity_matrix(
     at 1e-12, so a zero row gets similarity 0 to everything.
     """
     check_similarity(similarity)
+    for name, x in (("embeddings", embeddings), ("ref_embeddings", ref_embeddings)):
+        if x is not None and (
+            not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim != 2
+        ):
+            raise TypeError(
+                f"{name} must be a 2-D floating-point tensor, got "
+                f"{f'{x.dtype} {tuple(x.shape)}' if isinstance(x, Tensor) else type(x).__name__}"
+            )
+    if ref_embeddings is not None and ref_embeddings.shape[1] != embeddings.shape[1]:
+        raise ValueError(
+            f"ref_embeddings has dimension {ref_embeddings.shape[1]} but embeddings has "
+            f"{embeddings.shape[1]}; they must match"
+        )
     a = embeddings
     if similarity == "cosine":
         a = F.normalize(a, p=2.0, dim=1, eps=_NORM_EPS)
@@ -129,12 +143,43 @@ def similarity_matrix(
     return a @ r.transpose(0, 1)
 
 
+def _check_label_tensor(name: str, y: object, n: int | None) -> None:
+    if not isinstance(y, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(y).__name__}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or y.ndim != 1:
+        raise TypeError(f"{name} must be a 1-D integer tensor, got {y.dtype} {tuple(y.shape)}")
+    if n is not None and y.shape[0] != n:
+        raise ValueError(f"{name} has length {y.shape[0]} but must have {n} entries")
+
+
+def _check_sim_labels(sim: Tensor, labels: Tensor, ref_labels: Tensor | None) -> None:
+    """Shape/dtype checks of a precomputed similarity matrix and its labels (no device sync)."""
+    if not isinstance(sim, Tensor) or not sim.is_floating_point() or sim.ndim != 2:
+        raise TypeError(
+            "sim must be a 2-D floating-point (B, M) tensor, got "
+            f"{f'{sim.dtype} {tuple(sim.shape)}' if isinstance(sim, Tensor) else type(sim).__name__}"
+        )
+    B, M = sim.shape
+    _check_label_tensor("labels", labels, B)
+    if ref_labels is None:
+        if B != M:
+            raise ValueError(
+                f"sim has shape {(B, M)}: without ref_labels it must be the square "
+                "batch-vs-batch matrix"
+            )
+    else:
+        _check_label_tensor("ref_labels", ref_labels, M)
+
+
 def pair_masks(labels: Tensor, ref_labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Candidate positive and negative masks, both bool (B, M).
 
     ``pos[i, k] = y_i == y_k`` and ``neg[i, k] = y_i != y_k``; when ``ref_labels`` is None the
     reference set is the batch and the self pair ``(i, i)`` is removed from ``pos`` (by index).
     """
+    _check_label_tensor("labels", labels, None)
+    if ref_labels is not None:
+        _check_label_tensor("ref_labels", ref_labels, None)
     ref = labels if ref_labels is None else ref_labels
     same = labels.unsqueeze(1) == ref.unsqueeze(0)
     neg = ~same
@@ -168,7 +213,11 @@ def multi_similarity_masks(
     epsilon: float = 0.1,
     mining: bool = True,
 ) -> tuple[Tensor, Tensor]:
-    """Bool (B, M) masks of the pairs in use: mined ``(P, N)``, or all candidates without mining."""
+    """Bool (B, M) masks of the pairs in use: mined ``(P, N)``, or all candidates without mining.
+
+    ``sim`` (B, M); ``labels`` (B,); ``ref_labels`` (M,) or None when ``sim`` is square.
+    """
+    _check_sim_labels(sim, labels, ref_labels)
     pos, neg = pair_masks(labels, ref_labels)
     if not mining:
         return pos, neg
@@ -176,16 +225,28 @@ def multi_similarity_masks(
 
 
 def _masks_from_pairs(
-    pairs: PairIndices | tuple[Tensor, ...], shape: torch.Size, device: torch.device
+    pairs: PairIndices | tuple[Tensor, ...],
+    shape: torch.Size,
+    device: torch.device,
+    validate: bool = True,
 ) -> tuple[Tensor, Tensor]:
     if len(pairs) != 4:
         raise ValueError(f"pairs must be a 4-tuple (a1, p, a2, n), got {len(pairs)} tensors")
     a1, p, a2, n = pairs
     B, M = shape
     for name, idx, bound in (("a1", a1, B), ("p", p, M), ("a2", a2, B), ("n", n, M)):
-        if not isinstance(idx, Tensor) or idx.is_floating_point() or idx.ndim != 1:
-            raise TypeError(f"pairs.{name} must be a 1-D integer tensor")
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
+        if (
+            not isinstance(idx, Tensor)
+            or idx.is_floating_point()
+            or idx.is_complex()
+            or idx.dtype == torch.bool
+            or idx.ndim != 1
+        ):
+            raise TypeError(
+                f"pairs.{name} must be a 1-D integer index tensor, got "
+                f"{f'{idx.dtype} of shape {tuple(idx.shape)}' if isinstance(idx, Tensor) else type(idx).__name__}"
+            )
+        if validate and idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
             raise ValueError(f"pairs.{name} has indices outside [0, {bound})")
     if a1.shape != p.shape or a2.shape != n.shape:
         raise ValueError("pairs: a1/p and a2/n must have equal lengths")
@@ -193,7 +254,7 @@ def _masks_from_pairs(
     neg = torch.zeros(B, M, dtype=torch.bool, device=device)
     pos[a1.to(device), p.to(device)] = True
     neg[a2.to(device), n.to(device)] = True
-    if bool((pos & neg).any()):
+    if validate and bool((pos & neg).any()):
         raise ValueError("pairs: a pair cannot be both positive and negative")
     return pos, neg
 
@@ -234,6 +295,12 @@ def ms_pair_weights(
     so that ``dL_i/dS_ik = -w+_ik`` on positives and ``+w-_ik`` on negatives (per anchor, before
     the 1/B of the mean). ``pos_mask``/``neg_mask`` are the pairs in use (e.g. mined).
     """
+    for name, mask in (("pos_mask", pos_mask), ("neg_mask", neg_mask)):
+        if mask.dtype != torch.bool or mask.shape != sim.shape:
+            raise ValueError(
+                f"{name} must be a bool tensor of sim's shape {tuple(sim.shape)}, got "
+                f"{mask.dtype} {tuple(mask.shape)}"
+            )
     _, w_pos = _row_terms(sim, -alpha, base, pos_mask)
     _, w_neg = _row_terms(sim, beta, base, neg_mask)
     return w_pos, w_neg
@@ -251,6 +318,7 @@ def gpw_weights(
     pair-based loss written on ``S`` works. Returns ``(w_pos, w_neg)`` (B, M), zero outside the
     candidate positive / negative masks (self pairs excluded when ``ref_labels`` is None).
     """
+    _check_sim_labels(sim, labels, ref_labels)
     s = sim.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         loss = loss_fn(s)
@@ -289,6 +357,13 @@ class _MSFromSimilarity(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Tensor) -> tuple[Tensor | None, ...]:
+        # The saved weights are constants of the graph: a second derivative through them would
+        # be silently wrong, so building a differentiable gradient is refused.
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "the MS loss's closed-form backward is first-order only: create_graph=True "
+                "(second-order gradients, gradient penalties) is not supported"
+            )
         (grad_s,) = ctx.saved_tensors
         return grad_outputs[0].unsqueeze(1) * grad_s, None, None, None, None, None, None
 
@@ -317,10 +392,13 @@ def _per_anchor_loss(
     return out
 
 
-def _check_hparams(alpha: float, beta: float, epsilon: float) -> None:
+def _check_hparams(alpha: float, beta: float, epsilon: float, base: float) -> None:
     check_positive("alpha", alpha)
     check_positive("beta", beta)
     check_non_negative("epsilon", epsilon)
+    for name, value in (("alpha", alpha), ("beta", beta), ("base", base)):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
 
 
 def multi_similarity_loss_from_similarity(
@@ -336,17 +414,20 @@ def multi_similarity_loss_from_similarity(
     skip_incomplete_anchors: bool = True,
     reduction: str = "mean",
     pairs: PairIndices | tuple[Tensor, ...] | None = None,
+    validate: bool = True,
 ) -> Tensor:
     """MS loss on a precomputed similarity ``sim`` (B, M); ``labels`` (B,), ``ref_labels`` (M,).
 
     ``ref_labels=None`` means ``sim`` is the square batch-vs-batch matrix (self pairs excluded).
     ``pairs`` (``(a1, p, a2, n)``) replaces mining and the candidate masks. Returns () for
     ``"mean"``/``"sum"`` (the mean divides by all B anchors, empty anchors count as 0) or (B,).
+    ``validate=False`` skips the range checks of ``pairs`` (host-device syncs).
     """
     check_reduction(reduction)
-    _check_hparams(alpha, beta, epsilon)
+    _check_hparams(alpha, beta, epsilon, base)
+    _check_sim_labels(sim, labels, ref_labels)
     if pairs is not None:
-        pos_keep, neg_keep = _masks_from_pairs(pairs, sim.shape, sim.device)
+        pos_keep, neg_keep = _masks_from_pairs(pairs, sim.shape, sim.device, validate)
     else:
         pos_keep, neg_keep = multi_similarity_masks(
             sim, labels, ref_labels, epsilon=epsilon, mining=mining
@@ -380,6 +461,11 @@ def _check_inputs(
         assert ref_labels is not None
         check_embeddings("ref_embeddings", ref_embeddings, min_rows=1)
         check_labels("ref_labels", ref_labels, ref_embeddings.shape[0], "ref_embeddings")
+        if ref_embeddings.device != embeddings.device:
+            raise ValueError(
+                f"ref_embeddings is on {ref_embeddings.device} but embeddings is on "
+                f"{embeddings.device}; move them to the same device"
+            )
         if ref_embeddings.shape[1] != embeddings.shape[1]:
             raise ValueError(
                 f"ref_embeddings has dimension {ref_embeddings.shape[1]} but embeddings has "
@@ -411,7 +497,7 @@ def multi_similarity_loss(
     """Functional twin of :class:`MultiSimilarityLoss` (same arguments, see there)."""
     check_similarity(similarity)
     check_reduction(reduction)
-    _check_hparams(alpha, beta, epsilon)
+    _check_hparams(alpha, beta, epsilon, base)
     if validate:
         _check_inputs(embeddings, labels, ref_embeddings, ref_labels, similarity)
     out_dtype = embeddings.dtype
@@ -432,6 +518,7 @@ def multi_similarity_loss(
             skip_incomplete_anchors=skip_incomplete_anchors,
             reduction=reduction,
             pairs=pairs,
+            validate=validate,
         )
     return out.to(out_dtype)
 
@@ -457,6 +544,12 @@ class MultiSimilarityLoss(nn.Module):
             flag only matters with ``mining=False`` or user ``pairs``.
         reduction: ``"mean"`` (sum over anchors / B, empty anchors count 0, as both references),
             ``"sum"`` or ``"none"`` (per-anchor (B,)).
+        validate: check the inputs (shapes, dtypes, NaN/Inf, negative labels, zero-norm rows,
+            devices) on every call; the checks cost a few host-device syncs, ``False`` skips
+            them in a tight training loop.
+
+    Labels may live on another device than the embeddings (they are moved); a reference set
+    must be on the embeddings' device.
 
     Shapes: ``forward(embeddings (B, D), labels (B,), ref_embeddings (M, D) | None,
     ref_labels (M,) | None, pairs=(a1, p, a2, n) | None)`` -> () or (B,). With a reference set
@@ -469,7 +562,9 @@ class MultiSimilarityLoss(nn.Module):
     ``min`` of an empty tensor, research-xbm #15). Deviation: inputs are L2-normalised when
     ``similarity="cosine"`` (the official loss assumes a normalising head). Deviation: float16 /
     bfloat16 inputs are computed in float32 (β=50 overflows half precision); the result is cast
-    back. Pytorch-metric-learning returns 0 for any batch where each of a1, p, a2, n has at most
+    back. Deviation: the backward pass is the closed-form first derivative, so second-order
+    gradients (``create_graph=True`` then backward again) raise a RuntimeError.
+    Pytorch-metric-learning returns 0 for any batch where each of a1, p, a2, n has at most
     one entry; we do not copy that quirk.
     """
 
@@ -486,7 +581,7 @@ class MultiSimilarityLoss(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        _check_hparams(alpha, beta, epsilon)
+        _check_hparams(alpha, beta, epsilon, base)
         check_similarity(similarity)
         check_reduction(reduction)
         self.alpha = float(alpha)
@@ -552,15 +647,20 @@ class MultiSimilarityMiner(nn.Module):
     returned (when no reference set is given). Pairs are returned in row-major order.
 
     ``forward(embeddings (B, D), labels (B,), ref_embeddings (M, D) | None,
-    ref_labels (M,) | None)``.
+    ref_labels (M,) | None)``. On degenerate batches (a single class, or all labels distinct)
+    every returned index tensor is empty (int64). ``validate=False`` skips the input checks and
+    their host-device syncs (the nonzero of the masks still syncs, as any index output must).
     """
 
-    def __init__(self, epsilon: float = 0.1, similarity: str = "cosine") -> None:
+    def __init__(
+        self, epsilon: float = 0.1, similarity: str = "cosine", validate: bool = True
+    ) -> None:
         super().__init__()
         check_non_negative("epsilon", epsilon)
         check_similarity(similarity)
         self.epsilon = float(epsilon)
         self.similarity = similarity
+        self.validate = validate
 
     @torch.no_grad()
     def forward(
@@ -570,7 +670,8 @@ class MultiSimilarityMiner(nn.Module):
         ref_embeddings: Tensor | None = None,
         ref_labels: Tensor | None = None,
     ) -> PairIndices:
-        _check_inputs(embeddings, labels, ref_embeddings, ref_labels, self.similarity)
+        if self.validate:
+            _check_inputs(embeddings, labels, ref_embeddings, ref_labels, self.similarity)
         emb = (
             embeddings.float()
             if embeddings.dtype in (torch.float16, torch.bfloat16)
@@ -580,7 +681,12 @@ class MultiSimilarityMiner(nn.Module):
         if ref_embeddings is not None:
             ref = ref_embeddings.to(emb.dtype)
         sim = similarity_matrix(emb, ref, self.similarity)
-        pos, neg = multi_similarity_masks(sim, labels, ref_labels, epsilon=self.epsilon)
+        pos, neg = multi_similarity_masks(
+            sim,
+            labels.to(sim.device),
+            None if ref_labels is None else ref_labels.to(sim.device),
+            epsilon=self.epsilon,
+        )
         a1, p = pos.nonzero(as_tuple=True)
         a2, n = neg.nonzero(as_tuple=True)
         return PairIndices(a1, p, a2, n)

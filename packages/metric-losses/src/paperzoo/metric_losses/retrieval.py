@@ -76,10 +76,13 @@ def recall_at_k(
     searched among the other N-1 points. Returns ``{k: recall}``.
     """
     g_labels = _check(embeddings, labels, gallery, gallery_labels)
+    ks = list(ks)
+    if not ks or not all(isinstance(k, int) and not isinstance(k, bool) for k in ks):
+        raise TypeError(f"ks must be a non-empty sequence of ints, got {ks!r}")
     s, _ = _scores(embeddings, gallery, similarity)
     k_max = max(ks)
     if any(k < 1 for k in ks) or k_max > s.shape[1] - (1 if gallery is None else 0):
-        raise ValueError(f"ks must lie in [1, gallery size], got {list(ks)}")
+        raise ValueError(f"ks must lie in [1, gallery size], got {ks}")
     idx = s.topk(k_max, dim=1).indices
     hit = g_labels[idx] == labels.unsqueeze(1)  # (N, k_max)
     first = torch.cumsum(hit.int(), dim=1) > 0
@@ -94,7 +97,12 @@ def map_at_r(
     gallery_labels: Tensor | None = None,
     similarity: str = "cosine",
 ) -> float:
-    """MAP@R: mean over queries of ``(1/R) sum_{i<=R} P@i * rel_i`` (queries with R = 0 skipped)."""
+    """MAP@R: mean over queries of ``(1/R) sum_{i<=R} P@i * rel_i`` (queries with R = 0 skipped).
+
+    ``embeddings`` (N, D), ``labels`` (N,); optional ``gallery`` (M, D) with ``gallery_labels``
+    (M,), otherwise leave-one-out among the N points. Returns a float (0.0 if no query has a
+    relevant item).
+    """
     g_labels = _check(embeddings, labels, gallery, gallery_labels)
     s, loo = _scores(embeddings, gallery, similarity)
     relevant = labels.unsqueeze(1) == g_labels.unsqueeze(0)
@@ -120,7 +128,8 @@ def retrieval_metrics(
     ks: Sequence[int] = (1, 4),
     similarity: str = "cosine",
 ) -> dict[str, float]:
-    """``{"recall@k": ..., "map@r": ...}`` for a labelled set, leave-one-out."""
+    """``{"recall@k": ..., "map@r": ...}`` for ``embeddings`` (N, D) and ``labels`` (N,),
+    leave-one-out (see :func:`recall_at_k` and :func:`map_at_r`)."""
     out = {
         f"recall@{k}": v
         for k, v in recall_at_k(embeddings, labels, ks, similarity=similarity).items()
