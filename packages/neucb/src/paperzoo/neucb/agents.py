@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from paperzoo.core.errors import as_real
 from paperzoo.neucb.functional import (
     fastcb_probs,
     igw_probs,
@@ -59,13 +60,6 @@ def scheduled_gamma(gamma: float, gamma_schedule: str | GammaSchedule | None, t:
     if math.isnan(value) or value < 0:
         raise ValueError(f"gamma_schedule({t}) must be >= 0, got {value}")
     return value
-
-
-def _real(name: str, value: object) -> float:
-    """``float(value)`` for a real number; a ``TypeError`` naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | Tensor):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
 
 
 def _device_of(module: nn.Module) -> torch.device:
@@ -367,7 +361,7 @@ class OnlineNeuralAgent(BanditAgent):
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-        lr = _real("lr", lr)
+        lr = as_real("lr", lr)
         if not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be finite and > 0, got {lr}")
         perturb_scale = float(perturb_scale)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from paperzoo.core.errors import as_real
 from paperzoo.zloss.losses import Reduction, _check_target, _check_z_params, z_loss_from_stats
 
 __all__ = [
@@ -122,16 +123,6 @@ class _FactoredSpherical(torch.autograd.Function):
         return grad_h, None, None, torch.zeros_like(ctx.saved_tensors[0][:0, 0])
 
 
-def _check_real(name: str, value: float) -> float:
-    """``value`` as a float; a TypeError naming ``name`` for anything that is not a real number."""
-    if not isinstance(value, (str, bytes, bool)):
-        try:
-            return float(value)  # Python/NumPy reals and one-element tensors
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-
-
 def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -211,7 +202,7 @@ class FactoredSphericalLinear(nn.Module):
             raise ValueError(f"inverse must be 'woodbury' or 'recompute', got {inverse!r}")
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        bias_value = _check_real("bias_value", bias_value)
+        bias_value = as_real("bias_value", bias_value)
         if not (math.isfinite(bias_value) and bias_value != 0.0):
             raise ValueError(f"bias_value must be finite and non-zero, got {bias_value!r}")
         self.in_features = in_features
@@ -401,7 +392,7 @@ class FactoredSphericalLinear(nn.Module):
                 non-finite for good.
             TypeError: ``lr`` or ``weight_decay`` not a real number.
         """
-        lr, weight_decay = _check_real("lr", lr), _check_real("weight_decay", weight_decay)
+        lr, weight_decay = as_real("lr", lr), as_real("weight_decay", weight_decay)
         if not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
@@ -528,7 +519,7 @@ class FactoredSphericalLinear(nn.Module):
         Raises:
             ValueError: unless ``0 < low <= 1 <= high`` (the maps send each fixed value to 1).
         """
-        low, high = _check_real("low", low), _check_real("high", high)
+        low, high = as_real("low", low), as_real("high", high)
         if not (0.0 < low <= 1.0 <= high < math.inf):
             raise ValueError(
                 f"stabilize needs 0 < low <= 1 <= high < inf, got low={low}, high={high}"
@@ -725,7 +716,7 @@ class FactoredSGD:
                 "momentum/Adam state on W would be a dense D x d matrix, and the update would no "
                 "longer be exact in factored form"
             )
-        lr, weight_decay = _check_real("lr", lr), _check_real("weight_decay", weight_decay)
+        lr, weight_decay = as_real("lr", lr), as_real("weight_decay", weight_decay)
         if not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
