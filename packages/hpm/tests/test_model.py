@@ -192,9 +192,14 @@ def test_reconstruction_loss_needs_a_masked_patch(model: MaskedAutoencoderViT) -
 
 def test_model_rejects_images_of_another_dtype_or_device(model: MaskedAutoencoderViT) -> None:
     mask = random_mask(2, 16, 0.75)
-    with pytest.raises(TypeError, match="imgs: expected dtype torch.float32"):
+    with pytest.raises(
+        TypeError,
+        match=r"imgs has dtype torch.float64 but the model.s parameters are torch.float32",
+    ):
         model(torch.rand(2, 2, 8, 8, dtype=torch.float64), mask)
-    with pytest.raises(ValueError, match="imgs: expected them on the model's device"):
+    with pytest.raises(
+        ValueError, match=r"imgs is on device meta but the model.s parameters are on cpu"
+    ):
         model.encode(torch.rand(2, 2, 8, 8, device="meta"))
     with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision stays allowed
         out = model(torch.rand(2, 2, 8, 8, dtype=torch.bfloat16), mask)

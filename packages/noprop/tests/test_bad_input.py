@@ -387,9 +387,13 @@ def test_inputs_of_another_dtype_or_device_than_the_model_are_named(make: object
         loss(X.double(), Y)
     with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's parameters"):
         model.predict_logits(X.double())
-    with pytest.raises(ValueError, match=r"x is on meta but the model is on cpu"):
+    with pytest.raises(
+        ValueError, match=r"x is on device meta but the model.s parameters are on cpu"
+    ):
         model.predict_logits(X.to("meta"))
-    with pytest.raises(ValueError, match=r"x is on meta but the model is on cpu"):
+    with pytest.raises(
+        ValueError, match=r"x is on device meta but the model.s parameters are on cpu"
+    ):
         loss(X.to("meta"), Y.to("meta"))
     with pytest.raises(ValueError, match=r"y is on meta but x is on cpu"):
         loss(X, Y.to("meta"))

@@ -9,6 +9,8 @@ from collections.abc import Collection, Sequence
 import torch
 from torch import Tensor
 
+from paperzoo.core.errors import check_like
+
 
 def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
     """Return ``value`` as an ``int`` if it is an integer ``>= minimum`` (Python or NumPy integer,
@@ -70,17 +72,7 @@ def check_input(
     if not torch.is_floating_point(x):
         raise TypeError(f"{layer}: input x must be a floating-point tensor, got dtype {x.dtype}")
     if like is not None:
-        if x.device != like.device:
-            raise ValueError(
-                f"{layer}: input x is on device {x.device} but the layer's parameters are on "
-                f"{like.device}; move one of them (x.to(...) or layer.to(...))"
-            )
-        if x.dtype != like.dtype and not torch.is_autocast_enabled(x.device.type):
-            raise TypeError(
-                f"{layer}: input x has dtype {x.dtype} but the layer's parameters are "
-                f"{like.dtype}; convert one of them (x.to(dtype) or layer.to(dtype)), or run "
-                "under torch.autocast"
-            )
+        check_like(f"{layer}: input x", x, like, owner="the layer")
     if x.dim() < 2:
         raise ValueError(
             f"{layer}: input x must have shape (batch, ..., {in_features}) with at least 2 dims, "

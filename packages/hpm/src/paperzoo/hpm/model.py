@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from paperzoo.core.errors import check_like
 from paperzoo.hpm._checks import check_finite, check_float_tensor
 from paperzoo.hpm.masking import check_mask, ids_visible_first, take_patches
 from paperzoo.hpm.patches import patchify, per_patch_mse
@@ -245,16 +246,7 @@ class MaskedAutoencoderViT(nn.Module):
             )
         if imgs.shape[0] == 0:
             raise ValueError("imgs: expected a non-empty batch, got N=0")
-        weight = self.patch_embed.weight
-        if imgs.dtype != weight.dtype and not torch.is_autocast_enabled(imgs.device.type):
-            raise TypeError(
-                f"imgs: expected dtype {weight.dtype} (the model's) or an autocast region, "
-                f"got {imgs.dtype}"
-            )
-        if imgs.device != weight.device:
-            raise ValueError(
-                f"imgs: expected them on the model's device {weight.device}, got {imgs.device}"
-            )
+        check_like("imgs", imgs, self.patch_embed.weight)
         if validate:
             check_finite("imgs", imgs)
 

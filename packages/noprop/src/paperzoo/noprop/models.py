@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
+from paperzoo.core.errors import check_like
 from paperzoo.noprop.embeddings import LabelEmbedding, check_labels
 from paperzoo.noprop.functional import (
     Reduction,
@@ -72,13 +73,7 @@ def _check_xy(x: Tensor, y: Tensor | None, num_classes: int, ref: Tensor | None 
     if x.dim() < 1 or x.shape[0] == 0:
         raise ValueError(f"x: empty batch (B = 0), shape {tuple(x.shape)}")
     if ref is not None:
-        if x.device != ref.device:
-            raise ValueError(f"x is on {x.device} but the model is on {ref.device}")
-        if x.dtype != ref.dtype and not torch.is_autocast_enabled(x.device.type):
-            raise TypeError(
-                f"x has dtype {x.dtype} but the model's parameters are {ref.dtype} (outside "
-                "autocast): cast x or the model"
-            )
+        check_like("x", x, ref)
     if y is not None:
         if isinstance(y, Tensor) and y.device != x.device:
             raise ValueError(f"y is on {y.device} but x is on {x.device}")
