@@ -87,12 +87,20 @@ def test_fused_sums_match_the_basis_tensor() -> None:
     torch.testing.assert_close(hi, feats.amax(-1))
 
 
+def _leaf_inputs(
+    g: torch.Generator, rows: int, cols: int, x_half_width: float, shift: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """float64 leaves ``x (rows, cols)`` in ``±x_half_width``, 6 bump starts (shifted by
+    ``shift`` off the grid), their ends (width 1.3) and 6 coefficients."""
+    x = (torch.rand(rows, cols, generator=g, dtype=torch.float64) * 2 - 1) * x_half_width
+    start = torch.linspace(-1.0, 0.7, 6, dtype=torch.float64) + shift
+    end = start + 1.3
+    a = torch.randn(6, generator=g, dtype=torch.float64)
+    return tuple(t.requires_grad_(True) for t in (x, start, end, a))  # type: ignore[return-value]
+
+
 def test_fused_function_gradcheck_float64() -> None:
-    g = torch.Generator().manual_seed(1)
-    x = (torch.rand(4, 5, generator=g, dtype=torch.float64) * 3 - 1.5).requires_grad_(True)
-    start = (torch.linspace(-1.0, 0.7, 6, dtype=torch.float64) + 0.01).requires_grad_(True)
-    end = (start.detach() + 1.3).requires_grad_(True)
-    a = torch.randn(6, generator=g, dtype=torch.float64).requires_grad_(True)
+    x, start, end, a = _leaf_inputs(torch.Generator().manual_seed(1), 4, 5, 1.5, 0.01)
     assert torch.autograd.gradcheck(lambda *t: silu_quad1_sums(*t)[:2], (x, start, end, a))
 
 
@@ -162,10 +170,7 @@ def test_compile_form_equals_the_eager_loop() -> None:
     from paperzoo.af_kan.fused import _backward_grid, _forward_grid
 
     g = torch.Generator().manual_seed(2)
-    x = (torch.rand(6, 9, generator=g, dtype=torch.float64) * 4 - 2).requires_grad_(True)
-    start = (torch.linspace(-1.0, 0.7, 6, dtype=torch.float64) + 0.02).requires_grad_(True)
-    end = (start.detach() + 1.3).requires_grad_(True)
-    a = torch.randn(6, generator=g, dtype=torch.float64).requires_grad_(True)
+    x, start, end, a = _leaf_inputs(g, 6, 9, 2.0, 0.02)
     g_sum, g_proj = torch.randn(2, 6, 9, generator=g, dtype=torch.float64)
     out = silu_quad1_sums(x, start, end, a)
     torch.autograd.backward(out[:2], (g_sum, g_proj))
