@@ -159,6 +159,9 @@ def build(session: nox.Session) -> None:
             py,
             "--find-links",
             str(dist),
+            # the wheels just built share their file names with earlier builds: never take a
+            # cached copy of one of ours (a stale paperzoo-core once hid a new core function)
+            *(f"--refresh-package={_dist(f)}" for f in MEMBERS.values()),
             str(wheels[0]),
             external=True,
         )

@@ -202,6 +202,11 @@ def verify(name: str, run_tests: bool, root: Path = ROOT) -> None:
                 py,
                 "--find-links",
                 str(dist),
+                # never a cached wheel of ours with the same file name (a stale paperzoo-core)
+                "--refresh-package",
+                "paperzoo-core",
+                "--refresh-package",
+                dist_name(folder),
                 f"{wheel}{extras}",
             ],
             check=True,
