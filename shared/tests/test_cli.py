@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from paperzoo.core.cli import main
-from paperzoo.core.errors import UserError
+from paperzoo.core.checks import UserError
 from paperzoo.core.experiments import Row, apply_overrides, parse_set
 
 

@@ -16,7 +16,7 @@ from paperzoo.core.data import (
     uniform_label_noise,
     zipf_labels,
 )
-from paperzoo.core.errors import UserError
+from paperzoo.core.checks import UserError
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 import torch
 from torch import nn
 
-from paperzoo.core.errors import UserError
+from paperzoo.core.checks import UserError
 
 __all__ = [
     "BENCHMARK",

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from paperzoo.core.errors import UserError
+from paperzoo.core.checks import UserError
 
 __all__ = [
     "Split",

@@ -21,7 +21,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import torch
 
-from paperzoo.core.errors import UserError
+from paperzoo.core.checks import UserError
 
 __all__ = [
     "BUDGETS",

@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 import torch
 from torch import Tensor
 
-from paperzoo.core.errors import check_like
+from paperzoo.core.checks import check_like
 
 
 def check_positive_int(name: str, value: object, minimum: int = 1) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from paperzoo.core.errors import as_real
+from paperzoo.core.checks import as_real
 from paperzoo.neucb.functional import (
     fastcb_probs,
     igw_probs,

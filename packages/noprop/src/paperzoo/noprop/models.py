@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
-from paperzoo.core.errors import check_like
+from paperzoo.core.checks import check_like
 from paperzoo.noprop.embeddings import LabelEmbedding, check_labels
 from paperzoo.noprop.functional import (
     Reduction,

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from paperzoo.core.errors import as_real
+from paperzoo.core.checks import as_real
 from paperzoo.zloss.losses import Reduction, _check_target, _check_z_params, z_loss_from_stats
 
 __all__ = [
