@@ -117,7 +117,9 @@ def test_float_tensor_rank_and_empty() -> None:
     assert check_float_tensor("x", x, ndim=2, nonempty=True) is x
     with pytest.raises(TypeError, match="^x: expected a torch.Tensor, got list"):
         check_float_tensor("x", [1.0])
-    with pytest.raises(TypeError, match="^x: expected a floating-point tensor, got dtype torch.int64"):
+    with pytest.raises(
+        TypeError, match="^x: expected a floating-point tensor, got dtype torch.int64"
+    ):
         check_float_tensor("x", torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match=r"^x: expected a 3-D tensor, got shape \(3, 2\)"):
         check_float_tensor("x", x, ndim=3)

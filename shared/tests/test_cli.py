@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from paperzoo.core.cli import main
 from paperzoo.core.checks import UserError
+from paperzoo.core.cli import main
 from paperzoo.core.experiments import Row, apply_overrides, parse_set
 
 

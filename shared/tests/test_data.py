@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from paperzoo.core.checks import UserError
 from paperzoo.core.data import (
     available_datasets,
     class_dependent_label_noise,
@@ -16,7 +17,6 @@ from paperzoo.core.data import (
     uniform_label_noise,
     zipf_labels,
 )
-from paperzoo.core.checks import UserError
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ re-exports the most used names.
 
 from __future__ import annotations
 
+from paperzoo.core.checks import UserError
 from paperzoo.core.data import Split, available_datasets, load_dataset, make_loader
 from paperzoo.core.devices import autocast, deterministic, resolve_device, seed_everything
-from paperzoo.core.checks import UserError
 from paperzoo.core.evaluation import accuracy, evaluate, predict
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext
 from paperzoo.core.samplers import EpisodicBatchSampler, MPerClassSampler

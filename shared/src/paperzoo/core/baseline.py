@@ -13,9 +13,9 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from paperzoo.core.checks import UserError
 from paperzoo.core.data import load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
-from paperzoo.core.checks import UserError
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
 from paperzoo.core.training import fit

@@ -238,7 +238,9 @@ def check_labels(
         ValueError: wrong rank, wrong length, another device, or a label out of range.
     """
     if not isinstance(y, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor of integer labels, got {type(y).__name__}")
+        raise TypeError(
+            f"{name}: expected a torch.Tensor of integer labels, got {type(y).__name__}"
+        )
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise TypeError(f"{name}: expected an integer dtype (e.g. torch.long), got {y.dtype}")
     if y.dim() != 1:
@@ -250,7 +252,11 @@ def check_labels(
     if validate and y.numel() > 0:
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or (num_classes is not None and hi >= num_classes):
-            want = f"labels in [0, {num_classes})" if num_classes is not None else "non-negative labels"
+            want = (
+                f"labels in [0, {num_classes})"
+                if num_classes is not None
+                else "non-negative labels"
+            )
             raise ValueError(f"{name}: expected {want}, got range [{lo}, {hi}]")
     return y
 

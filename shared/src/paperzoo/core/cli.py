@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 
 from paperzoo.core.bench import BenchContext, get_benchmark, list_benchmarks
-from paperzoo.core.devices import resolve_device
 from paperzoo.core.checks import UserError
+from paperzoo.core.devices import resolve_device
 from paperzoo.core.experiments import get_experiment, list_experiments
 from paperzoo.core.report import write_bench, write_result
 
