@@ -85,9 +85,17 @@ def silent_broadcast(logits: Tensor, y: Tensor, reduction: str = "mean") -> Tens
     return out if reduction == "none" else (out.mean() if reduction == "mean" else out.sum())
 
 
+def row_zero_term(logits: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    """The noprop bug of issue 17: every row carries example 0's extra term."""
+    ce = good_ce(logits, y, "none")
+    out = ce + ce[0]
+    return out if reduction == "none" else (out.mean() if reduction == "mean" else out.sum())
+
+
 @pytest.mark.parametrize(
     ("broken", "check"),
     [
+        (row_zero_term, "test_each_row_is_the_loss_of_that_example_alone"),
         (wrong_reduction, "test_reductions_agree"),
         (nan_on_one, "test_batch_of_one"),
         (silent_broadcast, "test_wrong_shapes_raise"),
@@ -133,3 +141,33 @@ def test_contract_catches_a_layer_that_accepts_anything() -> None:
         suite.test_empty_batch_raises()
     with pytest.raises((AssertionError, pytest.fail.Exception)):
         suite.test_nonfinite_input_raises(float("nan"))
+
+
+class BatchCentred(CheckedLinear):
+    """Subtracts the batch mean: output row i depends on the other rows."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = super().forward(x)
+        return out - out.mean(dim=0, keepdim=True) + out.detach().mean(dim=0, keepdim=True) * 0
+
+
+def test_contract_catches_a_layer_that_pools_over_the_batch() -> None:
+    suite = type("Broken", (_LayerBase,), {"cls": BatchCentred})()
+    with pytest.raises(AssertionError):
+        suite.test_each_output_row_is_the_layer_on_that_row_alone()
+
+
+def test_a_batch_pooled_layer_is_tested_in_its_per_sample_mode() -> None:
+    suite = type(
+        "Pooled",
+        (_LayerBase,),
+        {
+            "cls": BatchCentred,
+            "batch_pooled": True,
+            "make_per_sample_layer": lambda self: CheckedLinear(3, 2),
+        },
+    )()
+    suite.test_each_output_row_is_the_layer_on_that_row_alone()
+    undeclared = type("Pooled", (_LayerBase,), {"cls": BatchCentred, "batch_pooled": True})()
+    with pytest.raises(NotImplementedError, match="make_per_sample_layer"):
+        undeclared.test_each_output_row_is_the_layer_on_that_row_alone()

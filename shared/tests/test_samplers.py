@@ -111,3 +111,15 @@ def test_m_per_class_bad_arguments(m: int, batch: int, match: str) -> None:
 def test_float_labels_are_refused() -> None:
     with pytest.raises(TypeError, match="labels"):
         MPerClassSampler(LABELS.float(), 2, 4)
+
+
+@pytest.mark.parametrize("cls", ["m", "episodic"])
+def test_negative_labels_are_rejected(cls: str) -> None:
+    labels = torch.tensor([-1, -1, 0, 0, 1, 1])
+    msg = r"^labels: expected non-negative labels, got range \[-1, 1\]"
+    with pytest.raises(ValueError, match=msg):
+        _ = (
+            MPerClassSampler(labels, m=2, batch_size=4)
+            if cls == "m"
+            else EpisodicBatchSampler(labels, n_way=2, k_shot=1, q_query=1, episodes=2)
+        )

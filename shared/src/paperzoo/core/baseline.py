@@ -18,9 +18,10 @@ from paperzoo.core.data import load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.models import mlp
 from paperzoo.core.training import fit
 
-__all__ = ["EXPERIMENT", "BaselineConfig", "mlp", "run"]
+__all__ = ["EXPERIMENT", "BaselineConfig", "run"]
 
 
 @dataclass(frozen=True)
@@ -42,17 +43,6 @@ class BaselineConfig:
     resume: bool = False
 
 
-def mlp(in_features: int, hidden: int, num_classes: int) -> nn.Sequential:
-    """A two-hidden-layer ReLU MLP: ``(N, in_features) -> (N, num_classes)``."""
-    return nn.Sequential(
-        nn.Linear(in_features, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, num_classes),
-    )
-
-
 def run(config: BaselineConfig, ctx: RunContext) -> Result:
     """Train the MLP once per seed (the seed also picks the split); report test top-1 against the majority class."""
     accs: list[float] = []
@@ -68,7 +58,7 @@ def run(config: BaselineConfig, ctx: RunContext) -> Result:
                 f"dataset: baseline needs a classification dataset, got {config.dataset!r}"
             )
         seed_everything(seed)
-        model = mlp(split.num_features, config.hidden, split.num_classes)
+        model = mlp([split.num_features, config.hidden, config.hidden, split.num_classes])
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         train = make_loader(
             split.x_train, split.y_train, batch_size=config.batch_size, shuffle=True, seed=seed

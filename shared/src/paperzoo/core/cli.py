@@ -17,7 +17,7 @@ import torch
 from paperzoo.core.bench import BenchContext, get_benchmark, list_benchmarks
 from paperzoo.core.checks import UserError
 from paperzoo.core.devices import resolve_device
-from paperzoo.core.experiments import get_experiment, list_experiments
+from paperzoo.core.experiments import get_experiment, list_experiments, run_experiment
 from paperzoo.core.report import write_bench, write_result
 
 __all__ = ["main"]
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
             seeds=seeds, device=device, budget=budget, log=logging.getLogger(f"paperzoo.{name}")
         )
         t0 = time.perf_counter()
-        result = exp.run(config, ctx)
+        result = run_experiment(exp, config, ctx)
         wall = time.perf_counter() - t0
         folder = write_result(
             args.out,

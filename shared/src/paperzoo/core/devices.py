@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import Tensor
 
 __all__ = [
     "PRECISIONS",
@@ -18,6 +19,8 @@ __all__ = [
     "deterministic",
     "resolve_device",
     "seed_everything",
+    "to_device",
+    "torch_threads",
 ]
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -107,3 +110,37 @@ def autocast(device: torch.device | str, precision: str = "fp32") -> Iterator[No
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     with torch.autocast(device_type=dev_type, dtype=dtype):
         yield
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a tensor, or a tuple/list/dict of tensors, to ``device`` (non-blocking)."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` and restore the previous count after it.
+
+    ``None`` leaves the count as it is. An experiment never sets the thread count itself: the run
+    (``paperzoo.core.experiments.run_experiment``) scopes it from the config's ``threads`` field.
+
+    Raises:
+        ValueError: ``n`` below 1.
+    """
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads: expected an integer >= 1, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from paperzoo.core.training import to_device
+from paperzoo.core.devices import to_device
 
 __all__ = ["accuracy", "evaluate", "predict"]
 
@@ -59,28 +59,46 @@ def evaluate(
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, x: Tensor, *, batch_size: int = 1024, device: torch.device | str = "cpu"
+    model: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    batch_size: int = 1024,
+    device: torch.device | str = "cpu",
 ) -> Tensor:
-    """``model(x)`` in eval mode, in batches of ``batch_size``; returns the outputs on the CPU ``(N, ...)``."""
+    """``model(x)`` in batches of ``batch_size``; returns the outputs on the CPU ``(N, ...)``.
+
+    ``model`` is any callable ``(B, ...) -> (B, ...)``: an ``nn.Module`` (put in eval mode for the
+    pass and restored after) or a function such as a method's own inference routine.
+    """
     if x.shape[0] == 0:
         raise ValueError("x: expected at least one row, got an empty tensor")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     dev = torch.device(device) if isinstance(device, str) else device
-    was_training = model.training
-    model.eval()
-    outs = [model(x[i : i + batch_size].to(dev)).cpu() for i in range(0, x.shape[0], batch_size)]
-    model.train(was_training)
+    module = model if isinstance(model, nn.Module) else None
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.eval()
+    try:
+        outs = [
+            model(x[i : i + batch_size].to(dev)).cpu() for i in range(0, x.shape[0], batch_size)
+        ]
+    finally:
+        if module is not None:
+            module.train(was_training)
     return torch.cat(outs)
 
 
 def accuracy(
-    model: nn.Module,
+    model: Callable[[Tensor], Tensor],
     x: Tensor,
     y: Tensor,
     *,
     batch_size: int = 1024,
     device: torch.device | str = "cpu",
 ) -> float:
-    """Top-1 accuracy of ``model`` on ``x`` ``(N, ...)`` with labels ``y`` ``(N,)``."""
+    """Top-1 accuracy of ``model`` (any callable returning scores ``(B, C)``) on ``x`` ``(N, ...)``
+    with labels ``y`` ``(N,)``."""
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x, y: expected the same number of rows, got {x.shape[0]} and {y.shape[0]}"

@@ -22,6 +22,7 @@ from typing import Any, Generic, Literal, TypeVar
 import torch
 
 from paperzoo.core.checks import UserError
+from paperzoo.core.devices import torch_threads
 
 __all__ = [
     "BUDGETS",
@@ -37,6 +38,7 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "parse_set",
+    "run_experiment",
 ]
 
 Budget = Literal["smoke", "quick", "full"]
@@ -75,13 +77,46 @@ class Check:
 
 @dataclass(frozen=True)
 class Curve:
-    """A plot: ``series[label]`` against ``x``; written as ``<key>.png``."""
+    """A plot: ``series[label]`` against ``x``; written as ``<key>.png``.
+
+    ``per_seed[label]`` (optional) holds one list of y values per seed for that series; the plot
+    then draws the seed mean with markers and shades the band between the lowest and highest seed
+    (a reader sees the spread at a glance). :meth:`from_seeds` builds both from per-seed values.
+    """
 
     title: str
     xlabel: str
     ylabel: str
     x: list[float]
     series: dict[str, list[float]]
+    per_seed: dict[str, list[list[float]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_seeds(
+        cls,
+        title: str,
+        xlabel: str,
+        ylabel: str,
+        x: Sequence[float],
+        per_seed: Mapping[str, Sequence[Sequence[float]]],
+    ) -> Curve:
+        """A curve whose series are the means over seeds of ``per_seed[label]`` ``(seeds, len(x))``.
+
+        Raises:
+            ValueError: a series with no seeds, or seeds of different lengths.
+        """
+        series: dict[str, list[float]] = {}
+        runs: dict[str, list[list[float]]] = {}
+        for lab, seeds in per_seed.items():
+            rows = [[float(v) for v in r] for r in seeds]
+            if not rows or any(len(r) != len(rows[0]) for r in rows):
+                raise ValueError(
+                    f"per_seed[{lab!r}]: expected one or more seeds of equal length, "
+                    f"got lengths {[len(r) for r in rows]}"
+                )
+            series[lab] = [statistics.fmean(col) for col in zip(*rows, strict=True)]
+            runs[lab] = rows
+        return cls(title, xlabel, ylabel, [float(v) for v in x], series, runs)
 
 
 @dataclass
@@ -129,7 +164,10 @@ class Experiment(Generic[C]):
         """The config for ``budget`` with ``--set key=value`` overrides applied (type-checked)."""
         if budget not in BUDGETS:
             raise UserError(f"budget: expected one of {BUDGETS}, got {budget!r}")
-        cfg = self.config_cls(**dict(self.budgets.get(budget, {})))
+        try:
+            cfg = self.config_cls(**dict(self.budgets.get(budget, {})))
+        except (TypeError, ValueError) as err:  # a budget that its own config rejects: a bug
+            raise RuntimeError(f"{self.name}: the {budget!r} budget is invalid: {err}") from err
         return apply_overrides(cfg, [parse_set(s) for s in sets])
 
 
@@ -198,7 +236,30 @@ def apply_overrides(config: C, sets: Sequence[tuple[str, str]]) -> C:
         if key not in names:
             raise UserError(f"--set: unknown key {key!r}; known: {', '.join(names)}")
         changes[key] = _convert(key, raw, hints[key])
-    return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+    try:
+        # the dataclass's __post_init__ checks the values (with paperzoo.core.checks)
+        return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+    except UserError:
+        raise
+    except (TypeError, ValueError) as err:
+        keys = ", ".join(f"{k}={v}" for k, v in sets)
+        raise UserError(f"--set {keys}: {err}") from None
+
+
+def run_experiment(experiment: Experiment[C], config: C, ctx: RunContext) -> Result:
+    """Run ``experiment`` with ``config``; the run owns the torch thread count.
+
+    A config with a ``threads`` field (``int | None``) runs under
+    :func:`paperzoo.core.devices.torch_threads` and the previous count is restored afterwards,
+    whatever happens; experiments never call ``torch.set_num_threads`` themselves.
+    """
+    threads = getattr(config, "threads", None)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
+        raise UserError(f"threads: expected an integer >= 1, got {threads!r}")
+    if threads is not None and threads < 1:
+        raise UserError(f"threads: expected an integer >= 1, got {threads!r}")
+    with torch_threads(threads):
+        return experiment.run(config, ctx)
 
 
 def find_row(rows: Sequence[Row], method: str, metric: str) -> Row:

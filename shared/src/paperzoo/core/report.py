@@ -7,6 +7,7 @@ import logging
 import os
 import platform
 import subprocess
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from importlib.metadata import distributions
@@ -88,14 +89,22 @@ def plot_curve(curve: Curve, path: Path) -> bool:
     except ImportError:
         log.warning("matplotlib is not installed (pip install 'paperzoo-core[plots]'): no plot")
         return False
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     for label, ys in curve.series.items():
-        ax.plot(curve.x[: len(ys)], ys, label=label)
-    ax.set_title(curve.title)
+        xs = curve.x[: len(ys)]
+        (line,) = ax.plot(xs, ys, marker="o", markersize=3.5, label=label)
+        runs = curve.per_seed.get(label)
+        if runs and len(runs) > 1:
+            lo = [min(col) for col in zip(*runs, strict=True)][: len(ys)]
+            hi = [max(col) for col in zip(*runs, strict=True)][: len(ys)]
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    seeds = max((len(r) for r in curve.per_seed.values()), default=0)
+    title = curve.title if seeds < 2 else f"{curve.title}\n(mean of {seeds} seeds; band: min-max)"
+    ax.set_title("\n".join(textwrap.fill(t, width=64) for t in title.split("\n")), fontsize=10)
     ax.set_xlabel(curve.xlabel)
     ax.set_ylabel(curve.ylabel)
     if curve.series:
-        ax.legend()
+        ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

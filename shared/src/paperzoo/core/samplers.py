@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from paperzoo.core.checks import check_labels
+
 __all__ = ["EpisodicBatchSampler", "MPerClassSampler"]
 
 
@@ -22,7 +24,9 @@ def _as_labels(labels: Tensor | Sequence[int]) -> Tensor:
         raise TypeError(f"labels: expected integer class labels, got dtype {t.dtype}")
     if t.dim() != 1 or t.numel() == 0:
         raise ValueError(f"labels: expected a non-empty 1-D tensor, got shape {tuple(t.shape)}")
-    return t.detach().to("cpu", torch.int64)
+    t = t.detach().to("cpu", torch.int64)
+    check_labels("labels", t)  # non-negative class ids
+    return t
 
 
 def _replicas(num_replicas: int | None, rank: int | None) -> tuple[int, int]:

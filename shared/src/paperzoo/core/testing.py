@@ -52,6 +52,9 @@ class LossContractTests:
     reductions: ClassVar[tuple[str, ...]] = ("none", "mean", "sum")
     #: whether reduction="none" returns one value per example (shape (N,))
     per_example: ClassVar[bool] = True
+    #: whether example i's loss depends on example i alone (False for losses that couple the
+    #: batch by definition: pair/proxy-free metric losses, batch confusion matrices; say why)
+    batch_independent: ClassVar[bool] = True
 
     # ---------------------------------------------------------------- to override
     def make_loss(self, reduction: str) -> nn.Module:
@@ -77,6 +80,17 @@ class LossContractTests:
     def bad_shape_inputs(self, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         """Inputs with mismatched shapes (default: drop the last row of ``inputs[1]``)."""
         return (inputs[0], inputs[1][:-1], *inputs[2:])
+
+    def example_inputs(self, inputs: tuple[Tensor, ...], i: int) -> tuple[Tensor, ...]:
+        """The inputs of example ``i`` alone (default: row ``i:i+1`` of every tensor whose first
+        dimension is the batch; other tensors, e.g. class prototypes, are passed whole)."""
+        n = inputs[0].shape[0]
+        return tuple(t[i : i + 1] if t.dim() > 0 and t.shape[0] == n else t for t in inputs)
+
+    def call_none(self, inputs: tuple[Tensor, ...]) -> Tensor:
+        """``reduction='none'`` on ``inputs``; a stochastic loss overrides this to draw its noise
+        per example from a generator seeded the same way for a batch and for one example alone."""
+        return self._call(inputs, "none")
 
     def out_of_range_inputs(self, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         """Inputs with a label equal to ``num_classes`` (out of range)."""
@@ -113,6 +127,20 @@ class LossContractTests:
         assert mean.dim() == 0 and total.dim() == 0, "mean/sum reductions must return scalars"
         torch.testing.assert_close(mean, none.mean(), rtol=self.rtol, atol=self.atol)
         torch.testing.assert_close(total, none.sum(), rtol=self.rtol, atol=self.atol)
+
+    def test_each_row_is_the_loss_of_that_example_alone(self) -> None:
+        """Row i of reduction='none' equals the loss of example i computed alone (float64).
+
+        Catches the per-example bug where every row carries one example's term (e.g. ``ce[0]``).
+        """
+        if not self.per_example or not self.batch_independent:
+            pytest.skip("this loss couples the examples of a batch by definition")
+        inputs = self._inputs()
+        rows = self.call_none(inputs)
+        alone = torch.cat(
+            [self.call_none(self.example_inputs(inputs, i)) for i in range(len(rows))]
+        )
+        torch.testing.assert_close(rows, alone, rtol=1e-10, atol=1e-12)
 
     def test_unknown_reduction_raises(self) -> None:
         with pytest.raises(ValueError, match="reduction"):
@@ -234,6 +262,9 @@ class LayerContractTests:
     batch_size: ClassVar[int] = 4
     #: the layer raises ValueError on NaN/inf input
     checks_nonfinite: ClassVar[bool] = True
+    #: the layer pools statistics over the batch (e.g. batch min-max normalisation): then
+    #: ``make_per_sample_layer`` must give its per-sample mode for the batch-independence test
+    batch_pooled: ClassVar[bool] = False
     rtol: ClassVar[float] = 1e-4
     atol: ClassVar[float] = 1e-5
 
@@ -255,6 +286,13 @@ class LayerContractTests:
     def bad_shape_input(self, x: Tensor) -> Tensor:
         """An input of the wrong shape (default: drop the last feature column)."""
         return x[..., :-1]
+
+    def make_per_sample_layer(self) -> nn.Module:
+        """The layer in a mode whose output row i depends on input row i only (``batch_pooled``
+        layers override this; the default is :meth:`make_layer`)."""
+        if self.batch_pooled:
+            raise NotImplementedError("a batch_pooled layer must define make_per_sample_layer")
+        return self.make_layer()
 
     def _x(
         self,
@@ -285,6 +323,16 @@ class LayerContractTests:
         x = self._x()
         y1 = self._out(layer(x[:1]))
         assert y1.shape[0] == 1 and bool(torch.isfinite(y1).all())
+
+    def test_each_output_row_is_the_layer_on_that_row_alone(self) -> None:
+        """In eval mode, output row i equals the layer applied to ``x[i:i+1]`` (float64)."""
+        torch.manual_seed(0)
+        layer = self.make_per_sample_layer().to(torch.float64).eval()
+        x = self._x(dtype=torch.float64)
+        with torch.no_grad():
+            rows = self._out(layer(x))
+            alone = torch.cat([self._out(layer(x[i : i + 1])) for i in range(x.shape[0])])
+        torch.testing.assert_close(rows, alone, rtol=1e-10, atol=1e-12)
 
     def test_gradcheck_float64(self) -> None:
         layer = self._layer(torch.float64)

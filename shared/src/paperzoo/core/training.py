@@ -24,7 +24,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from paperzoo.core.devices import PRECISIONS, autocast, resolve_device
+from paperzoo.core.devices import PRECISIONS, autocast, resolve_device, to_device
+from paperzoo.core.evaluation import evaluate
 
 __all__ = [
     "Callback",
@@ -290,17 +291,6 @@ class FitResult:
     state: TrainState
 
 
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move a tensor, or a tuple/list/dict of tensors, to ``device`` (non-blocking)."""
-    if isinstance(batch, Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, list | tuple):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
-
-
 def _loss_of(out: Tensor | Mapping[str, Tensor]) -> Tensor:
     if isinstance(out, Tensor):
         return out
@@ -515,8 +505,6 @@ def fit(
             "train_loss": float(all_reduce_mean(mean_loss)),
         }
         if val_loader is not None and metrics is not None:
-            from paperzoo.core.evaluation import evaluate
-
             logs.update(
                 {
                     f"val_{k}": v
