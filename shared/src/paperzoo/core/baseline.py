@@ -13,7 +13,12 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from paperzoo.core.checks import UserError
+from paperzoo.core.checks import (
+    UserError,
+    check_positive,
+    check_positive_int,
+    check_unit_interval,
+)
 from paperzoo.core.data import load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
@@ -41,6 +46,16 @@ class BaselineConfig:
     min_accuracy: float = 0.9
     checkpoint_dir: str = ""
     resume: bool = False
+    drop_last: bool = False  # drop the last incomplete training batch (per process under torchrun)
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_int("hidden", self.hidden)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive("lr", self.lr)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_unit_interval("min_accuracy", self.min_accuracy)
 
 
 def run(config: BaselineConfig, ctx: RunContext) -> Result:
@@ -61,9 +76,14 @@ def run(config: BaselineConfig, ctx: RunContext) -> Result:
         model = mlp([split.num_features, config.hidden, config.hidden, split.num_classes])
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         train = make_loader(
-            split.x_train, split.y_train, batch_size=config.batch_size, shuffle=True, seed=seed
+            split.x_train,
+            split.y_train,
+            batch_size=config.batch_size,
+            shuffle=True,
+            seed=seed,
+            drop_last=config.drop_last,
         )
-        val = make_loader(split.x_val, split.y_val, batch_size=512, shuffle=False)
+        val = make_loader(split.x_val, split.y_val, batch_size=512, shuffle=False, evaluation=True)
         metrics = MetricCollection(
             {"top1": MulticlassAccuracy(num_classes=split.num_classes, average="micro")}
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from paperzoo.core.checks import UserError
 from paperzoo.core.devices import resolve_device
 from paperzoo.core.experiments import get_experiment, list_experiments, run_experiment
 from paperzoo.core.report import write_bench, write_result
+from paperzoo.core.training import init_distributed, is_distributed, is_main_process
 
 __all__ = ["main"]
 
@@ -47,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
     )
+    r.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="data-parallel processes on this machine (launches torchrun; batch sizes are per process)",
+    )
     be = sub.add_parser("bench", help="run one benchmark (or --all)")
     be.add_argument("name", nargs="?")
     be.add_argument("--all", action="store_true")
@@ -74,10 +83,35 @@ def _threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
+def _launch(nproc: int, argv: Sequence[str]) -> int:
+    """Re-run this command under ``torchrun --nproc_per_node=nproc`` (without ``--nproc``)."""
+    if nproc < 1:
+        raise UserError(f"--nproc: expected an integer >= 1, got {nproc}")
+    rest: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    from torch.distributed.run import main as torchrun
+
+    torchrun(["--standalone", f"--nproc_per_node={nproc}", "-m", "paperzoo.core.cli", *rest])
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     names = _names(args, list_experiments(), "run")
     budget = args.budget or "quick"
-    device = _device(args.device)
+    distributed = "WORLD_SIZE" in os.environ  # launched by torchrun
+    if distributed:
+        # one process per rank: gloo on CPU, nccl on CUDA; only rank 0 prints and writes
+        backend = "gloo" if args.device == "cpu" else None
+        device = init_distributed(backend)
+    else:
+        device = _device(args.device)
     _threads(args.threads)
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds: expected a positive int, got {args.seeds}")
@@ -95,6 +129,8 @@ def _run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         result = run_experiment(exp, config, ctx)
         wall = time.perf_counter() - t0
+        if not is_main_process():
+            continue
         folder = write_result(
             args.out,
             experiment=name,
@@ -110,6 +146,9 @@ def _run(args: argparse.Namespace) -> int:
         failed += sum(not c.passed for c in result.checks)
     if failed:
         print(f"{failed} check(s) did not pass (reported in result.json)")
+    if distributed and is_distributed():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return 0
 
 
@@ -137,10 +176,21 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``paperzoo`` command; returns the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """Entry point of the ``paperzoo`` command; returns the exit status.
+
+    Under ``torchrun`` (``WORLD_SIZE`` set) ``paperzoo run`` joins the process group, trains
+    data-parallel through the core's parts (distributed samplers, gradients and metrics reduced
+    across ranks) and only rank 0 prints and writes results; ``paperzoo run --nproc N ...`` launches
+    that for N local processes.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rank = int(os.environ.get("RANK", "0"))
+    level = logging.INFO if rank == 0 else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     try:
+        if args.cmd == "run" and args.nproc is not None and "WORLD_SIZE" not in os.environ:
+            return _launch(args.nproc, argv)
         if args.cmd == "list":
             print("experiments:")
             for n, target in sorted(list_experiments().items()):

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 
 from paperzoo.core.checks import UserError
 
@@ -402,12 +402,17 @@ def make_loader(
     shuffle: bool,
     seed: int = 0,
     drop_last: bool = False,
+    evaluation: bool = False,
 ) -> DataLoader[tuple[Tensor, ...]]:
     """A ``DataLoader`` over ``TensorDataset(x, y)`` with a seeded order.
 
     Under ``torch.distributed`` it uses a ``DistributedSampler`` (each rank a disjoint share,
     ``batch_size`` per rank); ``fit`` calls ``set_epoch`` on it. Otherwise shuffling draws from a
     generator seeded with ``seed`` (its state is saved in checkpoints for exact resume).
+
+    ``evaluation=True`` (for validation and test loaders, never shuffled) gives each rank the rows
+    ``rank::world_size`` without the padding a ``DistributedSampler`` adds, so metrics reduced
+    across ranks count every row exactly once.
     """
     _check_positive(batch_size=batch_size)
     if x.shape[0] != y.shape[0]:
@@ -417,6 +422,11 @@ def make_loader(
     ds = TensorDataset(x, y)
     import torch.distributed as dist
 
+    if evaluation and shuffle:
+        raise ValueError("shuffle: an evaluation loader is never shuffled, got shuffle=True")
+    if evaluation and dist.is_available() and dist.is_initialized():
+        rows = list(range(dist.get_rank(), len(ds), dist.get_world_size()))
+        return DataLoader(Subset(ds, rows), batch_size=batch_size, shuffle=False)
     if dist.is_available() and dist.is_initialized():
         sampler: DistributedSampler[tuple[Tensor, ...]] = DistributedSampler(
             ds, shuffle=shuffle, seed=seed, drop_last=drop_last
