@@ -303,6 +303,30 @@ def test_image_folder_without_class_folders_is_one_user_error(tmp_path: Path) ->
         load_real_dataset("cub200", tmp_path / "train")
 
 
+def test_cars196_official_annotations_split_the_class_ids_in_half(tmp_path: Path) -> None:
+    from scipy.io import savemat
+
+    _png_tree(tmp_path, ["car_ims"], per_class=5)
+    classes = [3, 1, 4, 2, 4]  # image i of car_ims/ has class id classes[i] (1-based)
+    ann = np.zeros((1, 5), dtype=[("relative_im_path", object), ("class", object)])
+    for i, c in enumerate(classes):
+        ann[0, i] = (f"car_ims/{i}.png", np.array([[c]], dtype=np.uint8))
+    names = np.empty((1, 4), dtype=object)
+    names[0, :] = ["Audi", "BMW", "Chevrolet", "Dodge"]
+    savemat(tmp_path / "cars_annos.mat", {"annotations": ann, "class_names": names})
+    before = _snapshot(tmp_path)
+    tr = load_real_dataset("cars196", tmp_path, split="train", image_size=8)
+    te = load_real_dataset("cars196", tmp_path, split="test", image_size=8)
+    assert tr.classes == ("Audi", "BMW") and te.classes == ("Chevrolet", "Dodge")
+    assert [int(tr.dataset[i][1]) for i in range(len(tr))] == [0, 1]  # images 1 and 3
+    assert [int(te.dataset[i][1]) for i in range(len(te))] == [0, 1, 1]  # images 0, 2, 4
+    assert te.dataset[2][0].shape == (3, 8, 8)
+    assert _snapshot(tmp_path) == before
+    (tmp_path / "cars_annos.mat").write_bytes(b"not a mat file")
+    with pytest.raises(UserError, match="cars_annos.mat with 'annotations'"):
+        load_real_dataset("cars196", tmp_path)
+
+
 def test_sop_reads_the_official_ebay_lists(tmp_path: Path) -> None:
     base = tmp_path / "Stanford_Online_Products"
     _png_tree(base / "bicycle_final", ["x"], per_class=3)

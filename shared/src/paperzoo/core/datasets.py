@@ -92,8 +92,8 @@ _SOURCES: Final[dict[str, str]] = {
     "cifar100": "the 'CIFAR-100 binary version' from www.cs.toronto.edu/~kriz/cifar.html, unpacked",
     "image-folder": "any class-per-folder image tree, e.g. an ImageNet subset",
     "cub200": "CUB_200_2011.tgz from www.vision.caltech.edu/datasets/cub_200_2011, unpacked",
-    "cars196": "the Stanford Cars images (ai.stanford.edu/~jkrause/cars) sorted into one folder "
-    "per class",
+    "cars196": "the Stanford Cars 'car_ims.tgz' and 'cars_annos.mat' "
+    "(ai.stanford.edu/~jkrause/cars), unpacked, or its images sorted into one folder per class",
     "sop": "Stanford_Online_Products.zip from cvgl.stanford.edu/projects/lifted_struct, unpacked",
     "text-corpus": "a word-level corpus split into three files, e.g. PTB or WikiText-2/103",
     "table": "a CSV with a header row (numeric features, an integer label column) or an NPZ "
@@ -504,6 +504,44 @@ def _load_folder(name: str, root: Path, split: str, opts: _Options) -> RealDatas
     return RealDataset(ds, name, split, "classification", len(classes), classes, shape, root)
 
 
+def _load_cars(name: str, root: Path, split: str, opts: _Options) -> RealDataset:
+    """Cars-196: the official ``cars_annos.mat`` + ``car_ims/`` if present, else a class tree."""
+    mat = root / "cars_annos.mat"
+    if not mat.is_file():
+        return _load_folder(name, root, split, opts)
+    split = _split(name, split, ("train", "test"))
+    try:
+        from scipy.io import loadmat
+        from scipy.io.matlab import MatReadError
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "cars_annos.mat needs scipy: pip install 'paperzoo-core[vision]'"
+        ) from err
+    try:
+        m = loadmat(str(mat), squeeze_me=True)  # MATLAB v5: plain arrays, nothing unpickled
+        ann = m["annotations"]
+        paths = [str(p) for p in np.atleast_1d(ann["relative_im_path"])]
+        labels = np.atleast_1d(ann["class"]).astype(np.int64)
+        names = [str(c) for c in np.atleast_1d(m.get("class_names", []))]
+    except (OSError, ValueError, KeyError, TypeError, MatReadError, NotImplementedError) as err:
+        raise _missing(
+            name, "cars_annos.mat with 'annotations' (relative_im_path, class)", f"{mat}: {err}"
+        ) from err
+    ids = sorted(set(labels.tolist()))
+    if len(ids) < 2:
+        raise _missing(name, f"at least 2 classes in {mat}", f"found {len(ids)}")
+    # the retrieval split: the first half of the class ids (1..98) train, the rest (99..196) test
+    keep = ids[: len(ids) // 2] if split == "train" else ids[len(ids) // 2 :]
+    index = {c: i for i, c in enumerate(keep)}
+    samples = [
+        (str(root / p), index[c]) for p, c in zip(paths, labels.tolist(), strict=True) if c in index
+    ]
+    ds = ImageListDataset(samples, opts.image_transform(name, split))
+    shape = None if opts.transform is not None else (3, opts.image_size, opts.image_size)
+    classes = tuple(names[c - 1] if 0 < c <= len(names) else str(c) for c in keep)
+    return RealDataset(ds, name, split, "classification", len(keep), classes, shape, root)
+
+
 def _load_sop(name: str, root: Path, split: str, opts: _Options) -> RealDataset:
     split = _split(name, split, ("train", "test"))
     base = next(
@@ -693,7 +731,7 @@ REAL_DATASETS: Final[dict[str, _Reader]] = {
     "cifar100": _load_cifar,
     "image-folder": _load_folder,
     "cub200": _load_folder,
-    "cars196": _load_folder,
+    "cars196": _load_cars,
     "sop": _load_sop,
     "text-corpus": _load_text,
     "table": _load_table,
