@@ -391,11 +391,11 @@ def _load_cifar(name: str, root: Path, split: str, opts: _Options) -> RealDatase
         images, labels, classes = _read_cifar_pickle(py_dir, name, ten, split, opts)
     else:
         layout = (
-            "ROOT/cifar-10-batches-bin/data_batch_1.bin ... data_batch_5.bin and test_batch.bin"
+            f"{root}/cifar-10-batches-bin/data_batch_1.bin ... data_batch_5.bin, test_batch.bin"
             if ten
-            else "ROOT/cifar-100-binary/train.bin and test.bin"
+            else f"{root}/cifar-100-binary/train.bin and test.bin"
         )
-        raise _missing(name, f"{layout} under {root}")
+        raise _missing(name, layout)
     if labels.size and int(labels.max()) >= k:
         raise _missing(name, f"labels in [0, {k})", f"found {int(labels.max())}")
     classes = classes if len(classes) == k else tuple(str(c) for c in range(k))
