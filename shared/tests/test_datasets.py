@@ -16,7 +16,10 @@ from torch import Tensor
 
 from paperzoo.core.checks import UserError
 from paperzoo.core.datasets import (
+    ImageArrayDataset,
     RealDataset,
+    TableDataset,
+    TokenWindowDataset,
     available_real_datasets,
     build_vocabulary,
     load_real_dataset,
@@ -469,6 +472,42 @@ def test_loader_batches_a_real_dataset_in_a_seeded_order(tmp_path: Path, workers
     fixed = make_real_loader(d, batch_size=4, shuffle=False)
     assert labels(fixed) == [int(d.dataset[i][1]) for i in range(len(d))]
     assert make_real_loader(d, batch_size=4).num_workers == 0  # CPU default
+
+
+def test_loader_under_torch_distributed_gives_each_rank_a_distributed_sampler(
+    tmp_path: Path,
+) -> None:
+    import torch.distributed as dist
+
+    d = TableDataset(torch.arange(10.0).view(5, 2), torch.tensor([0, 1, 0, 1, 1]))
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        loader = make_real_loader(d, batch_size=2, shuffle=True, seed=1)
+        assert isinstance(loader.sampler, torch.utils.data.DistributedSampler)
+        assert sorted(torch.cat([y for _, y in loader]).tolist()) == [0, 0, 1, 1, 1]
+    finally:
+        dist.destroy_process_group()
+
+
+def test_building_blocks_check_their_input_and_bounds() -> None:
+    images = np.arange(2 * 1 * 2 * 2, dtype=np.uint8).reshape(2, 1, 2, 2)
+    a = ImageArrayDataset(images, np.array([1, 0]), transform=None)
+    x, y = a[1]
+    assert x.dtype == torch.float32
+    torch.testing.assert_close(x, torch.tensor([[[4.0, 5.0], [6.0, 7.0]]]) / 255)
+    assert int(y) == 0
+    with pytest.raises(ValueError, match=r"uint8 \(N, C, H, W\)"):
+        ImageArrayDataset(images[:, 0], np.array([1, 0]), transform=None)
+    w = TokenWindowDataset(torch.arange(7), seq_len=3)
+    assert len(w) == 2 and w[1][1].tolist() == [4, 5, 6]
+    with pytest.raises(IndexError):
+        w[2]
+    with pytest.raises(ValueError, match="seq_len"):
+        TokenWindowDataset(torch.arange(7), seq_len=0)
+    t = TableDataset(torch.ones(2, 3), torch.tensor([0, 1]), transform=lambda r: 2 * r)
+    assert t[0][0].tolist() == [2.0, 2.0, 2.0]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
