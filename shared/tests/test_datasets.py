@@ -345,6 +345,9 @@ def test_sop_reads_the_official_ebay_lists(tmp_path: Path) -> None:
     assert x.shape == (3, 8, 8) and int(y) == 0
     with pytest.raises(UserError, match="Ebay_train.txt"):
         load_real_dataset("sop", base / "bicycle_final")
+    (base / "bicycle_final" / "x" / "2.png").unlink()
+    with pytest.raises(UserError, match=r"images that Ebay_test.txt lists.*2\.png is missing"):
+        load_real_dataset("sop", tmp_path, split="test")
 
 
 # ----------------------------------------------------------------------------- text corpus
@@ -427,9 +430,10 @@ def test_npz_table_as_a_folder_split_or_one_file(tmp_path: Path) -> None:
     np.savez(tmp_path / "valid.npz", features=x, y=np.zeros(4))
     with pytest.raises(UserError, match="arrays 'x' and 'y'"):
         load_real_dataset("table", tmp_path, split="valid")
-    np.savez(tmp_path / "train.npz", x=x, y=np.array([0.5, 1, 2, 3]))
-    with pytest.raises(UserError, match="integer labels"):
-        load_real_dataset("table", tmp_path, split="train")
+    for bad in (np.array([0.5, 1, 2, 3]), np.array(["a", "b", "a", "b"])):
+        np.savez(tmp_path / "train.npz", x=x, y=bad)
+        with pytest.raises(UserError, match="integer labels"):
+            load_real_dataset("table", tmp_path, split="train")
 
 
 def test_npz_with_pickled_objects_is_not_unpickled(tmp_path: Path) -> None:

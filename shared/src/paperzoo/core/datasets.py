@@ -504,6 +504,16 @@ def _load_folder(name: str, root: Path, split: str, opts: _Options) -> RealDatas
     return RealDataset(ds, name, split, "classification", len(classes), classes, shape, root)
 
 
+def _check_first_image(name: str, samples: Sequence[tuple[str, int]], listing: Path) -> None:
+    """A listed image that is not there means the wrong root: say so now, not in a worker."""
+    if samples and not Path(samples[0][0]).is_file():
+        raise _missing(
+            name,
+            f"the images that {listing.name} lists, relative to {listing.parent}",
+            f"{samples[0][0]} is missing",
+        )
+
+
 def _load_cars(name: str, root: Path, split: str, opts: _Options) -> RealDataset:
     """Cars-196: the official ``cars_annos.mat`` + ``car_ims/`` if present, else a class tree."""
     mat = root / "cars_annos.mat"
@@ -536,6 +546,7 @@ def _load_cars(name: str, root: Path, split: str, opts: _Options) -> RealDataset
     samples = [
         (str(root / p), index[c]) for p, c in zip(paths, labels.tolist(), strict=True) if c in index
     ]
+    _check_first_image(name, samples, mat)
     ds = ImageListDataset(samples, opts.image_transform(name, split))
     shape = None if opts.transform is not None else (3, opts.image_size, opts.image_size)
     classes = tuple(names[c - 1] if 0 < c <= len(names) else str(c) for c in keep)
@@ -565,6 +576,7 @@ def _load_sop(name: str, root: Path, split: str, opts: _Options) -> RealDataset:
     ids = sorted({c for c, _ in parsed})
     index = {c: i for i, c in enumerate(ids)}
     samples = [(str(base / p), index[c]) for c, p in parsed]
+    _check_first_image(name, samples, listing)
     ds = ImageListDataset(samples, opts.image_transform(name, split))
     shape = None if opts.transform is not None else (3, opts.image_size, opts.image_size)
     classes = tuple(str(c) for c in ids)
@@ -659,7 +671,7 @@ def _load_table(name: str, root: Path, split: str, opts: _Options) -> RealDatase
         raise _missing(name, "a .csv or .npz file", f"got {path}")
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
         raise _missing(name, "features (N, F) and labels (N,), N >= 1", f"{x.shape}, {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer) and not np.array_equal(y, np.round(y)):
+    if not np.issubdtype(y.dtype, np.number) or not np.array_equal(y, np.round(y)):
         raise _missing(name, "integer labels", f"{path} has {y.dtype} labels")
     if y.min() < 0:
         raise _missing(name, "non-negative labels", f"{path} has {int(y.min())}")
@@ -781,6 +793,8 @@ def load_real_dataset(
             frequent training words); ``None`` keeps every training word.
         seq_len: ``text-corpus`` window length ``T``.
         label_column: the label column of a CSV table.
+
+    Options that do not apply to ``name`` are ignored.
 
     Returns:
         A :class:`RealDataset`; nothing is written anywhere.
