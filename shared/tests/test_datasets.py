@@ -7,6 +7,7 @@ import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -192,7 +193,7 @@ def test_cifar10_train_augments_and_test_is_deterministic(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("labels", "k", "col"), [("fine", 100, 1), ("coarse", 20, 0)])
 def test_cifar100_binary_has_coarse_then_fine_label(
-    tmp_path: Path, labels: str, k: int, col: int
+    tmp_path: Path, labels: Literal["fine", "coarse"], k: int, col: int
 ) -> None:
     folder = tmp_path / "cifar-100-binary"
     folder.mkdir()
@@ -201,7 +202,7 @@ def test_cifar100_binary_has_coarse_then_fine_label(
     (folder / "test.bin").write_bytes(test.tobytes())
     d = load_real_dataset(
         "cifar100", tmp_path, split="test", transform=_identity, cifar100_labels=labels
-    )  # type: ignore[arg-type]
+    )
     assert len(d) == 3 and d.num_classes == k and len(d.classes) == k
     x, y = d.dataset[2]
     assert int(y) == int(test[2, col])
