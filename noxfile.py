@@ -105,7 +105,7 @@ def tests(session: nox.Session, package: str) -> None:
     folder = MEMBERS[package]
     args = ["--package", _dist(folder), "--group", "test"]
     if package == "core":
-        args += ["--extra", "data", "--extra", "plots", "--extra", "testing"]
+        args += ["--extra", "data", "--extra", "plots", "--extra", "testing", "--extra", "vision"]
     if "peers" in _groups(folder):
         args += ["--group", "peers"]
     _sync(session, *args)
