@@ -57,9 +57,9 @@ from paperzoo.core.training import fit
 from paperzoo.zloss.factored import FactoredSGD, FactoredSphericalLinear, FactoredZLossHead
 from paperzoo.zloss.losses import (
     SPHERICAL_LOSSES,
-    log_spherical_softmax,
-    log_taylor_softmax,
-    spherical_mse,
+    log_spherical_softmax_loss,
+    log_taylor_softmax_loss,
+    spherical_mse_loss,
     z_loss,
 )
 
@@ -151,12 +151,12 @@ def _loss_fn(name: str, params: dict[str, float]) -> Callable[[Tensor, Tensor], 
         a, b = params["a"], params["b"]
         return lambda o, y: z_loss(o, y, a, b, validate=False)
     if name == "spherical-mse":
-        return lambda o, y: spherical_mse(o, y, validate=False)
+        return lambda o, y: spherical_mse_loss(o, y, validate=False)
     if name == "log-taylor-softmax":
-        return lambda o, y: log_taylor_softmax(o, y, validate=False)
+        return lambda o, y: log_taylor_softmax_loss(o, y, validate=False)
     if name == "log-spherical-softmax":
         eps = params["eps"]
-        return lambda o, y: log_spherical_softmax(o, y, eps, validate=False)
+        return lambda o, y: log_spherical_softmax_loss(o, y, eps, validate=False)
     raise ValueError(f"unknown loss {name!r}")
 
 
