@@ -18,6 +18,7 @@ from paperzoo.zloss import FactoredSphericalLinear
 from paperzoo.zloss import experiment as ex
 from paperzoo.zloss.losses import SPHERICAL_LOSSES
 from paperzoo.zloss.repro_a import QUALITY_LOSSES, QualityConfig, loss_grid
+from paperzoo.zloss.repro_b import SpeedConfig
 from paperzoo.zloss.repro_many import (
     MANY_LOSSES,
     ManyClassConfig,
@@ -68,8 +69,9 @@ def test_z_grid_holds_the_official_example_and_every_loss_shares_the_lr_grid() -
 def test_every_command_line_key_reaches_one_reproduction_config() -> None:
     config = ex.ZLossConfig()
     parts = {"run_quality", "run_many", "run_speed", "threads"}
-    for part in (config.quality(), config.many(), config.speed()):
-        assert dataclasses.is_dataclass(part)
+    assert config.quality() == QualityConfig()  # the defaults are the parts' own
+    assert config.many() == ManyClassConfig()
+    assert config.speed() == SpeedConfig()
     keys = set(ex._QUALITY_KEYS) | set(ex._MANY_KEYS) | set(ex._SPEED_KEYS) | parts
     assert keys == {f.name for f in dataclasses.fields(ex.ZLossConfig)}
     changed = apply_overrides(config, [("many_steps", "7"), ("spherical_eps_grid", "0.5,2")])

@@ -83,50 +83,51 @@ _SPEED_KEYS: Mapping[str, str] = {
 class ZLossConfig:
     """Config of the ``zloss`` reproduction: which parts run, and each part's command-line keys.
 
-    The defaults of each part are its config's (:class:`QualityConfig`, :class:`ManyClassConfig`,
-    :class:`SpeedConfig`); see the module docstring for how the keys map onto them.
+    Every default is read from its part's config (:class:`QualityConfig`, :class:`ManyClassConfig`,
+    :class:`SpeedConfig`), the one place it is written; see the module docstring for how the keys
+    map onto them.
     """
 
     run_quality: bool = True
     run_speed: bool = True
     threads: int | None = 1  # scoped by the run (paperzoo.core.experiments.run_experiment)
     # A: quality at small D (QualityConfig)
-    dataset: str = "mnist5k"
-    hidden: int = 256
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
-    lr_grid: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
-    a_grid: tuple[float, ...] = (0.5, 1.0, 2.0)
-    b_grid: tuple[float, ...] = (0.0, 1.0, 2.0)
-    spherical_eps_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
-    extra_val_seeds: int = 0
+    dataset: str = QualityConfig.dataset
+    hidden: int = QualityConfig.hidden
+    epochs: int = QualityConfig.epochs
+    batch_size: int = QualityConfig.batch_size
+    lr: float = QualityConfig.lr
+    lr_grid: tuple[float, ...] = QualityConfig.lr_grid
+    a_grid: tuple[float, ...] = QualityConfig.a_grid
+    b_grid: tuple[float, ...] = QualityConfig.b_grid
+    spherical_eps_grid: tuple[float, ...] = QualityConfig.eps_grid
+    extra_val_seeds: int = QualityConfig.extra_val_seeds
     # A2: the spherical losses at many classes (ManyClassConfig; dim and zipf_exponent shared)
     run_many: bool = True
-    many_classes: int = 10_000
-    many_train_size: int = 50_000
-    many_val_size: int = 2000
-    many_test_size: int = 2000
-    many_steps: int = 200
-    many_batch: int = 256
-    many_lr: float = 1.0
-    many_lr_grid: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
-    many_a_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
-    many_b_grid: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)
-    many_eps_grid: tuple[float, ...] = (1e-3, 1e-2, 0.1)
+    many_classes: int = ManyClassConfig.num_classes
+    many_train_size: int = ManyClassConfig.train_size
+    many_val_size: int = ManyClassConfig.val_size
+    many_test_size: int = ManyClassConfig.test_size
+    many_steps: int = ManyClassConfig.steps
+    many_batch: int = ManyClassConfig.batch
+    many_lr: float = ManyClassConfig.lr
+    many_lr_grid: tuple[float, ...] = ManyClassConfig.lr_grid
+    many_a_grid: tuple[float, ...] = ManyClassConfig.a_grid
+    many_b_grid: tuple[float, ...] = ManyClassConfig.b_grid
+    many_eps_grid: tuple[float, ...] = ManyClassConfig.eps_grid
     # B: speed at large D (SpeedConfig)
-    num_classes: int = 100_000
-    dim: int = 128
-    zipf_exponent: float = 1.1
-    train_size: int = 100_000
-    test_size: int = 1000
-    batch: int = 256
-    seconds: float = 60.0
-    eval_points: int = 3
-    ce_lr: float = 0.5
-    z_lr: float = 0.5
-    z_a: float = 1.0
-    z_b: float = 0.0
+    num_classes: int = SpeedConfig.num_classes
+    dim: int = SpeedConfig.dim
+    zipf_exponent: float = SpeedConfig.zipf_exponent
+    train_size: int = SpeedConfig.train_size
+    test_size: int = SpeedConfig.test_size
+    batch: int = SpeedConfig.batch
+    seconds: float = SpeedConfig.seconds
+    eval_points: int = SpeedConfig.eval_points
+    ce_lr: float = SpeedConfig.ce_lr
+    z_lr: float = SpeedConfig.z_lr
+    z_a: float = SpeedConfig.z_a
+    z_b: float = SpeedConfig.z_b
 
     def __post_init__(self) -> None:
         self.quality()

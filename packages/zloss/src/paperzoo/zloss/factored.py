@@ -10,6 +10,12 @@ rows of ``V`` named by the targets. No ``D × m`` tensor is ever formed.
 
 Notation (row form, batch first): ``H`` is ``(m, d)`` (a constant column ``v`` appended for the
 bias), ``T`` the ``(m, K)`` targets, ``A = o_T`` ``(m, K)``, ``G_A, g_q, g_s`` the loss gradients.
+
+One concept in one module (about 800 lines, over the usual 500): the factored layer's state, the
+autograd function that stashes its gradients, the exact update with its stabilisation, and the two
+thin wrappers that drive it (:class:`FactoredSGD`, :class:`FactoredZLossHead`) all read and write
+the same private invariants (the gradient stash and its version counter, ``Q``, ``w̄``, ``U⁻¹``),
+which splitting the file would expose across modules.
 """
 
 from __future__ import annotations
