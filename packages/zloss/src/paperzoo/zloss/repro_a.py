@@ -40,6 +40,7 @@ from paperzoo.zloss.losses import (
     z_loss,
 )
 from paperzoo.zloss.repro_protocol import (
+    ModelCache,
     Predictor,
     check_grid,
     paired_differences,
@@ -117,7 +118,7 @@ def _loss_fn(name: str, params: dict[str, float]) -> Callable[[Tensor, Tensor], 
     raise ValueError(f"name: expected one of {list(QUALITY_LOSSES)}, got {name!r}")
 
 
-class QualityRuns:
+class QualityRuns(ModelCache[nn.Module]):
     """Trains the MLP for one (loss, loss hyper-parameters, lr) on each seed; caches the runs.
 
     Every run of every loss starts from the same seeded initialisation and sees the same batches
@@ -125,11 +126,11 @@ class QualityRuns:
     """
 
     def __init__(self, config: QualityConfig, ctx: RunContext) -> None:
+        super().__init__()
         self.config = config
         self.ctx = ctx
         self._splits: dict[int, Split] = {}
         self._val: dict[tuple[str, str, int], float] = {}
-        self._models: dict[tuple[str, str, int], nn.Module] = {}
 
     def split(self, seed: int) -> Split:
         """The seed's stratified train/validation/test split (70/10/20)."""
@@ -186,12 +187,6 @@ class QualityRuns:
             split = self.split(seed)
             out.append(self._top1(model, name, split.x_test, split.y_test))
         return out
-
-    def keep_only(self, name: str, params: dict[str, float], lr: float) -> None:
-        """Free the models of ``name`` other than the selected configuration's."""
-        keep = run_label(params, lr)
-        for key in [k for k in self._models if k[0] == name and k[1] != keep]:
-            del self._models[key]
 
 
 def run_quality(

@@ -39,6 +39,7 @@ from paperzoo.core.experiments import Check, Row, RunContext, find_row
 from paperzoo.zloss.factored import FactoredSGD, FactoredSphericalLinear
 from paperzoo.zloss.losses import SPHERICAL_LOSSES
 from paperzoo.zloss.repro_protocol import (
+    ModelCache,
     check_grid,
     class_scores,
     paired_differences,
@@ -130,7 +131,7 @@ def many_class_hits(
     return topk_hits(top, x, y, chunk)
 
 
-class ManyClassRuns:
+class ManyClassRuns(ModelCache[tuple[nn.Module, FactoredSphericalLinear]]):
     """A body ``Linear(d, d) + tanh`` and a :class:`FactoredSphericalLinear` head on Zipf labels.
 
     Trains one (loss, loss hyper-parameters, lr) for ``steps`` plain-SGD steps (body and head at
@@ -139,11 +140,11 @@ class ManyClassRuns:
     """
 
     def __init__(self, config: ManyClassConfig, ctx: RunContext) -> None:
+        super().__init__()
         self.config = config
         self.ctx = ctx
         self._data: dict[int, tuple[Tensor, ...]] = {}
         self._val: dict[tuple[str, str, int], float] = {}
-        self._models: dict[tuple[str, str, int], tuple[nn.Module, FactoredSphericalLinear]] = {}
         self._finite: dict[tuple[str, str, int], bool] = {}
         self.diverged: list[str] = []
 
@@ -237,12 +238,6 @@ class ManyClassRuns:
                 hit1 = hit10 = 0
             out.append((hit1 / y_te.numel(), hit10 / y_te.numel()))
         return out
-
-    def keep_only(self, name: str, params: dict[str, float], lr: float) -> None:
-        """Free the models of ``name`` other than the selected configuration's."""
-        keep = run_label(params, lr)
-        for key in [k for k in self._models if k[0] == name and k[1] != keep]:
-            del self._models[key]
 
 
 def run_many(

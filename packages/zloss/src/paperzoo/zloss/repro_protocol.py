@@ -15,7 +15,7 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +25,7 @@ from paperzoo.core.selection import label, select_on_validation
 
 __all__ = [
     "LossRuns",
+    "ModelCache",
     "Predictor",
     "Selected",
     "check_grid",
@@ -98,6 +99,22 @@ def check_grid(name: str, values: tuple[float, ...], *, positive: bool = True) -
 def run_label(params: dict[str, float], lr: float) -> str:
     """The key of one run: ``"a=1,b=0,lr=0.001"`` (``"lr=0.001"`` for a loss without a grid)."""
     return label({**params, "lr": lr})
+
+
+M = TypeVar("M")
+
+
+class ModelCache(Generic[M]):
+    """Trained models ``M`` keyed by ``(loss, run label, seed)``; frees all but the selected run."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str, int], M] = {}
+
+    def keep_only(self, name: str, params: dict[str, float], lr: float) -> None:
+        """Free the models of ``name`` other than the selected configuration's."""
+        keep = run_label(params, lr)
+        for key in [k for k in self._models if k[0] == name and k[1] != keep]:
+            del self._models[key]
 
 
 class LossRuns(Protocol):
