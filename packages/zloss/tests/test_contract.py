@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from paperzoo.core.checks import check_reduction
 from paperzoo.core.testing import LayerContractTests, LossContractTests
 from paperzoo.zloss import (
     FactoredSphericalLinear,
@@ -17,9 +18,9 @@ from paperzoo.zloss import (
     LogTaylorSoftmaxLoss,
     SphericalMSELoss,
     ZLoss,
-    log_spherical_softmax,
-    log_taylor_softmax,
-    spherical_mse,
+    log_spherical_softmax_loss,
+    log_taylor_softmax_loss,
+    spherical_mse_loss,
     z_loss,
     z_loss_from_stats,
 )
@@ -45,34 +46,36 @@ class _DenseLossInputs:
 
 class TestZLossContract(_DenseLossInputs, LossContractTests):
     def make_loss(self, reduction: str) -> nn.Module:
-        return ZLoss(a=1.5, b=0.5, reduction=reduction)  # type: ignore[arg-type]
+        return ZLoss(a=1.5, b=0.5, reduction=check_reduction(reduction))
 
     def call_functional(self, inputs: tuple[Tensor, ...], reduction: str) -> Tensor:
-        return z_loss(inputs[0], inputs[1], a=1.5, b=0.5, reduction=reduction)  # type: ignore[arg-type]
+        return z_loss(inputs[0], inputs[1], a=1.5, b=0.5, reduction=check_reduction(reduction))
 
 
 class TestSphericalMSEContract(_DenseLossInputs, LossContractTests):
     def make_loss(self, reduction: str) -> nn.Module:
-        return SphericalMSELoss(reduction=reduction)  # type: ignore[arg-type]
+        return SphericalMSELoss(reduction=check_reduction(reduction))
 
     def call_functional(self, inputs: tuple[Tensor, ...], reduction: str) -> Tensor:
-        return spherical_mse(inputs[0], inputs[1], reduction=reduction)  # type: ignore[arg-type]
+        return spherical_mse_loss(inputs[0], inputs[1], reduction=check_reduction(reduction))
 
 
 class TestLogTaylorSoftmaxContract(_DenseLossInputs, LossContractTests):
     def make_loss(self, reduction: str) -> nn.Module:
-        return LogTaylorSoftmaxLoss(reduction=reduction)  # type: ignore[arg-type]
+        return LogTaylorSoftmaxLoss(reduction=check_reduction(reduction))
 
     def call_functional(self, inputs: tuple[Tensor, ...], reduction: str) -> Tensor:
-        return log_taylor_softmax(inputs[0], inputs[1], reduction=reduction)  # type: ignore[arg-type]
+        return log_taylor_softmax_loss(inputs[0], inputs[1], reduction=check_reduction(reduction))
 
 
 class TestLogSphericalSoftmaxContract(_DenseLossInputs, LossContractTests):
     def make_loss(self, reduction: str) -> nn.Module:
-        return LogSphericalSoftmaxLoss(eps=0.1, reduction=reduction)  # type: ignore[arg-type]
+        return LogSphericalSoftmaxLoss(eps=0.1, reduction=check_reduction(reduction))
 
     def call_functional(self, inputs: tuple[Tensor, ...], reduction: str) -> Tensor:
-        return log_spherical_softmax(inputs[0], inputs[1], eps=0.1, reduction=reduction)  # type: ignore[arg-type]
+        return log_spherical_softmax_loss(
+            inputs[0], inputs[1], eps=0.1, reduction=check_reduction(reduction)
+        )
 
 
 class _HeadForInputs(nn.Module):
@@ -83,7 +86,8 @@ class _HeadForInputs(nn.Module):
         self.build, self.reduction = build, reduction
 
     def forward(self, h: Tensor, target: Tensor) -> Tensor:
-        return self.build(self.reduction, h)(h, target)  # type: ignore[no-any-return]
+        loss: Tensor = self.build(self.reduction, h)(h, target)
+        return loss
 
 
 class TestFactoredZLossHeadContract(LossContractTests):
@@ -115,7 +119,7 @@ class TestFactoredZLossHeadContract(LossContractTests):
             50,
             a=1.5,
             b=0.5,
-            reduction=reduction,  # type: ignore[arg-type]
+            reduction=check_reduction(reduction),
             dtype=dtype,
             generator=torch.Generator().manual_seed(0),
         )
@@ -126,7 +130,9 @@ class TestFactoredZLossHeadContract(LossContractTests):
 
     def call_functional(self, inputs: tuple[Tensor, ...], reduction: str) -> Tensor:
         layer = self._head(reduction, inputs[0]).layer
-        return z_loss_from_stats(*layer(*inputs), 50, 1.5, 0.5, reduction=reduction)  # type: ignore[arg-type]
+        return z_loss_from_stats(
+            *layer(*inputs), 50, 1.5, 0.5, reduction=check_reduction(reduction)
+        )
 
     def test_head_equals_the_dense_layer_with_the_dense_z_loss(self) -> None:
         h, t = self._inputs()
@@ -138,7 +144,7 @@ class TestFactoredZLossHeadContract(LossContractTests):
 
 
 class _LayerWithTargets(nn.Module):
-    """Test adapter: the layer with fixed targets ``arange(B) % D``, so it takes one input."""
+    """Test adapter: the layer with targets computed from each row of ``h``, so it takes one input."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -148,7 +154,8 @@ class _LayerWithTargets(nn.Module):
         self.layer.reset_parameters()
 
     def forward(self, h: Tensor) -> tuple[Tensor, ...]:
-        t = torch.arange(h.shape[0], device=h.device) % 20
+        # a target read from the row itself, so row i alone gets the target it gets in a batch
+        t = (3 * h.detach().argmax(1) + h.detach().argmin(1)) % 20
         return tuple(self.layer(h, t))
 
 

@@ -1,18 +1,39 @@
-"""The reproduction's selection and prediction rules (part A), without training."""
+"""The reproductions' config, selection and prediction rules (A, A2), mostly without training."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-from paperzoo.core.experiments import RunContext, find_row
+from paperzoo.core.checks import UserError
+from paperzoo.core.experiments import RunContext, apply_overrides, find_row
+from paperzoo.core.selection import label
 from paperzoo.zloss import FactoredSphericalLinear
 from paperzoo.zloss import experiment as ex
 from paperzoo.zloss.losses import SPHERICAL_LOSSES
+from paperzoo.zloss.repro_a import QUALITY_LOSSES, QualityConfig, loss_grid
+from paperzoo.zloss.repro_b import SpeedConfig
+from paperzoo.zloss.repro_many import (
+    MANY_LOSSES,
+    ManyClassConfig,
+    ManyClassRuns,
+    many_class_hits,
+    many_loss_grid,
+    run_many,
+)
+from paperzoo.zloss.repro_protocol import (
+    Predictor,
+    Selected,
+    class_scores,
+    run_label,
+    select_loss,
+)
 
 
 def test_log_spherical_and_log_taylor_predict_by_their_own_probability() -> None:
@@ -27,59 +48,102 @@ def test_log_spherical_and_log_taylor_predict_by_their_own_probability() -> None
         ("spherical-mse", 1),
         ("cross-entropy", 1),
     ):
-        assert int(ex._Predictor(model, name)(logits).argmax(1)) == expected, name
+        assert int(Predictor(model, name)(logits).argmax(1)) == expected, name
 
 
-def test_argmax_breaks_ties_towards_the_earlier_grid_entry() -> None:
-    assert ex._argmax({"x": 0.5, "y": 0.7, "z": 0.7}) == "y"
-    assert ex._argmax({"x": 0.7, "y": 0.7 + 1e-12}) == "x"
-    assert ex._argmax({"x": 0.1, "y": 0.2}) == "y"
+def test_selection_breaks_ties_towards_the_earlier_grid_entry() -> None:
+    table = {("a=1,b=0", 1e-3): 0.7, ("a=1,b=1", 1e-3): 0.7 + 1e-12, ("a=1,b=2", 1e-3): 0.6}
+    runs = _FakeRuns(table)
+    sel = _select(runs, "z-loss", [0], QualityConfig(a_grid=(1.0,), lr_grid=(1e-3,)))
+    assert sel.params == {"a": 1.0, "b": 0.0}
 
 
 def test_z_grid_holds_the_official_example_and_every_loss_shares_the_lr_grid() -> None:
-    config = ex.ZLossConfig()
-    assert {"a": 1.0, "b": 0.0} in ex._loss_grid(config, "z-loss")
-    assert len(ex._loss_grid(config, "log-spherical-softmax")) == len(config.spherical_eps_grid)
-    assert ex._loss_grid(config, "spherical-mse") == [{}]
+    config = QualityConfig()
+    assert {"a": 1.0, "b": 0.0} in loss_grid(config, "z-loss")
+    assert len(loss_grid(config, "log-spherical-softmax")) == len(config.eps_grid)
+    assert loss_grid(config, "spherical-mse") == [{}]
     assert config.lr in config.lr_grid
+
+
+def test_every_command_line_key_reaches_one_reproduction_config() -> None:
+    config = ex.ZLossConfig()
+    parts = {"run_quality", "run_many", "run_speed", "threads"}
+    assert config.quality() == QualityConfig()  # the defaults are the parts' own
+    assert config.many() == ManyClassConfig()
+    assert config.speed() == SpeedConfig()
+    keys = set(ex._QUALITY_KEYS) | set(ex._MANY_KEYS) | set(ex._SPEED_KEYS) | parts
+    assert keys == {f.name for f in dataclasses.fields(ex.ZLossConfig)}
+    changed = apply_overrides(config, [("many_steps", "7"), ("spherical_eps_grid", "0.5,2")])
+    assert changed.many().steps == 7 and changed.quality().eps_grid == (0.5, 2.0)
+    assert changed.speed() == config.speed()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("many_steps", "0", "many_steps: expected an integer >= 1, got 0"),
+        ("spherical_eps_grid", "0.1,-1", "spherical_eps_grid: expected a finite value > 0"),
+        ("lr_grid", "0.001,0.001", "lr_grid: expected distinct grid values"),
+        ("seconds", "0", "seconds: expected a finite value > 0"),
+        ("dataset", "cifar", "dataset: expected one of"),
+        ("z_a", "-1", "z_a: expected a finite value > 0"),
+    ],
+)
+def test_a_bad_set_value_is_one_user_error_naming_its_key(
+    key: str, value: str, message: str
+) -> None:
+    with pytest.raises(UserError, match=message):
+        apply_overrides(ex.ZLossConfig(), [(key, value)])
 
 
 @dataclass
 class _FakeRuns:
-    """Stands in for _QualityRuns: validation scores from a table; test must never be read."""
+    """Stands in for QualityRuns: validation scores from a table; test must never be read."""
 
-    config: ex.ZLossConfig
     table: dict[tuple[str, float], float]
-    ctx: object = field(default_factory=lambda: type("C", (), {"log": logging.getLogger("t")}))
     kept: list[tuple[str, str]] = field(default_factory=list)
 
     def val(self, name: str, params: dict[str, float], lr: float, seeds: list[int]) -> list[float]:
-        return [self.table.get((ex._label(params), lr), 0.0)] * len(seeds)
+        return [self.table.get((label(params), lr), 0.0)] * len(seeds)
 
     def test(self, *args: object) -> list[float]:
         raise AssertionError("selection read the test split")
 
     def keep_only(self, name: str, params: dict[str, float], lr: float) -> None:
-        self.kept.append((name, ex._label(params, lr)))
+        self.kept.append((name, run_label(params, lr)))
+
+
+def _select(runs: _FakeRuns, name: str, seeds: list[int], config: QualityConfig) -> Selected:
+    return select_loss(
+        runs,
+        name,
+        seeds,
+        grid=loss_grid(config, name),
+        base_lr=config.lr,
+        lr_grid=config.lr_grid,
+        log=logging.getLogger("t"),
+        tag="A",
+    )
 
 
 def test_selection_uses_validation_only_loss_grid_first_then_lr() -> None:
-    config = ex.ZLossConfig(a_grid=(0.5, 1.0), b_grid=(0.0, 2.0), lr_grid=(3e-4, 1e-3, 3e-3))
+    config = QualityConfig(a_grid=(0.5, 1.0), b_grid=(0.0, 2.0), lr_grid=(3e-4, 1e-3, 3e-3))
     table = {
         ("a=0.5,b=0", 1e-3): 0.90,
         ("a=1,b=2", 1e-3): 0.95,  # best (a, b) at the base lr
         ("a=1,b=2", 3e-3): 0.97,  # then the best lr for it
         ("a=0.5,b=0", 3e-3): 0.99,  # not reachable: (a, b) is chosen at the base lr
     }
-    runs = _FakeRuns(config, table)
-    sel = ex._select(runs, "z-loss", [0, 1])  # type: ignore[arg-type]
+    runs = _FakeRuns(table)
+    sel = _select(runs, "z-loss", [0, 1], config)
     assert sel.params == {"a": 1.0, "b": 2.0}
     assert sel.lr == 3e-3
     assert sel.record["selected"] == {"a": 1.0, "b": 2.0, "lr": 3e-3}
     assert runs.kept == [("z-loss", "a=1,b=2,lr=0.003")]
     # a loss without its own hyper-parameters only gets the lr grid; ties keep the base lr
-    runs = _FakeRuns(config, {("-", 1e-3): 0.9, ("-", 3e-3): 0.9, ("-", 3e-4): 0.8})
-    sel = ex._select(runs, "spherical-mse", [0])  # type: ignore[arg-type]
+    runs = _FakeRuns({("default", 1e-3): 0.9, ("default", 3e-3): 0.9, ("default", 3e-4): 0.8})
+    sel = _select(runs, "spherical-mse", [0], config)
     assert (sel.params, sel.lr) == ({}, 1e-3)
     assert "loss_grid_mean_val_top1_at_base_lr" not in sel.record
 
@@ -89,42 +153,43 @@ def test_selection_uses_validation_only_loss_grid_first_then_lr() -> None:
 
 def test_class_scores_keep_the_shape_and_match_the_predictor() -> None:
     o = torch.randn(4, 7)
-    for name in ex._QUALITY_LOSSES:
-        scores = ex._class_scores(name, o)
+    for name in QUALITY_LOSSES:
+        scores = class_scores(name, o)
         assert scores.shape == (4, 7), name
-        assert torch.equal(scores, ex._Predictor(nn.Identity(), name)(o)), name
+        assert torch.equal(scores, Predictor(nn.Identity(), name)(o)), name
 
 
 def test_many_class_grid_covers_every_stats_loss() -> None:
-    config = ex.ZLossConfig()
-    assert set(ex._MANY_LOSSES) == set(SPHERICAL_LOSSES)
-    z = ex._many_loss_grid(config, "z-loss")
-    assert len(z) == len(config.many_a_grid) * len(config.many_b_grid)
+    config = ManyClassConfig()
+    assert set(MANY_LOSSES) == set(SPHERICAL_LOSSES)
+    z = many_loss_grid(config, "z-loss")
+    assert len(z) == len(config.a_grid) * len(config.b_grid)
     assert {"a": 1.0, "b": 0.0} in z
-    assert len(ex._many_loss_grid(config, "log-spherical-softmax")) == len(config.many_eps_grid)
-    assert ex._many_loss_grid(config, "spherical-mse") == [{}]
-    assert ex._many_loss_grid(config, "log-taylor-softmax") == [{}]
-    assert config.many_lr in config.many_lr_grid
-    with pytest.raises(ValueError, match="unknown"):
-        ex._many_loss_grid(config, "cross-entropy")  # no stats form: not in A2
+    assert len(many_loss_grid(config, "log-spherical-softmax")) == len(config.eps_grid)
+    assert many_loss_grid(config, "spherical-mse") == [{}]
+    assert many_loss_grid(config, "log-taylor-softmax") == [{}]
+    assert config.lr in config.lr_grid
+    with pytest.raises(ValueError, match="name: expected one of"):
+        many_loss_grid(config, "cross-entropy")  # no stats form: not in A2
 
 
 def test_selection_with_a2_grids_reads_validation_only() -> None:
-    config = ex.ZLossConfig()
+    config = ManyClassConfig()
     table = {
         ("a=2,b=5", 1.0): 0.6,  # best (a, b) at the A2 base lr
         ("a=2,b=5", 0.1): 0.7,  # then its best lr
         ("a=1,b=0", 0.01): 0.9,  # not reachable: (a, b) is chosen at the base lr
         ("a=1,b=0", 1.0): 0.5,
     }
-    runs = _FakeRuns(config, table)
-    sel = ex._select(
-        runs,  # type: ignore[arg-type]
+    runs = _FakeRuns(table)
+    sel = select_loss(
+        runs,
         "z-loss",
         [0, 1, 2],
-        grid=ex._many_loss_grid(config, "z-loss"),
-        base_lr=config.many_lr,
-        lr_grid=config.many_lr_grid,
+        grid=many_loss_grid(config, "z-loss"),
+        base_lr=config.lr,
+        lr_grid=config.lr_grid,
+        log=logging.getLogger("t"),
         tag="A2",
     )
     assert (sel.params, sel.lr) == ({"a": 2.0, "b": 5.0}, 0.1)
@@ -139,27 +204,27 @@ def test_many_class_hits_rank_by_the_loss_own_scores() -> None:
     body = nn.Identity()
     x = torch.randn(23, 5)
     o = layer.logits(x)
-    for name in ex._MANY_LOSSES:
-        scores = ex._class_scores(name, o)
+    for name in MANY_LOSSES:
+        scores = class_scores(name, o)
         y = scores.topk(3, dim=1).indices[:, 2]  # third-ranked class: a top-10 hit, not top-1
         y[:5] = scores.argmax(1)[:5]  # five top-1 hits
         y[5:8] = scores.argmin(1)[5:8]  # three misses even at top-10 (30 classes)
-        hit1, hit10 = ex._many_class_hits(body, layer, name, x, y, chunk=4)
+        hit1, hit10 = many_class_hits(body, layer, name, x, y, chunk=4)
         assert (hit1, hit10) == (5, 20), name
 
 
-def _tiny_config(**kw: object) -> ex.ZLossConfig:
-    base: dict[str, object] = {
+def _tiny_config(**kw: Any) -> ManyClassConfig:
+    base: dict[str, Any] = {
         "dim": 8,
-        "many_classes": 40,
-        "many_train_size": 300,
-        "many_val_size": 50,
-        "many_test_size": 60,
-        "many_steps": 4,
-        "many_batch": 32,
+        "num_classes": 40,
+        "train_size": 300,
+        "val_size": 50,
+        "test_size": 60,
+        "steps": 4,
+        "batch": 32,
     }
     base.update(kw)
-    return ex.ZLossConfig(**base)  # type: ignore[arg-type]
+    return ManyClassConfig(**base)
 
 
 def _ctx() -> RunContext:
@@ -167,7 +232,7 @@ def _ctx() -> RunContext:
 
 
 def test_many_class_runs_shapes_pairing_and_test_only_for_selected() -> None:
-    runs = ex._ManyClassRuns(_tiny_config(), _ctx())
+    runs = ManyClassRuns(_tiny_config(), _ctx())
     x_tr, y_tr, x_val, y_val, x_te, y_te = runs.data(0)
     assert x_tr.shape == (300, 8) and x_val.shape == (50, 8) and x_te.shape == (60, 8)
     assert y_tr.shape == (300,) and y_val.shape == (50,) and int(y_te.max()) < 40
@@ -186,7 +251,7 @@ def test_many_class_runs_shapes_pairing_and_test_only_for_selected() -> None:
 
 
 def test_a_diverged_many_class_run_scores_zero_and_is_recorded() -> None:
-    runs = ex._ManyClassRuns(_tiny_config(many_steps=30), _ctx())
+    runs = ManyClassRuns(_tiny_config(steps=30), _ctx())
     assert runs.val("spherical-mse", {}, 1e6, [0]) == [0.0]
     assert runs.diverged == ["spherical-mse lr=1e+06 seed 0"]
     assert runs.test("spherical-mse", {}, 1e6, [0]) == [(0.0, 0.0)]
@@ -194,14 +259,14 @@ def test_a_diverged_many_class_run_scores_zero_and_is_recorded() -> None:
 
 def test_many_runs_end_to_end_gives_rows_and_both_checks() -> None:
     config = _tiny_config(
-        many_lr_grid=(0.5,),
-        many_lr=0.5,
-        many_a_grid=(1.0,),
-        many_b_grid=(0.0,),
-        many_eps_grid=(0.01,),
+        lr_grid=(0.5,),
+        lr=0.5,
+        a_grid=(1.0,),
+        b_grid=(0.0,),
+        eps_grid=(0.01,),
     )
-    rows, checks, extra = ex._many(config, _ctx())
-    for name in ex._MANY_LOSSES:
+    rows, checks, extra = run_many(config, _ctx())
+    for name in MANY_LOSSES:
         for metric in ("test_top1", "test_top10", "val_top1"):
             row = find_row(rows, f"A2 {name}", metric)
             assert len(row.values) == 2

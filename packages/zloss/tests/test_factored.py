@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,8 +15,8 @@ from paperzoo.zloss import (
     FactoredSGD,
     FactoredSphericalLinear,
     FactoredZLossHead,
-    log_taylor_softmax,
-    log_taylor_softmax_from_stats,
+    log_taylor_softmax_loss,
+    log_taylor_softmax_loss_from_stats,
     z_loss,
     z_loss_from_stats,
 )
@@ -136,9 +137,9 @@ def test_other_spherical_losses_train_exactly_too() -> None:
     for _ in range(10):
         h = torch.randn(4, 5, generator=g, dtype=f64)
         t = torch.randint(0, 30, (4,), generator=g)
-        log_taylor_softmax_from_stats(*layer(h, t), 30).backward()
+        log_taylor_softmax_loss_from_stats(*layer(h, t), 30).backward()
         opt.zero_grad()
-        log_taylor_softmax(dense(h), t).backward()
+        log_taylor_softmax_loss(dense(h), t).backward()
         opt.step()
         layer.sgd_step(0.05)
     assert (layer.weight() - dense.weight).abs().max() < 1e-10
@@ -310,7 +311,7 @@ def test_step_time_does_not_grow_with_the_number_of_classes() -> None:
 
 def test_h_with_the_wrong_width_is_rejected() -> None:
     layer = FactoredSphericalLinear(4, 10)
-    with pytest.raises(ValueError, match=r"h must have shape \(B, in_features=4\)"):
+    with pytest.raises(ValueError, match=r"h: expected shape \(B, in_features=4\)"):
         layer(torch.randn(3, 5), torch.zeros(3, dtype=torch.long))
 
 
@@ -341,12 +342,14 @@ def test_h_on_another_device_is_rejected() -> None:
 def test_nonfinite_h_is_rejected(value: float) -> None:
     h = torch.randn(3, 4)
     h[0, 0] = value
-    with pytest.raises(ValueError, match="h contains NaN or Inf"):
+    with pytest.raises(ValueError, match="h: expected finite values, got NaN or inf"):
         FactoredSphericalLinear(4, 10)(h, torch.zeros(3, dtype=torch.long))
 
 
 def test_target_out_of_range_is_rejected_by_the_layer() -> None:
-    with pytest.raises(ValueError, match=r"target values must lie in \[0, 10\)"):
+    with pytest.raises(
+        ValueError, match=r"target: expected labels in \[0, 10\), got range \[3, 10\]"
+    ):
         FactoredSphericalLinear(4, 10)(torch.randn(2, 4), torch.tensor([3, 10]))
 
 
@@ -386,7 +389,24 @@ def test_non_sgd_optimizers_are_refused_with_an_explanation() -> None:
         FactoredSGD(head, lr=0.1, nesterov=True)
     with pytest.raises(TypeError, match="FactoredSGD updates a FactoredSphericalLinear"):
         FactoredSGD(torch.nn.Linear(4, 10), lr=0.1)
-    assert list(head.parameters()) == []  # nothing for Adam & co. to pick up
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: FactoredZLossHead(4, 10), lambda: FactoredSphericalLinear(4, 10)]
+)
+def test_a_torch_optimizer_on_the_head_is_refused_with_a_hint_to_factored_sgd(
+    make: Callable[[], torch.nn.Module],
+) -> None:
+    """``Adam(head.parameters())`` names FactoredSGD (torch alone says "empty parameter list")."""
+    with pytest.raises(TypeError, match=r"no nn\.Parameters.*FactoredSGD\(head, lr=\.\.\.\)"):
+        torch.optim.Adam(make().parameters())
+
+
+def test_a_model_holding_the_head_gives_the_optimizer_only_the_body() -> None:
+    body = torch.nn.Linear(4, 4)
+    model = torch.nn.Sequential(body, FactoredSphericalLinear(4, 10))
+    assert [p.data_ptr() for p in model.parameters()] == [p.data_ptr() for p in body.parameters()]
+    torch.optim.Adam(model.parameters())  # the body alone; the head steps with FactoredSGD
 
 
 def test_factored_sgd_steps_and_zero_grad() -> None:
@@ -402,19 +422,21 @@ def test_factored_sgd_steps_and_zero_grad() -> None:
 
 
 def test_bad_hyper_parameters_are_rejected() -> None:
-    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+    with pytest.raises(ValueError, match="num_classes: expected an integer >= 2, got 1"):
         FactoredSphericalLinear(4, 1)
-    with pytest.raises(ValueError, match="inverse must be"):
+    with pytest.raises(
+        ValueError, match=r"inverse: expected one of \['woodbury', 'recompute'\], got 'svd'"
+    ):
         FactoredSphericalLinear(4, 10, inverse="svd")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="dtype must be"):
+    with pytest.raises(TypeError, match="dtype: expected torch.float32 or torch.float64"):
         FactoredSphericalLinear(4, 10, dtype=torch.float16)
-    with pytest.raises(ValueError, match=r"a \(softness\)"):
+    with pytest.raises(ValueError, match="a: expected a finite value > 0"):
         FactoredZLossHead(4, 10, a=0.0)
     layer = FactoredSphericalLinear(4, 10)
     z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
-    with pytest.raises(ValueError, match="lr must be"):
+    with pytest.raises(ValueError, match="lr: expected a finite value >= 0, got -1.0"):
         layer.sgd_step(-1.0)
-    with pytest.raises(ValueError, match="lr \\* weight_decay must be < 1"):
+    with pytest.raises(ValueError, match=r"lr \* weight_decay: expected a value < 1"):
         layer.sgd_step(1.0, weight_decay=1.0)
 
 
@@ -434,13 +456,13 @@ def test_nonfinite_gradients_are_refused_and_leave_the_state_untouched() -> None
 def test_learning_rates_that_are_not_numbers_are_rejected_by_name() -> None:
     layer = FactoredSphericalLinear(4, 10)
     z_loss_from_stats(*layer(torch.randn(2, 4), torch.tensor([1, 2])), 10).backward()
-    with pytest.raises(TypeError, match="lr must be a real number, got str"):
+    with pytest.raises(TypeError, match="lr: expected a real number, got str"):
         layer.sgd_step("0.1")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="weight_decay must be a real number, got NoneType"):
+    with pytest.raises(TypeError, match="weight_decay: expected a real number, got NoneType"):
         layer.sgd_step(0.1, None)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="lr must be a real number, got str"):
+    with pytest.raises(TypeError, match="lr: expected a real number, got str"):
         FactoredSGD(layer, lr="0.1")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="bias_value must be a real number, got str"):
+    with pytest.raises(TypeError, match="bias_value: expected a real number, got str"):
         FactoredSphericalLinear(4, 10, bias_value="1")  # type: ignore[arg-type]
     layer.sgd_step(torch.tensor(0.1))  # type: ignore[arg-type]  # a 0-d tensor rate still works
 
@@ -457,12 +479,12 @@ def test_from_linear_refuses_nonfinite_weights_and_a_bias_keyword() -> None:
         FactoredSphericalLinear.from_linear(lin, bias=False)
     with torch.no_grad():
         lin.bias[3] = float("inf")
-    with pytest.raises(ValueError, match=r"linear\.bias contains NaN or Inf"):
+    with pytest.raises(ValueError, match=r"linear\.bias: expected finite values"):
         FactoredSphericalLinear.from_linear(lin)
     with torch.no_grad():
         lin.bias.zero_()
         lin.weight[0, 0] = float("nan")
-    with pytest.raises(ValueError, match=r"linear\.weight contains NaN or Inf"):
+    with pytest.raises(ValueError, match=r"linear\.weight: expected finite values"):
         FactoredSphericalLinear.from_linear(lin)
 
 

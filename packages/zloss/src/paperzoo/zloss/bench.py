@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 from paperzoo.zloss.factored import FactoredZLossHead
 from paperzoo.zloss.losses import z_loss
 
@@ -95,11 +96,9 @@ def _race(
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
     """All cases; ``ctx.quick`` drops the scaling sweeps' larger sizes and shortens the timings."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     rt = 0.3 if ctx.quick else 1.0
     rows: list[BenchRow] = []
-    try:
+    with torch_threads(1):  # timings on one thread; the previous count comes back after
         rows += _race("D=200000 d=128 m=256 (headline)", 200_000, 128, 256, ctx, full=True, rt=rt)
         sizes_d = (10_000, 50_000) if ctx.quick else (10_000, 50_000, 400_000)
         for num_classes in sizes_d:
@@ -130,8 +129,6 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
             min_run_time=max(rt, 1.0),
             memory=False,
         )
-    finally:
-        torch.set_num_threads(threads)
     return rows
 
 

@@ -10,6 +10,12 @@ rows of ``V`` named by the targets. No ``D × m`` tensor is ever formed.
 
 Notation (row form, batch first): ``H`` is ``(m, d)`` (a constant column ``v`` appended for the
 bias), ``T`` the ``(m, K)`` targets, ``A = o_T`` ``(m, K)``, ``G_A, g_q, g_s`` the loss gradients.
+
+One concept in one module (about 800 lines, over the usual 500): the factored layer's state, the
+autograd function that stashes its gradients, the exact update with its stabilisation, and the two
+thin wrappers that drive it (:class:`FactoredSGD`, :class:`FactoredZLossHead`) all read and write
+the same private invariants (the gradient stash and its version counter, ``Q``, ``w̄``, ``U⁻¹``),
+which splitting the file would expose across modules.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -24,8 +31,17 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from paperzoo.core.checks import as_real
-from paperzoo.zloss.losses import Reduction, _check_target, _check_z_params, z_loss_from_stats
+from paperzoo.core.checks import (
+    Reduction,
+    as_real,
+    check_choice,
+    check_finite,
+    check_float_tensor,
+    check_nonempty,
+    check_positive,
+    check_positive_int,
+)
+from paperzoo.zloss.losses import ZLoss, spherical_targets, z_loss_from_stats
 
 __all__ = [
     "FactoredSGD",
@@ -40,6 +56,15 @@ InverseMode = Literal["woodbury", "recompute"]
 
 #: Largest block of the ``(m K) × (m K)`` target-comparison matrix formed at once in the update.
 _YY_BLOCK = 1 << 24
+
+#: Why ``parameters()`` of the layer or the head raises (``Adam(head.parameters())`` would otherwise
+#: get torch's bare "optimizer got an empty parameter list").
+_NO_PARAMETERS = (
+    "{cls} has no nn.Parameters: its D x d weight is kept factored in buffers, where only plain "
+    "SGD (+ weight decay) stays exact, so no torch.optim optimizer can train it. Step it with "
+    "paperzoo.zloss.FactoredSGD(head, lr=...) (its zero_grad() drops the stashed gradients) and "
+    "give the rest of the model (e.g. body.parameters()) to any optimizer."
+)
 
 #: Warn once the stash holds this many backward passes (a head that is never stepped leaks memory).
 _STASH_WARN_AT = 100
@@ -123,13 +148,6 @@ class _FactoredSpherical(torch.autograd.Function):
         return grad_h, None, None, torch.zeros_like(ctx.saved_tensors[0][:0, 0])
 
 
-def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
 class FactoredSphericalLinear(nn.Module):
     r"""A ``D × d`` linear output layer trained exactly in ``O(d²)`` per example.
 
@@ -195,16 +213,15 @@ class FactoredSphericalLinear(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        _check_positive_int("in_features", in_features)
-        _check_positive_int("num_classes", num_classes, minimum=2)
-        _check_positive_int("stabilize_every", stabilize_every, minimum=0)
-        if inverse not in ("woodbury", "recompute"):
-            raise ValueError(f"inverse must be 'woodbury' or 'recompute', got {inverse!r}")
+        check_positive_int("in_features", in_features)
+        check_positive_int("num_classes", num_classes, minimum=2)
+        check_positive_int("stabilize_every", stabilize_every, minimum=0)
+        check_choice("inverse", inverse, ("woodbury", "recompute"))
         if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+            raise TypeError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
         bias_value = as_real("bias_value", bias_value)
         if not (math.isfinite(bias_value) and bias_value != 0.0):
-            raise ValueError(f"bias_value must be finite and non-zero, got {bias_value!r}")
+            raise ValueError(f"bias_value: expected a finite non-zero value, got {bias_value!r}")
         self.in_features = in_features
         self.num_classes = num_classes
         self.has_bias = bool(bias)
@@ -226,6 +243,14 @@ class FactoredSphericalLinear(nn.Module):
         self.reset_parameters(generator)
 
     # ------------------------------------------------------------------ state
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """Raises :class:`TypeError`: the layer has no ``nn.Parameter`` (train it with :class:`FactoredSGD`).
+
+        A parent module's ``parameters()`` is unaffected (it reads each child's parameter table,
+        which is empty here), so ``Adam(model.parameters())`` trains the rest of the model.
+        """
+        raise TypeError(_NO_PARAMETERS.format(cls=type(self).__name__))
 
     @property
     def augmented_features(self) -> int:
@@ -294,16 +319,12 @@ class FactoredSphericalLinear(nn.Module):
     # ------------------------------------------------------------------ inputs
 
     def _check_h(self, h: Tensor) -> Tensor:
-        if not isinstance(h, Tensor):
-            raise TypeError(f"h must be a torch.Tensor, got {type(h).__name__}")
-        if not h.is_floating_point():
-            raise TypeError(f"h must be a floating-point tensor, got dtype {h.dtype}")
+        check_float_tensor("h", h)
         if h.dim() != 2 or h.shape[1] != self.in_features:
             raise ValueError(
-                f"h must have shape (B, in_features={self.in_features}), got {tuple(h.shape)}"
+                f"h: expected shape (B, in_features={self.in_features}), got {tuple(h.shape)}"
             )
-        if h.shape[0] == 0:
-            raise ValueError("h is an empty batch (B = 0); the layer needs B >= 1")
+        check_nonempty("h", h)
         if self.V.dtype not in (torch.float32, torch.float64):
             raise TypeError(
                 f"the layer's state is {self.V.dtype} (after .half()/.to()?); the factored update "
@@ -321,8 +342,7 @@ class FactoredSphericalLinear(nn.Module):
                     f"h has dtype {h.dtype} but the layer holds {self.V.dtype}; cast h or "
                     "build the layer with that dtype"
                 )
-        if self.validate and not bool(torch.isfinite(h).all()):
-            raise ValueError("h contains NaN or Inf values")
+        check_finite("h", h, validate=self.validate)
         return h
 
     def _augment(self, h: Tensor) -> Tensor:
@@ -348,7 +368,7 @@ class FactoredSphericalLinear(nn.Module):
             :class:`SphericalOutputs` ``(target_logits (B, K), sq_sum (B,), sum (B,))``.
         """
         h = self._check_h(h)
-        tgt = _check_target(target, h.shape[0], self.num_classes, self.validate)
+        tgt = spherical_targets(target, h.shape[0], self.num_classes, validate=self.validate)
         tgt = tgt.to(self.V.device)
         trigger = h.new_zeros(0)
         if torch.is_grad_enabled():
@@ -392,14 +412,11 @@ class FactoredSphericalLinear(nn.Module):
                 non-finite for good.
             TypeError: ``lr`` or ``weight_decay`` not a real number.
         """
-        lr, weight_decay = as_real("lr", lr), as_real("weight_decay", weight_decay)
-        if not (math.isfinite(lr) and lr >= 0):
-            raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
-        if not (math.isfinite(weight_decay) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        lr = check_positive("lr", lr, allow_zero=True)
+        weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
         decay = 1.0 - lr * weight_decay
         if decay <= 0.0:
-            raise ValueError(f"lr * weight_decay must be < 1, got {lr * weight_decay!r}")
+            raise ValueError(f"lr * weight_decay: expected a value < 1, got {lr * weight_decay!r}")
         if not self._stash:
             raise RuntimeError(
                 "sgd_step() needs the gradients of a backward pass: call loss.backward() first "
@@ -625,15 +642,15 @@ class FactoredSphericalLinear(nn.Module):
         weight or bias is a ``ValueError``.
         """
         if not isinstance(linear, nn.Linear):
-            raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+            raise TypeError(f"linear: expected an nn.Linear, got {type(linear).__name__}")
         if "bias" in kwargs:
             raise TypeError(
                 "from_linear takes bias from linear (linear.bias is not None); do not pass bias="
             )
         if kwargs.get("validate", True):
             for name, t in (("linear.weight", linear.weight), ("linear.bias", linear.bias)):
-                if t is not None and not bool(torch.isfinite(t).all()):
-                    raise ValueError(f"{name} contains NaN or Inf values")
+                if t is not None:
+                    check_finite(name, t)
         kwargs.setdefault("dtype", linear.weight.dtype)
         kwargs.setdefault("device", linear.weight.device)
         layer = cls(linear.in_features, linear.out_features, bias=linear.bias is not None, **kwargs)
@@ -657,10 +674,10 @@ class FactoredSphericalLinear(nn.Module):
 
         Scans ``V`` in chunks of ``chunk_size`` rows (``O(B D d)`` time, ``O(B·chunk_size)`` memory).
         """
-        _check_positive_int("k", k)
+        check_positive_int("k", k)
         if k > self.num_classes:
-            raise ValueError(f"k must be <= num_classes={self.num_classes}, got {k}")
-        _check_positive_int("chunk_size", chunk_size)
+            raise ValueError(f"k: expected a value <= num_classes={self.num_classes}, got {k}")
+        check_positive_int("chunk_size", chunk_size)
         h = self._check_h(h)
         ht = self._augment(h)
         hu, hw = ht @ self.U.T, (ht @ self.omega)[:, None]
@@ -716,11 +733,8 @@ class FactoredSGD:
                 "momentum/Adam state on W would be a dense D x d matrix, and the update would no "
                 "longer be exact in factored form"
             )
-        lr, weight_decay = as_real("lr", lr), as_real("weight_decay", weight_decay)
-        if not (math.isfinite(lr) and lr >= 0):
-            raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
-        if not (math.isfinite(weight_decay) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        lr = check_positive("lr", lr, allow_zero=True)
+        weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
         self.layer = target
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
@@ -763,16 +777,22 @@ class FactoredZLossHead(nn.Module):
         **layer_kwargs: Any,
     ) -> None:
         super().__init__()
-        _check_z_params(a, b, eps)
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-        self.a, self.b, self.eps = float(a), float(b), float(eps)
-        self.reduction: Reduction = reduction
+        loss = ZLoss(a, b, eps, reduction)  # checks a, b, eps and reduction like the dense loss
+        self.a, self.b, self.eps = loss.a, loss.b, loss.eps
+        self.reduction: Reduction = loss.reduction
         self.layer = FactoredSphericalLinear(in_features, num_classes, **layer_kwargs)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Re-initialise the layer (see :meth:`FactoredSphericalLinear.reset_parameters`)."""
         self.layer.reset_parameters(generator)
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """Raises :class:`TypeError`: the layer has no ``nn.Parameter`` (train it with :class:`FactoredSGD`).
+
+        A parent module's ``parameters()`` is unaffected (it reads each child's parameter table,
+        which is empty here), so ``Adam(model.parameters())`` trains the rest of the model.
+        """
+        raise TypeError(_NO_PARAMETERS.format(cls=type(self).__name__))
 
     def forward(self, h: Tensor, target: Tensor) -> Tensor:
         """Z-loss of ``(B, d)`` features ``h`` for ``(B,)``/``(B, K)`` targets (scalar or ``(B,)``)."""

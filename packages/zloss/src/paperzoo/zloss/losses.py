@@ -22,34 +22,44 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from paperzoo.core.checks import (
+    Reduction,
+    as_real,
+    check_finite,
+    check_float_tensor,
+    check_labels,
+    check_nonempty,
+    check_positive,
+    check_positive_int,
+    check_reduction,
+    reduce,
+)
 
 __all__ = [
     "DENSE_SPHERICAL_LOSSES",
     "SPHERICAL_LOSSES",
     "LogSphericalSoftmaxLoss",
     "LogTaylorSoftmaxLoss",
-    "Reduction",
     "SphericalLossFn",
     "SphericalMSELoss",
     "ZLoss",
-    "log_spherical_softmax",
-    "log_spherical_softmax_from_stats",
-    "log_taylor_softmax",
-    "log_taylor_softmax_from_stats",
-    "spherical_mse",
-    "spherical_mse_from_stats",
+    "log_spherical_softmax_loss",
+    "log_spherical_softmax_loss_from_stats",
+    "log_taylor_softmax_loss",
+    "log_taylor_softmax_loss_from_stats",
+    "spherical_mse_loss",
+    "spherical_mse_loss_from_stats",
     "spherical_stats",
+    "spherical_targets",
     "z_loss",
     "z_loss_from_stats",
 ]
-
-Reduction = Literal["mean", "sum", "none"]
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 class SphericalLossFn(Protocol):
@@ -74,96 +84,76 @@ class SphericalLossFn(Protocol):
 # --------------------------------------------------------------------------- validation
 
 
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+def spherical_targets(
+    target: object, batch: int, num_classes: int, *, validate: bool = True
+) -> Tensor:
+    """The targets of a spherical loss, ``(B,)`` or ``(B, K)`` integer classes, as ``(B, K)`` int64.
 
+    Every loss here and :class:`~paperzoo.zloss.FactoredSphericalLinear` take ``K >= 1`` targets per
+    example; this is :func:`paperzoo.core.checks.check_labels` extended to that ``(B, K)`` shape.
 
-def _check_float(name: str, x: Tensor) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    Args:
+        target: ``(B,)`` or ``(B, K)`` integer class indices.
+        batch: ``B``, the number of rows the targets belong to.
+        num_classes: ``D``; every target must lie in ``[0, D)``.
+        validate: check the range (one host sync); the shape and dtype are always checked.
 
+    Returns:
+        ``(B, K)`` int64 (``(B, 1)`` for ``(B,)`` targets).
 
-def _check_finite(name: str, x: Tensor) -> None:
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or Inf values")
-
-
-def _check_target(target: Tensor, batch: int, num_classes: int, validate: bool) -> Tensor:
-    """Validate ``target`` ((B,) or (B, K) integer in [0, D)) and return it as (B, K) int64."""
-    if not isinstance(target, Tensor):
-        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
-    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise TypeError(f"target must be an integer (class index) tensor, got dtype {target.dtype}")
-    if target.dim() not in (1, 2) or target.shape[0] != batch:
-        raise ValueError(
-            f"target must have shape ({batch},) or ({batch}, K), got {tuple(target.shape)}"
-        )
-    if target.dim() == 2 and target.shape[1] == 0:
-        raise ValueError("target of shape (B, K) needs K >= 1 targets per example, got K = 0")
-    if validate and target.numel() > 0:
-        lo, hi = int(target.min()), int(target.max())
-        if lo < 0 or hi >= num_classes:
+    Raises:
+        TypeError: not a tensor, or not an integer dtype.
+        ValueError: another shape, ``K = 0``, or (with ``validate``) a class outside ``[0, D)``.
+    """
+    if isinstance(target, Tensor) and target.dim() == 2:
+        if target.shape[0] != batch or target.shape[1] == 0:
             raise ValueError(
-                f"target values must lie in [0, {num_classes}), got values in [{lo}, {hi}]"
+                f"target: expected shape ({batch},) or ({batch}, K) with K >= 1, "
+                f"got {tuple(target.shape)}"
             )
-    target = target.long()
-    return target.unsqueeze(1) if target.dim() == 1 else target
+        check_labels("target", target.reshape(-1), num_classes=num_classes, validate=validate)
+        return target.long()
+    if isinstance(target, Tensor) and target.dim() != 1:
+        raise ValueError(
+            f"target: expected shape ({batch},) or ({batch}, K) with K >= 1, "
+            f"got {tuple(target.shape)}"
+        )
+    y = check_labels("target", target, n=batch, num_classes=num_classes, validate=validate)
+    return y.long().unsqueeze(1)
 
 
 def _check_num_classes(num_classes: int) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-        raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes (D) must be >= 2, got {num_classes}")
+    check_positive_int("num_classes", num_classes, minimum=2)
 
 
 def _check_logits(logits: Tensor, validate: bool) -> None:
-    _check_float("logits", logits)
-    if logits.dim() != 2:
-        raise ValueError(f"logits must be 2-D (B, D), got shape {tuple(logits.shape)}")
-    if logits.shape[0] == 0:
-        raise ValueError("logits is an empty batch (B = 0); a spherical loss needs B >= 1")
+    check_float_tensor("logits", logits, ndim=2, nonempty=True)
     _check_num_classes(logits.shape[1])
-    if validate:
-        _check_finite("logits", logits)
+    check_finite("logits", logits, validate=validate)
 
 
 def _check_stats(
     target_logits: Tensor, sq_sum: Tensor, sum_: Tensor, num_classes: int, validate: bool
 ) -> Tensor:
     """Validate the statistics; returns target_logits as (B, K)."""
-    _check_float("target_logits", target_logits)
-    _check_float("sq_sum", sq_sum)
-    _check_float("sum", sum_)
+    check_float_tensor("target_logits", target_logits)
+    check_float_tensor("sq_sum", sq_sum)
+    check_float_tensor("sum", sum_)
     _check_num_classes(num_classes)
     if target_logits.dim() == 1:
         target_logits = target_logits.unsqueeze(1)
     if target_logits.dim() != 2:
         raise ValueError(
-            f"target_logits must have shape (B,) or (B, K), got {tuple(target_logits.shape)}"
+            f"target_logits: expected shape (B,) or (B, K), got {tuple(target_logits.shape)}"
         )
+    check_nonempty("target_logits", target_logits)
     batch = target_logits.shape[0]
-    if batch == 0:
-        raise ValueError("target_logits is an empty batch (B = 0); a spherical loss needs B >= 1")
     for name, t in (("sq_sum", sq_sum), ("sum", sum_)):
         if t.shape != (batch,):
-            raise ValueError(f"{name} must have shape ({batch},), got {tuple(t.shape)}")
-    if validate:
-        _check_finite("target_logits", target_logits)
-        _check_finite("sq_sum", sq_sum)
-        _check_finite("sum", sum_)
+            raise ValueError(f"{name}: expected shape ({batch},), got {tuple(t.shape)}")
+    for name, t in (("target_logits", target_logits), ("sq_sum", sq_sum), ("sum", sum_)):
+        check_finite(name, t, validate=validate)
     return target_logits
-
-
-def _reduce(per_example: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return per_example.mean()
-    if reduction == "sum":
-        return per_example.sum()
-    return per_example
 
 
 # --------------------------------------------------------------------------- statistics
@@ -180,7 +170,7 @@ def spherical_stats(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Ten
         ``(target_logits (B, K), sq_sum (B,), sum (B,))`` = ``(o_c, q = Σ o_k², s = Σ o_k)``.
     """
     _check_logits(logits, validate=False)
-    tgt = _check_target(target, logits.shape[0], logits.shape[1], validate=True)
+    tgt = spherical_targets(target, logits.shape[0], logits.shape[1])
     return logits.gather(1, tgt), logits.square().sum(1), logits.sum(1)
 
 
@@ -200,12 +190,11 @@ def _variance_from_stats(sq_sum: Tensor, sum_: Tensor, num_classes: int) -> tupl
 
 
 def _check_z_params(a: float, b: float, eps: float) -> None:
-    if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
-        raise ValueError(f"a (softness) must be a finite number > 0, got {a!r}")
-    if not (isinstance(b, (int, float)) and math.isfinite(b)):
-        raise ValueError(f"b (target z-score) must be a finite number, got {b!r}")
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+    """``a`` (softness) > 0, ``b`` (target z-score) finite, ``eps`` >= 0, all real numbers."""
+    check_positive("a", a)
+    if not math.isfinite(as_real("b", b)):
+        raise ValueError(f"b: expected a finite value, got {b!r}")
+    check_positive("eps", eps, allow_zero=True)
 
 
 def _z_loss_core(
@@ -260,12 +249,12 @@ def z_loss(
     output row (σ = 0) or a rounding-negative ``σ²`` gives a finite loss and finite gradients instead
     of NaN. The reference sums over the batch; our default is the mean (``reduction="sum"`` matches).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_z_params(a, b, eps)
     _check_logits(logits, validate)
-    tgt = _check_target(target, logits.shape[0], logits.shape[1], validate)
+    tgt = spherical_targets(target, logits.shape[0], logits.shape[1], validate=validate)
     var, mean = torch.var_mean(logits, dim=1, correction=0)
-    return _reduce(_z_loss_core(logits.gather(1, tgt), mean, var, a, b, eps), reduction)
+    return reduce(_z_loss_core(logits.gather(1, tgt), mean, var, a, b, eps), reduction)
 
 
 def z_loss_from_stats(
@@ -290,11 +279,11 @@ def z_loss_from_stats(
 
     ``σ² = q/D - μ²`` is formed in float64 and clamped at 0 (the reference does neither).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_z_params(a, b, eps)
     tl = _check_stats(target_logits, sq_sum, sum, num_classes, validate)
     mean, var = _variance_from_stats(sq_sum, sum, num_classes)
-    return _reduce(_z_loss_core(tl, mean, var, a, b, eps), reduction)
+    return reduce(_z_loss_core(tl, mean, var, a, b, eps), reduction)
 
 
 # --------------------------------------------------------------------------- other members
@@ -305,7 +294,7 @@ def _mse_core(target_logits: Tensor, sq_sum: Tensor) -> Tensor:
     return sq_sum - 2.0 * target_logits.sum(1) + float(k)
 
 
-def spherical_mse(
+def spherical_mse_loss(
     logits: Tensor, target: Tensor, reduction: Reduction = "mean", *, validate: bool = True
 ) -> Tensor:
     """Squared error to the one-hot (K-hot) target, ``||o - y||² = q - 2 o_c + 1``.
@@ -313,13 +302,13 @@ def spherical_mse(
     Args: ``logits (B, D)``, ``target (B,)`` or ``(B, K)``. Returns a scalar or ``(B,)``.
     The loss of Vincent et al. (2015); no hyper-parameter.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_logits(logits, validate)
-    tgt = _check_target(target, logits.shape[0], logits.shape[1], validate)
-    return _reduce(_mse_core(logits.gather(1, tgt), logits.square().sum(1)), reduction)
+    tgt = spherical_targets(target, logits.shape[0], logits.shape[1], validate=validate)
+    return reduce(_mse_core(logits.gather(1, tgt), logits.square().sum(1)), reduction)
 
 
-def spherical_mse_from_stats(
+def spherical_mse_loss_from_stats(
     target_logits: Tensor,
     sq_sum: Tensor,
     sum: Tensor,
@@ -328,10 +317,10 @@ def spherical_mse_from_stats(
     *,
     validate: bool = True,
 ) -> Tensor:
-    """:func:`spherical_mse` from the statistics ``(o_c (B, K), q (B,), s (B,))`` and ``D``."""
-    _check_reduction(reduction)
+    """:func:`spherical_mse_loss` from the statistics ``(o_c (B, K), q (B,), s (B,))`` and ``D``."""
+    check_reduction(reduction)
     tl = _check_stats(target_logits, sq_sum, sum, num_classes, validate)
-    return _reduce(_mse_core(tl, sq_sum), reduction)
+    return reduce(_mse_core(tl, sq_sum), reduction)
 
 
 def _taylor_core(target_logits: Tensor, sq_sum: Tensor, sum_: Tensor, num_classes: int) -> Tensor:
@@ -340,7 +329,7 @@ def _taylor_core(target_logits: Tensor, sq_sum: Tensor, sum_: Tensor, num_classe
     return (torch.log(denominator).unsqueeze(1) - torch.log(numerator)).sum(1)
 
 
-def log_taylor_softmax(
+def log_taylor_softmax_loss(
     logits: Tensor, target: Tensor, reduction: Reduction = "mean", *, validate: bool = True
 ) -> Tensor:
     """Log-Taylor-softmax (de Brébisson & Vincent, ICLR 2016).
@@ -349,14 +338,14 @@ def log_taylor_softmax(
     (the second-order Taylor expansion of ``exp``, which is > 0 everywhere). No hyper-parameter.
     Args: ``logits (B, D)``, ``target (B,)`` or ``(B, K)``. Returns a scalar or ``(B,)``.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_logits(logits, validate)
-    tgt = _check_target(target, logits.shape[0], logits.shape[1], validate)
+    tgt = spherical_targets(target, logits.shape[0], logits.shape[1], validate=validate)
     stats = (logits.gather(1, tgt), logits.square().sum(1), logits.sum(1))
-    return _reduce(_taylor_core(*stats, logits.shape[1]), reduction)
+    return reduce(_taylor_core(*stats, logits.shape[1]), reduction)
 
 
-def log_taylor_softmax_from_stats(
+def log_taylor_softmax_loss_from_stats(
     target_logits: Tensor,
     sq_sum: Tensor,
     sum: Tensor,
@@ -365,15 +354,14 @@ def log_taylor_softmax_from_stats(
     *,
     validate: bool = True,
 ) -> Tensor:
-    """:func:`log_taylor_softmax` from the statistics ``(o_c (B, K), q (B,), s (B,))`` and ``D``."""
-    _check_reduction(reduction)
+    """:func:`log_taylor_softmax_loss` from the statistics ``(o_c (B, K), q (B,), s (B,))`` and ``D``."""
+    check_reduction(reduction)
     tl = _check_stats(target_logits, sq_sum, sum, num_classes, validate)
-    return _reduce(_taylor_core(tl, sq_sum, sum, num_classes), reduction)
+    return reduce(_taylor_core(tl, sq_sum, sum, num_classes), reduction)
 
 
 def _check_spherical_eps(eps: float) -> None:
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps (log-spherical-softmax) must be a finite number > 0, got {eps!r}")
+    check_positive("eps", eps)
 
 
 def _spherical_core(target_logits: Tensor, sq_sum: Tensor, num_classes: int, eps: float) -> Tensor:
@@ -382,7 +370,7 @@ def _spherical_core(target_logits: Tensor, sq_sum: Tensor, num_classes: int, eps
     return (torch.log(denominator).unsqueeze(1) - torch.log(numerator)).sum(1)
 
 
-def log_spherical_softmax(
+def log_spherical_softmax_loss(
     logits: Tensor,
     target: Tensor,
     eps: float = 0.01,
@@ -398,15 +386,15 @@ def log_spherical_softmax(
     hyper-parameter. Its value is not pinned by the paper or the public code; 0.01 is our choice -
     tune it. Returns a scalar or ``(B,)``.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_spherical_eps(eps)
     _check_logits(logits, validate)
-    tgt = _check_target(target, logits.shape[0], logits.shape[1], validate)
+    tgt = spherical_targets(target, logits.shape[0], logits.shape[1], validate=validate)
     core = _spherical_core(logits.gather(1, tgt), logits.square().sum(1), logits.shape[1], eps)
-    return _reduce(core, reduction)
+    return reduce(core, reduction)
 
 
-def log_spherical_softmax_from_stats(
+def log_spherical_softmax_loss_from_stats(
     target_logits: Tensor,
     sq_sum: Tensor,
     sum: Tensor,
@@ -416,11 +404,11 @@ def log_spherical_softmax_from_stats(
     *,
     validate: bool = True,
 ) -> Tensor:
-    """:func:`log_spherical_softmax` from ``(o_c (B, K), q (B,), s (B,))`` and ``D``."""
-    _check_reduction(reduction)
+    """:func:`log_spherical_softmax_loss` from ``(o_c (B, K), q (B,), s (B,))`` and ``D``."""
+    check_reduction(reduction)
     _check_spherical_eps(eps)
     tl = _check_stats(target_logits, sq_sum, sum, num_classes, validate)
-    return _reduce(_spherical_core(tl, sq_sum, num_classes, eps), reduction)
+    return reduce(_spherical_core(tl, sq_sum, num_classes, eps), reduction)
 
 
 # --------------------------------------------------------------------------- modules
@@ -444,7 +432,7 @@ class ZLoss(nn.Module):
     ) -> None:
         super().__init__()
         _check_z_params(a, b, eps)
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.a, self.b, self.eps = float(a), float(b), float(eps)
         self.reduction: Reduction = reduction
         self.validate = validate
@@ -459,46 +447,46 @@ class ZLoss(nn.Module):
 
 
 class SphericalMSELoss(nn.Module):
-    """Module form of :func:`spherical_mse` (``q - 2 o_c + 1``)."""
+    """Module form of :func:`spherical_mse_loss` (``q - 2 o_c + 1``)."""
 
     def __init__(self, reduction: Reduction = "mean", *, validate: bool = True) -> None:
         super().__init__()
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction: Reduction = reduction
         self.validate = validate
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return spherical_mse(logits, target, self.reduction, validate=self.validate)
+        return spherical_mse_loss(logits, target, self.reduction, validate=self.validate)
 
 
 class LogTaylorSoftmaxLoss(nn.Module):
-    """Module form of :func:`log_taylor_softmax`."""
+    """Module form of :func:`log_taylor_softmax_loss`."""
 
     def __init__(self, reduction: Reduction = "mean", *, validate: bool = True) -> None:
         super().__init__()
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction: Reduction = reduction
         self.validate = validate
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return log_taylor_softmax(logits, target, self.reduction, validate=self.validate)
+        return log_taylor_softmax_loss(logits, target, self.reduction, validate=self.validate)
 
 
 class LogSphericalSoftmaxLoss(nn.Module):
-    """Module form of :func:`log_spherical_softmax` (``eps`` = ε, default 0.01, tune it)."""
+    """Module form of :func:`log_spherical_softmax_loss` (``eps`` = ε, default 0.01, tune it)."""
 
     def __init__(
         self, eps: float = 0.01, reduction: Reduction = "mean", *, validate: bool = True
     ) -> None:
         super().__init__()
         _check_spherical_eps(eps)
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.eps = float(eps)
         self.reduction: Reduction = reduction
         self.validate = validate
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return log_spherical_softmax(
+        return log_spherical_softmax_loss(
             logits, target, self.eps, self.reduction, validate=self.validate
         )
 
@@ -507,15 +495,15 @@ class LogSphericalSoftmaxLoss(nn.Module):
 #: defaults (a :class:`SphericalLossFn`). The reproduction and the tests enumerate it.
 SPHERICAL_LOSSES: dict[str, SphericalLossFn] = {
     "z-loss": z_loss_from_stats,
-    "spherical-mse": spherical_mse_from_stats,
-    "log-taylor-softmax": log_taylor_softmax_from_stats,
-    "log-spherical-softmax": log_spherical_softmax_from_stats,
+    "spherical-mse": spherical_mse_loss_from_stats,
+    "log-taylor-softmax": log_taylor_softmax_loss_from_stats,
+    "log-spherical-softmax": log_spherical_softmax_loss_from_stats,
 }
 
 #: The dense twins of :data:`SPHERICAL_LOSSES`, by the same names.
 DENSE_SPHERICAL_LOSSES: dict[str, Callable[..., Tensor]] = {
     "z-loss": z_loss,
-    "spherical-mse": spherical_mse,
-    "log-taylor-softmax": log_taylor_softmax,
-    "log-spherical-softmax": log_spherical_softmax,
+    "spherical-mse": spherical_mse_loss,
+    "log-taylor-softmax": log_taylor_softmax_loss,
+    "log-spherical-softmax": log_spherical_softmax_loss,
 }
