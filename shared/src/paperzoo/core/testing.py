@@ -29,6 +29,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from paperzoo.core.checks import Reduction
+
 __all__ = ["LayerContractTests", "LossContractTests"]
 
 _RAISES = (ValueError, TypeError)
@@ -49,7 +51,7 @@ class LossContractTests:
     batch_size: ClassVar[int] = 6
     rtol: ClassVar[float] = 1e-5
     atol: ClassVar[float] = 1e-6
-    reductions: ClassVar[tuple[str, ...]] = ("none", "mean", "sum")
+    reductions: ClassVar[tuple[Reduction, ...]] = ("none", "mean", "sum")
     #: whether reduction="none" returns one value per example (shape (N,))
     per_example: ClassVar[bool] = True
     #: whether example i's loss depends on example i alone (False for losses that couple the
@@ -57,11 +59,11 @@ class LossContractTests:
     batch_independent: ClassVar[bool] = True
 
     # ---------------------------------------------------------------- to override
-    def make_loss(self, reduction: str) -> nn.Module:
+    def make_loss(self, reduction: Reduction) -> nn.Module:
         """The loss module with this reduction."""
         raise NotImplementedError
 
-    def call_functional(self, inputs: tuple[Tensor, ...], reduction: str) -> Tensor:
+    def call_functional(self, inputs: tuple[Tensor, ...], reduction: Reduction) -> Tensor:
         """The functional twin on the same inputs."""
         raise NotImplementedError
 
@@ -111,7 +113,7 @@ class LossContractTests:
             batch or self.batch_size, dtype=dtype, device=device, generator=_gen(seed)
         )
 
-    def _call(self, inputs: tuple[Tensor, ...], reduction: str = "mean") -> Tensor:
+    def _call(self, inputs: tuple[Tensor, ...], reduction: Reduction = "mean") -> Tensor:
         return self.make_loss(reduction)(*inputs)  # type: ignore[no-any-return]
 
     # ---------------------------------------------------------------- the contract
@@ -144,7 +146,7 @@ class LossContractTests:
 
     def test_unknown_reduction_raises(self) -> None:
         with pytest.raises(ValueError, match="reduction"):
-            self._call(self._inputs(), "average")
+            self._call(self._inputs(), "average")  # type: ignore[arg-type]
 
     @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
     def test_dtype_in_dtype_out_and_finite(self, dtype: torch.dtype) -> None:
@@ -215,7 +217,7 @@ class LossContractTests:
             self._call((inputs[0].round().long(), *inputs[1:]))
 
     @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-    def test_functional_equals_module(self, reduction: str) -> None:
+    def test_functional_equals_module(self, reduction: Reduction) -> None:
         if reduction not in self.reductions:
             pytest.skip(f"reduction {reduction!r} not offered")
         inputs = self._inputs()
