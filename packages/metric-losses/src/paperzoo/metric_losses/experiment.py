@@ -26,6 +26,7 @@ from paperzoo.core.checks import check_positive, check_positive_int
 from paperzoo.core.data import load_dataset
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.experiments import Check, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.models import mlp
 from paperzoo.core.samplers import EpisodicBatchSampler, MPerClassSampler
 from paperzoo.core.training import StepFn, fit
 
@@ -118,16 +119,6 @@ class MetricLossesConfig:
 # --------------------------------------------------------------------------- (a) retrieval
 
 
-def _embedder(d_in: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(d_in, 256),
-        nn.ReLU(),
-        nn.Linear(256, 128),
-        nn.ReLU(),
-        nn.Linear(128, 64),
-    )
-
-
 def _retrieval_loss(method: str) -> Callable[[Tensor, Tensor], Tensor]:
     if method == "ms (no mining)":
         return MultiSimilarityLoss(mining=False, validate=False)
@@ -157,7 +148,7 @@ def _train_retrieval(
     device: torch.device,
 ) -> nn.Module:
     seed_everything(seed)
-    model = _embedder(x.shape[1]).to(device)
+    model = mlp([x.shape[1], 256, 128, 64]).to(device)
     if method.startswith("untrained"):
         return model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.retrieval_lr)
@@ -220,10 +211,6 @@ def _procedural_classes(
     return x, y
 
 
-def _fsl_encoder() -> nn.Sequential:
-    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64))
-
-
 def _fsl_loss(method: str) -> FewShotLoss:
     if method == "protonet (CE)":
         return FewShotLoss(proto_triplet=False, icnn=None, validate=False)
@@ -269,7 +256,7 @@ def _run_few_shot(cfg: MetricLossesConfig, ctx: RunContext) -> dict[str, dict[st
         for method in FSL_METHODS:
             t0 = time.perf_counter()
             seed_everything(seed)
-            model = _fsl_encoder().to(ctx.device)
+            model = mlp([64, 128, 64]).to(ctx.device)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.fsl_lr)
             criterion = _fsl_loss(method)
             sampler = EpisodicBatchSampler(
