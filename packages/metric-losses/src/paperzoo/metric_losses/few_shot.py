@@ -22,6 +22,10 @@ GEMM expansion of squared distances cancels catastrophically in half precision) 
 mixed input dtypes are promoted as a binary op would. Labels are moved to the embeddings'
 device. ``validate=True`` (the default) checks the inputs at the cost of a few host-device syncs
 per call; ``validate=False`` skips the checks.
+
+One module, one concept (about 600 lines): the paper's episode loss, ``(CE + Proto-Triplet +
+ICNN) / 3`` on one N-way episode, with each term as a function and a module; the three terms
+share the episode's prototypes, distances and label checks.
 """
 
 from __future__ import annotations

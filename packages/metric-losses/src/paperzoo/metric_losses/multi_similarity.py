@@ -19,6 +19,12 @@ Each ``log(1 + sum exp)`` is a log-sum-exp over ``[0, masked terms]`` shifted by
 maximum, so ``beta = 50`` cannot overflow; half-precision inputs are computed in float32.
 The backward pass uses the closed-form pair weights (Eq. 12-13): ``dL/dS_ik = -w+_ik / B`` on mined
 positives and ``+w-_ik / B`` on mined negatives, so one (B, M) multiply replaces the autograd graph.
+
+One module, one concept (about 750 lines): everything here is a function of the one similarity
+matrix ``S`` and its candidate pair masks, the paper's Sec. 3-4 read as one pipeline: the masks,
+the miner (Eq. 7-8), the pair weights (GPW, Eq. 12-13, also the loss's backward) and the loss
+(Eq. 11) with its functional and module forms. Splitting it would put the weights and the loss,
+which share ``_row_terms``, in two modules.
 """
 
 from __future__ import annotations
