@@ -10,20 +10,11 @@ from torch import Tensor
 from paperzoo.metric_losses import FewShotLoss, ICNNLoss, icnn_loss, proto_logits, prototypes
 
 
-def _episode(seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """A 5-way 2-shot 3-query episode whose points sit far from the origin (large norms)."""
-    g = torch.Generator().manual_seed(seed)
-    centres = 3.0 * torch.randn(5, 32, generator=g) + 5.0
-    sl = torch.arange(5).repeat_interleave(2)
-    ql = torch.arange(5).repeat_interleave(3)
-    s = centres[sl] + 0.3 * torch.randn(10, 32, generator=g)
-    q = centres[ql] + 0.3 * torch.randn(15, 32, generator=g)
-    return s, sl, q, ql
-
-
-def test_prototypes_validates_labels_before_counting_them() -> None:
+def test_prototypes_validates_labels_before_counting_them(
+    far_episode: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
     # bincount used to run first and raised torch's own errors for these labels
-    s, sl, _, _ = _episode()
+    s, sl, _, _ = far_episode
     with pytest.raises(TypeError, match="support_labels: expected an integer dtype"):
         prototypes(s, sl.float(), 5)
     with pytest.raises(
@@ -36,8 +27,10 @@ def test_prototypes_validates_labels_before_counting_them() -> None:
         prototypes(s, sl.tolist(), 5)  # type: ignore[arg-type]
 
 
-def test_proto_logits_rejects_bad_shapes_naming_the_argument() -> None:
-    s, sl, q, _ = _episode()
+def test_proto_logits_rejects_bad_shapes_naming_the_argument(
+    far_episode: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
+    s, sl, q, _ = far_episode
     protos = prototypes(s, sl, 5)
     with pytest.raises(ValueError, match="query: expected a 2-D tensor"):
         proto_logits(q[0], protos)
@@ -47,8 +40,10 @@ def test_proto_logits_rejects_bad_shapes_naming_the_argument() -> None:
         proto_logits(q, protos[:, :31])
 
 
-def test_episode_with_unequal_class_counts_is_rejected_in_every_entry_point() -> None:
-    s, sl, q, ql = _episode()
+def test_episode_with_unequal_class_counts_is_rejected_in_every_entry_point(
+    far_episode: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
+    s, sl, q, ql = far_episode
     sl_bad = torch.tensor([0, 0, 0, 1, 1, 1, 2, 3, 4, 4])  # 10 rows, 5 classes, uneven
     with pytest.raises(
         ValueError,

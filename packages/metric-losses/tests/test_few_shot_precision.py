@@ -17,19 +17,10 @@ from paperzoo.metric_losses import (
 )
 
 
-def _episode(seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """A 5-way 2-shot 3-query episode whose points sit far from the origin (large norms)."""
-    g = torch.Generator().manual_seed(seed)
-    centres = 3.0 * torch.randn(5, 32, generator=g) + 5.0
-    sl = torch.arange(5).repeat_interleave(2)
-    ql = torch.arange(5).repeat_interleave(3)
-    s = centres[sl] + 0.3 * torch.randn(10, 32, generator=g)
-    q = centres[ql] + 0.3 * torch.randn(15, 32, generator=g)
-    return s, sl, q, ql
-
-
-def test_few_shot_losses_promote_mixed_dtypes_like_a_binary_op() -> None:
-    s, sl, q, ql = _episode()
+def test_few_shot_losses_promote_mixed_dtypes_like_a_binary_op(
+    far_episode: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
+    s, sl, q, ql = far_episode
     ref = FewShotLoss()(s.double(), sl, q.double(), ql)["loss"]
     out = FewShotLoss()(s, sl, q.double(), ql)["loss"]
     assert out.dtype == torch.float64
@@ -41,10 +32,12 @@ def test_few_shot_losses_promote_mixed_dtypes_like_a_binary_op() -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_few_shot_loss_under_autocast_equals_float32(dtype: torch.dtype) -> None:
+def test_few_shot_loss_under_autocast_equals_float32(
+    dtype: torch.dtype, far_episode: tuple[Tensor, Tensor, Tensor, Tensor]
+) -> None:
     # autocast used to run the distance GEMM in half precision, where |x|^2 + |c|^2 - 2<x, c>
     # cancels catastrophically for embeddings with large norms
-    s, sl, q, ql = _episode()
+    s, sl, q, ql = far_episode
     ref = FewShotLoss()(s, sl, q, ql)
     with torch.autocast("cpu", dtype=dtype):
         out = FewShotLoss()(s, sl, q, ql)
@@ -55,8 +48,10 @@ def test_few_shot_loss_under_autocast_equals_float32(dtype: torch.dtype) -> None
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_few_shot_inputs_keep_distances_accurate(dtype: torch.dtype) -> None:
-    s, sl, q, ql = _episode()
+def test_half_precision_few_shot_inputs_keep_distances_accurate(
+    dtype: torch.dtype, far_episode: tuple[Tensor, Tensor, Tensor, Tensor]
+) -> None:
+    s, sl, q, ql = far_episode
     sh, qh = s.to(dtype), q.to(dtype)
     protos = prototypes(sh, sl, 5)
     logits = proto_logits(qh, protos)
@@ -70,9 +65,11 @@ def test_half_precision_few_shot_inputs_keep_distances_accurate(dtype: torch.dty
     assert float(loss) == pytest.approx(float(ref), abs=2e-3)
 
 
-def test_half_precision_distances_beyond_fp16_range_stay_finite() -> None:
+def test_half_precision_distances_beyond_fp16_range_stay_finite(
+    far_episode: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
     # squared distances of ~1e5 overflow float16 (max 65504); the distances themselves do not
-    s, sl, q, ql = _episode()
+    s, sl, q, ql = far_episode
     s, q = 20.0 * s, 20.0 * q
     protos = prototypes(s, sl, 5)
     pt = proto_triplet_loss(q.half(), ql, protos.half(), margin=50.0)

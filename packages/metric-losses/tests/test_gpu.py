@@ -77,26 +77,17 @@ def _small_batch() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(12, 8, generator=g), torch.arange(4).repeat_interleave(3)
 
 
-def _episode(seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """A 5-way 2-shot 3-query episode whose points sit far from the origin (large norms)."""
-    g = torch.Generator().manual_seed(seed)
-    centres = 3.0 * torch.randn(5, 32, generator=g) + 5.0
-    sl = torch.arange(5).repeat_interleave(2)
-    ql = torch.arange(5).repeat_interleave(3)
-    s = centres[sl] + 0.3 * torch.randn(10, 32, generator=g)
-    q = centres[ql] + 0.3 * torch.randn(15, 32, generator=g)
-    return s, sl, q, ql
-
-
 @pytest.mark.gpu
-def test_labels_on_the_host_are_accepted_with_cuda_embeddings() -> None:
+def test_labels_on_the_host_are_accepted_with_cuda_embeddings(
+    far_episode: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
     e, y = _small_batch()
     ec = e.double()
     pc = MultiSimilarityMiner()(ec, y)
     pg = MultiSimilarityMiner()(ec.cuda(), y)  # labels stay on the CPU
     for a, b in zip(pc, pg, strict=True):
         torch.testing.assert_close(b.cpu(), a)
-    s, sl, q, ql = _episode()
+    s, sl, q, ql = far_episode
     lc = FewShotLoss()(s.double(), sl, q.double(), ql)["loss"]
     lg = FewShotLoss()(s.double().cuda(), sl, q.double().cuda(), ql)["loss"]
     torch.testing.assert_close(lg.cpu(), lc, rtol=0, atol=1e-9)
