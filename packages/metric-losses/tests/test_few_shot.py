@@ -231,19 +231,23 @@ def test_prototypes_are_class_means_in_any_order() -> None:
 
 def test_few_shot_loss_averages_the_selected_terms_like_the_reference() -> None:
     s, sl, qx, ql = _episode(5, 2, 3, seed=10)
-    loss, parts = FewShotLoss()(s, sl, qx, ql)
-    assert set(parts) == {"ce", "proto_triplet", "icnn"}
+    out = FewShotLoss()(s, sl, qx, ql)
+    assert set(out) == {"loss", "ce", "proto_triplet", "icnn"}
+    loss = out["loss"]
     protos = prototypes(s, sl, 5)
     ce = torch.nn.functional.cross_entropy(proto_logits(qx, protos), ql)
     pt = proto_triplet_loss(qx, ql, protos)
     ic = icnn_loss(s, sl, qx, ql, mode="full")
     torch.testing.assert_close(loss, (ce + pt + ic) / 3)
-    summed, _ = few_shot_loss(s, sl, qx, ql, average=False)
+    for name, term in (("ce", ce), ("proto_triplet", pt), ("icnn", ic)):
+        torch.testing.assert_close(out[name], term.detach())
+        assert not out[name].requires_grad
+    summed = few_shot_loss(s, sl, qx, ql, average=False)["loss"]
     torch.testing.assert_close(summed, ce + pt + ic)
-    ce_only, parts = FewShotLoss(proto_triplet=False, icnn=None)(s, sl, qx, ql)
-    torch.testing.assert_close(ce_only, ce)
-    assert set(parts) == {"ce"}
-    sup, _ = FewShotLoss(ce=False, proto_triplet=False, icnn="support")(s, sl, qx, ql)
+    ce_only = FewShotLoss(proto_triplet=False, icnn=None)(s, sl, qx, ql)
+    torch.testing.assert_close(ce_only["loss"], ce)
+    assert set(ce_only) == {"loss", "ce"}
+    sup = FewShotLoss(ce=False, proto_triplet=False, icnn="support")(s, sl, qx, ql)["loss"]
     torch.testing.assert_close(sup, -torch.log(icnn_score(s, sl)))
 
 
@@ -270,9 +274,9 @@ def test_fsl_bad_inputs_raise_clear_errors() -> None:
         prototypes(s, sl, 1)
     with pytest.raises(ValueError, match="reference set"):
         icnn_score(s[:2], sl[:2])
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match="k: expected an integer >= 1"):
         icnn_score(s, sl, k=0)
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match="k: expected an integer >= 1"):
         ICNNLoss(k=0)
     with pytest.raises(ValueError, match="mode"):
         ICNNLoss(mode="both")  # type: ignore[arg-type]

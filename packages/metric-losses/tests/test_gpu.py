@@ -1,15 +1,19 @@
-"""CUDA equals CPU, and half-precision autocast stays finite (skipped without CUDA by the core plugin)."""
+"""CUDA equals CPU, labels may stay on the host, and half-precision autocast stays finite (skipped
+without CUDA by the core plugin)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import Tensor
 
 from paperzoo.metric_losses import (
     FewShotLoss,
     MultiSimilarityLoss,
     MultiSimilarityMiner,
     icnn_score,
+    proto_triplet_loss,
+    prototypes,
 )
 
 
@@ -62,7 +66,41 @@ def test_few_shot_losses_on_cuda_equal_cpu() -> None:
     q = torch.randn(25, 16, generator=g, dtype=torch.float64)
     ql = torch.arange(5).repeat_interleave(5)
     crit = FewShotLoss()
-    lc, _ = crit(s, sl, q, ql)
-    lg, _ = crit(s.cuda(), sl.cuda(), q.cuda(), ql.cuda())
+    lc = crit(s, sl, q, ql)["loss"]
+    lg = crit(s.cuda(), sl.cuda(), q.cuda(), ql.cuda())["loss"]
     torch.testing.assert_close(lg.cpu(), lc, rtol=0, atol=1e-9)
     torch.testing.assert_close(icnn_score(q.cuda(), ql.cuda()).cpu(), icnn_score(q, ql))
+
+
+def _small_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(12, 8, generator=g), torch.arange(4).repeat_interleave(3)
+
+
+@pytest.mark.gpu
+def test_labels_on_the_host_are_accepted_with_cuda_embeddings(
+    far_episode: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
+    e, y = _small_batch()
+    ec = e.double()
+    pc = MultiSimilarityMiner()(ec, y)
+    pg = MultiSimilarityMiner()(ec.cuda(), y)  # labels stay on the CPU
+    for a, b in zip(pc, pg, strict=True):
+        torch.testing.assert_close(b.cpu(), a)
+    s, sl, q, ql = far_episode
+    lc = FewShotLoss()(s.double(), sl, q.double(), ql)["loss"]
+    lg = FewShotLoss()(s.double().cuda(), sl, q.double().cuda(), ql)["loss"]
+    torch.testing.assert_close(lg.cpu(), lc, rtol=0, atol=1e-9)
+    s64, q64 = s.double(), q.double()
+    protos = prototypes(s64.cuda(), sl, 5)
+    assert protos.device.type == "cuda"
+    ptg = proto_triplet_loss(q64.cuda(), ql, protos)
+    ptc = proto_triplet_loss(q64, ql, prototypes(s64, sl, 5))
+    torch.testing.assert_close(ptg.cpu(), ptc, rtol=0, atol=1e-9)
+
+
+@pytest.mark.gpu
+def test_reference_set_on_another_device_raises_naming_both() -> None:
+    e, y = _small_batch()
+    with pytest.raises(ValueError, match="ref_embeddings is on cpu but embeddings is on cuda"):
+        MultiSimilarityLoss()(e.cuda(), y.cuda(), e, y)

@@ -357,7 +357,8 @@ def test_increasing_epsilon_never_removes_a_pair() -> None:
 @pytest.mark.parametrize("labels", [torch.arange(10), torch.zeros(10, dtype=torch.long)])
 def test_all_distinct_or_all_same_labels_give_zero_loss_and_zero_grad(labels: Tensor) -> None:
     e = torch.randn(10, 4, dtype=F64, requires_grad=True)
-    loss = multi_similarity_loss(e, labels)
+    with pytest.warns(RuntimeWarning, match="the batch has no"):
+        loss = multi_similarity_loss(e, labels)
     (g,) = torch.autograd.grad(loss, e)
     assert float(loss.detach()) == 0.0
     assert torch.isfinite(g).all()
@@ -411,3 +412,33 @@ def test_module_equals_functional_and_dot_similarity_uses_raw_products() -> None
     assert not torch.allclose(
         multi_similarity_loss(2 * f, y, similarity="dot"), multi_similarity_loss(e, y)
     )
+
+
+# --------------------------------------------------------------------------- degenerate batches, order
+
+
+def _small_batch() -> tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(12, 8, generator=g), torch.arange(4).repeat_interleave(3)
+
+
+def test_miner_returns_the_pairs_the_loss_uses_on_degenerate_batches() -> None:
+    e, _ = _small_batch()
+    for labels in (torch.zeros(12, dtype=torch.long), torch.arange(12)):
+        pairs = MultiSimilarityMiner()(e, labels)
+        assert all(t.numel() == 0 and t.dtype == torch.long for t in pairs)
+        with pytest.warns(RuntimeWarning, match="no positive and no negative pair among the given"):
+            given = MultiSimilarityLoss()(e, labels, pairs=pairs)
+        assert float(given) == 0.0
+
+
+def test_second_order_gradient_raises_instead_of_being_silently_wrong() -> None:
+    # the closed-form backward treats the pair weights as constants; a Hessian-vector product
+    # through it used to differ from finite differences by more than the HVP itself
+    e, y = _small_batch()
+    e = e.double().requires_grad_(True)
+    loss = MultiSimilarityLoss(mining=False)(e, y)
+    with pytest.raises(RuntimeError, match="create_graph=True"):
+        torch.autograd.grad(loss, e, create_graph=True)
+    (g,) = torch.autograd.grad(loss, e)  # first order still works
+    assert torch.isfinite(g).all()

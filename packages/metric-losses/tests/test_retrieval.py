@@ -65,3 +65,11 @@ def test_gallery_mode_and_bad_input() -> None:
         recall_at_k(e, y, ks=(0,))
     with pytest.raises(ValueError, match="gallery"):
         recall_at_k(e, y, gallery=e)
+
+
+def test_recall_at_k_rejects_empty_or_non_integer_ks() -> None:
+    e, y = _data()
+    with pytest.raises(TypeError, match="ks: expected a non-empty sequence of ints"):
+        recall_at_k(e, y, ks=())
+    with pytest.raises(TypeError, match="ks: expected a non-empty sequence of ints"):
+        recall_at_k(e, y, ks=(1.5,))  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 
 from .multi_similarity import MultiSimilarityLoss
 
@@ -96,7 +97,11 @@ def _cases(quick: bool) -> list[tuple[int, int]]:
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
     """Time fwd+bwd of ours, the PML peer and the per-anchor loop for each (B, D)."""
     threads = int(os.environ.get("PAPERZOO_BENCH_THREADS", "1"))
-    torch.set_num_threads(threads)
+    with torch_threads(threads):
+        return _race(ctx, threads)
+
+
+def _race(ctx: BenchContext, threads: int) -> list[BenchRow]:
     have_pml = importlib.util.find_spec("pytorch_metric_learning") is not None
     if not have_pml:
         log.warning("pytorch-metric-learning is not installed: the peer is not raced")

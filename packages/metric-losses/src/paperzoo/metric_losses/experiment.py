@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from paperzoo.core.checks import check_positive, check_positive_int
 from paperzoo.core.data import load_dataset
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.experiments import Check, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.models import mlp
 from paperzoo.core.samplers import EpisodicBatchSampler, MPerClassSampler
+from paperzoo.core.training import StepFn, fit
 
+from .baselines import contrastive_loss, triplet_loss
 from .few_shot import FewShotLoss, proto_logits, prototypes
-from .multi_similarity import MultiSimilarityLoss, pair_masks
+from .multi_similarity import MultiSimilarityLoss
 from .retrieval import map_at_r, recall_at_k
 
 __all__ = ["EXPERIMENT", "MetricLossesConfig", "run"]
@@ -53,7 +57,7 @@ class MetricLossesConfig:
 
     run_retrieval: bool = True
     run_few_shot: bool = True
-    threads: int = 1
+    threads: int | None = 1
     # (a) zero-shot retrieval on digits
     retrieval_iterations: int = 1500
     retrieval_m: int = 8
@@ -72,46 +76,67 @@ class MetricLossesConfig:
     fsl_test_episodes: int = 600
     fsl_lr: float = 1e-3
 
+    def __post_init__(self) -> None:
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
+        for name in (
+            "retrieval_iterations",
+            "retrieval_m",
+            "retrieval_batch",
+            "fsl_per_class",
+            "fsl_shot",
+            "fsl_query",
+            "fsl_train_episodes",
+            "fsl_test_episodes",
+        ):
+            check_positive_int(name, getattr(self, name))
+        for name in ("fsl_train_classes", "fsl_test_classes", "fsl_train_way", "fsl_test_way"):
+            check_positive_int(name, getattr(self, name), minimum=2)
+        for name in ("retrieval_lr", "fsl_lr", "fsl_sigma"):
+            check_positive(name, getattr(self, name))
+        if self.retrieval_batch % self.retrieval_m:
+            raise ValueError(
+                f"retrieval_batch: expected a multiple of retrieval_m={self.retrieval_m}, got "
+                f"{self.retrieval_batch}"
+            )
+        if self.fsl_train_way > self.fsl_train_classes:
+            raise ValueError(
+                f"fsl_train_way: expected at most fsl_train_classes={self.fsl_train_classes}, "
+                f"got {self.fsl_train_way}"
+            )
+        if self.fsl_test_way > self.fsl_test_classes:
+            raise ValueError(
+                f"fsl_test_way: expected at most fsl_test_classes={self.fsl_test_classes}, "
+                f"got {self.fsl_test_way}"
+            )
+        if self.fsl_shot + self.fsl_query > self.fsl_per_class:
+            raise ValueError(
+                f"fsl_shot + fsl_query: expected at most fsl_per_class={self.fsl_per_class}, "
+                f"got {self.fsl_shot + self.fsl_query}"
+            )
+
 
 # --------------------------------------------------------------------------- (a) retrieval
 
 
-def _embedder(d_in: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(d_in, 256),
-        nn.ReLU(),
-        nn.Linear(256, 128),
-        nn.ReLU(),
-        nn.Linear(128, 64),
-    )
-
-
-def _contrastive(e: Tensor, y: Tensor, pos_margin: float = 0.0, neg_margin: float = 0.5) -> Tensor:
-    """Contrastive loss on L2 distances of normalised embeddings, averaged over non-zero pairs."""
-    f = F.normalize(e, dim=1)
-    d = (2.0 - 2.0 * (f @ f.T)).clamp_min(1e-12).sqrt()
-    pos, neg = pair_masks(y)
-    terms = torch.cat([(d - pos_margin).relu()[pos], (neg_margin - d).relu()[neg]])
-    return terms.sum() / (terms > 0).sum().clamp_min(1)
-
-
-def _triplet(e: Tensor, y: Tensor, margin: float = 0.1) -> Tensor:
-    """Triplet loss over all in-batch triplets, averaged over non-zero triplets."""
-    f = F.normalize(e, dim=1)
-    d = (2.0 - 2.0 * (f @ f.T)).clamp_min(1e-12).sqrt()
-    pos, neg = pair_masks(y)
-    t = (d.unsqueeze(2) - d.unsqueeze(1) + margin).relu()  # (a, p, n)
-    valid = pos.unsqueeze(2) & neg.unsqueeze(1)
-    t = t * valid
-    return t.sum() / (t > 0).sum().clamp_min(1)
-
-
-def _retrieval_loss(method: str) -> nn.Module | None:
+def _retrieval_loss(method: str) -> Callable[[Tensor, Tensor], Tensor]:
     if method == "ms (no mining)":
         return MultiSimilarityLoss(mining=False, validate=False)
     if method == "ms + mining":
         return MultiSimilarityLoss(validate=False)
-    return None
+    if method == "contrastive":
+        return contrastive_loss  # positive margin 0, negative margin 0.5
+    return triplet_loss  # margin 0.1
+
+
+def _embedding_step(loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor) -> StepFn:
+    """``fit``'s step: embed the batch's rows of ``x`` (a batch is a list of indices) and score."""
+
+    def step(model: nn.Module, idx: Sequence[int], device: torch.device) -> Tensor:
+        ids = torch.as_tensor(idx, device=device)
+        return loss_fn(model(x[ids]), y[ids])
+
+    return step
 
 
 def _train_retrieval(
@@ -123,7 +148,9 @@ def _train_retrieval(
     device: torch.device,
 ) -> nn.Module:
     seed_everything(seed)
-    model = _embedder(x.shape[1]).to(device)
+    model = mlp([x.shape[1], 256, 128, 64]).to(device)
+    if method.startswith("untrained"):
+        return model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.retrieval_lr)
     sampler = MPerClassSampler(
         y,
@@ -132,23 +159,8 @@ def _train_retrieval(
         length=cfg.retrieval_iterations * cfg.retrieval_batch,
         seed=seed,
     )
-    ms = _retrieval_loss(method)
-    xd, yd = x.to(device), y.to(device)
-    if method.startswith("untrained"):
-        return model
-    for idx in sampler:
-        ids = torch.as_tensor(idx, device=device)
-        e = model(xd[ids])
-        yb = yd[ids]
-        if ms is not None:
-            loss = ms(e, yb)
-        elif method == "contrastive":
-            loss = _contrastive(e, yb)
-        else:
-            loss = _triplet(e, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    step = _embedding_step(_retrieval_loss(method), x.to(device), y.to(device))
+    fit(model, sampler, opt, step_fn=step, device=device, progress=False)
     return model
 
 
@@ -199,10 +211,6 @@ def _procedural_classes(
     return x, y
 
 
-def _fsl_encoder() -> nn.Sequential:
-    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64))
-
-
 def _fsl_loss(method: str) -> FewShotLoss:
     if method == "protonet (CE)":
         return FewShotLoss(proto_triplet=False, icnn=None, validate=False)
@@ -213,6 +221,20 @@ def _fsl_loss(method: str) -> FewShotLoss:
 
 def _episode_labels(n_way: int, per: int, device: torch.device) -> Tensor:
     return torch.arange(n_way, device=device).repeat_interleave(per)
+
+
+def _episode_step(criterion: FewShotLoss, x: Tensor, n_way: int, shot: int, query: int) -> StepFn:
+    """``fit``'s step on one episode (a list of indices, support first): the loss's mapping."""
+    n_sup = n_way * shot
+    sl = _episode_labels(n_way, shot, x.device)
+    ql = _episode_labels(n_way, query, x.device)
+
+    def step(model: nn.Module, idx: Sequence[int], device: torch.device) -> Mapping[str, Tensor]:
+        e = model(x[torch.as_tensor(idx, device=device)])
+        out: dict[str, Tensor] = criterion(e[:n_sup], sl, e[n_sup:], ql)
+        return out
+
+    return step
 
 
 def _run_few_shot(cfg: MetricLossesConfig, ctx: RunContext) -> dict[str, dict[str, list[float]]]:
@@ -234,7 +256,7 @@ def _run_few_shot(cfg: MetricLossesConfig, ctx: RunContext) -> dict[str, dict[st
         for method in FSL_METHODS:
             t0 = time.perf_counter()
             seed_everything(seed)
-            model = _fsl_encoder().to(ctx.device)
+            model = mlp([64, 128, 64]).to(ctx.device)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.fsl_lr)
             criterion = _fsl_loss(method)
             sampler = EpisodicBatchSampler(
@@ -245,15 +267,8 @@ def _run_few_shot(cfg: MetricLossesConfig, ctx: RunContext) -> dict[str, dict[st
                 cfg.fsl_train_episodes,
                 seed=seed,
             )
-            n_tr_sup = cfg.fsl_train_way * cfg.fsl_shot
-            sl = _episode_labels(cfg.fsl_train_way, cfg.fsl_shot, ctx.device)
-            ql = _episode_labels(cfg.fsl_train_way, cfg.fsl_query, ctx.device)
-            for idx in sampler:
-                e = model(x_tr[torch.as_tensor(idx, device=ctx.device)])
-                loss, _ = criterion(e[:n_tr_sup], sl, e[n_tr_sup:], ql)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+            step = _episode_step(criterion, x_tr, cfg.fsl_train_way, cfg.fsl_shot, cfg.fsl_query)
+            fit(model, sampler, opt, step_fn=step, device=ctx.device, progress=False)
             model.eval()
             with torch.no_grad():
                 emb = model(x_te[test_eps])  # (E, n, D)
@@ -283,8 +298,11 @@ def _run_few_shot(cfg: MetricLossesConfig, ctx: RunContext) -> dict[str, dict[st
 
 
 def run(config: MetricLossesConfig, ctx: RunContext) -> Result:
-    """Both reproductions for every seed; rows per method and metric, checks from the rows."""
-    torch.set_num_threads(config.threads)
+    """Both reproductions for every seed; rows per method and metric, checks from the rows.
+
+    The torch thread count is ``config.threads``, set (and restored) by the core's
+    ``run_experiment``.
+    """
     rows: list[Row] = []
     checks: list[Check] = []
     if config.run_retrieval:

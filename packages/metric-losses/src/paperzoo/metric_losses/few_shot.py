@@ -22,6 +22,10 @@ GEMM expansion of squared distances cancels catastrophically in half precision) 
 mixed input dtypes are promoted as a binary op would. Labels are moved to the embeddings'
 device. ``validate=True`` (the default) checks the inputs at the cost of a few host-device syncs
 per call; ``validate=False`` skips the checks.
+
+One module, one concept (about 600 lines): the paper's episode loss, ``(CE + Proto-Triplet +
+ICNN) / 3`` on one N-way episode, with each term as a function and a module; the three terms
+share the episode's prototypes, distances and label checks.
 """
 
 from __future__ import annotations
@@ -32,7 +36,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import check_embeddings, check_labels, check_non_negative, check_reduction
+from paperzoo.core.checks import (
+    Reduction,
+    check_choice,
+    check_finite,
+    check_float_tensor,
+    check_labels,
+    check_positive,
+    check_positive_int,
+    check_reduction,
+    reduce,
+)
 
 __all__ = [
     "FewShotLoss",
@@ -45,6 +59,11 @@ __all__ = [
     "proto_triplet_loss",
     "prototypes",
 ]
+
+IcnnMode = Literal["full", "support", "query"]
+"""Which points the ICNN score ranks: support and queries together, the support, or the queries."""
+QueryRef = Literal["support", "prototypes"]
+"""What the queries are scored against in ``"query"`` mode."""
 
 _SQRT_EPS = 1e-6  # reference: sqrt(squared distance + 1e-6)
 _DIV_EPS = 1e-7  # reference: eps of modified_score
@@ -80,10 +99,21 @@ def _ref_distances(x: Tensor, y: Tensor) -> Tensor:
     return (_squared_distances(x, y) + _SQRT_EPS).sqrt()
 
 
-def _check_episode_labels(name: str, labels: Tensor, n_way: int) -> None:
-    if labels.numel() and int(labels.max()) >= n_way:
+_ICNN_MODES: tuple[IcnnMode, ...] = ("full", "support", "query")
+_QUERY_REFS: tuple[QueryRef, ...] = ("support", "prototypes")
+
+
+def _check_embeddings(name: str, x: object) -> Tensor:
+    """``x`` if it is a finite floating-point (N, D) tensor with N >= 1 (one host sync)."""
+    t = check_float_tensor(name, x, ndim=2, nonempty=True)
+    check_finite(name, t)
+    return t
+
+
+def _check_same_dim(name: str, x: Tensor, other_name: str, other: Tensor) -> None:
+    if x.shape[1] != other.shape[1]:
         raise ValueError(
-            f"{name} must lie in 0..{n_way - 1} (n_way={n_way}), got max {int(labels.max())}"
+            f"{name}: expected dimension {other.shape[1]} (like {other_name}), got {x.shape[1]}"
         )
 
 
@@ -95,18 +125,16 @@ def prototypes(
     ``support`` (N*K, D) in any order; every class must have the same number K >= 1 of shots
     (checked, with the inputs, unless ``validate=False``).
     """
-    if n_way < 2:
-        raise ValueError(f"n_way must be >= 2 (need at least 2 prototypes), got {n_way}")
+    check_positive_int("n_way", n_way, minimum=2)
     if validate:
-        check_embeddings("support", support)
-        check_labels("support_labels", support_labels, support.shape[0], "support")
-        _check_episode_labels("support_labels", support_labels, n_way)
+        _check_embeddings("support", support)
+        check_labels("support_labels", support_labels, n=support.shape[0], num_classes=n_way)
     support_labels = support_labels.to(support.device)
     counts = torch.bincount(support_labels, minlength=n_way)
     if validate and (bool((counts != counts[0]).any()) or int(counts[0]) == 0):
         raise ValueError(
-            f"support must hold N*K rows with the same K >= 1 shots per class "
-            f"(n_way={n_way}); got per-class counts {counts.tolist()}"
+            f"support: expected N*K rows with the same K >= 1 shots per class "
+            f"(n_way={n_way}), got per-class counts {counts.tolist()}"
         )
     sums = torch.zeros(n_way, support.shape[1], dtype=support.dtype, device=support.device)
     sums = sums.index_add(0, support_labels, support)
@@ -121,31 +149,22 @@ def proto_logits(
     ``squared=True`` (the reference and Snell et al.) uses squared Euclidean distance, which gives
     the same softmax as a linear layer with ``W = 2 c_n`` and ``b = -||c_n||^2``.
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    for name, t in (("query", query), ("protos", protos)):
-        if not isinstance(t, Tensor) or not t.is_floating_point() or t.ndim != 2:
-            raise TypeError(
-                f"{name} must be a 2-D floating-point tensor, got "
-                f"{tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__}"
-                f"{f' {t.dtype}' if isinstance(t, Tensor) else ''}"
-            )
-    if protos.shape[1] != query.shape[1]:
-        raise ValueError(f"protos has dimension {protos.shape[1]} but query has {query.shape[1]}")
+    check_positive("temperature", temperature)
+    check_float_tensor("query", query, ndim=2)
+    check_float_tensor("protos", protos, ndim=2)
+    _check_same_dim("protos", protos, "query", query)
     sq = _squared_distances(query, protos)
     d = sq if squared else (sq + _SQRT_EPS).sqrt()
     return (-d / temperature).to(_dtypes(query, protos)[0])
 
 
 def _check_query_protos(query: Tensor, query_labels: Tensor, protos: Tensor) -> None:
-    check_embeddings("query", query)
-    check_embeddings("protos", protos)
+    _check_embeddings("query", query)
+    _check_embeddings("protos", protos)
     if protos.shape[0] < 2:
-        raise ValueError(f"protos needs at least 2 prototypes, got shape {tuple(protos.shape)}")
-    if protos.shape[1] != query.shape[1]:
-        raise ValueError(f"protos has dimension {protos.shape[1]} but query has {query.shape[1]}")
-    check_labels("query_labels", query_labels, query.shape[0], "query")
-    _check_episode_labels("query_labels", query_labels, protos.shape[0])
+        raise ValueError(f"protos: expected at least 2 prototypes, got shape {tuple(protos.shape)}")
+    _check_same_dim("protos", protos, "query", query)
+    check_labels("query_labels", query_labels, n=query.shape[0], num_classes=protos.shape[0])
 
 
 def proto_triplet_loss(
@@ -153,12 +172,15 @@ def proto_triplet_loss(
     query_labels: Tensor,
     protos: Tensor,
     margin: float = 0.5,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     validate: bool = True,
 ) -> Tensor:
-    """Functional Proto-Triplet loss; see :class:`ProtoTripletLoss`. Returns () or (Q,)."""
+    """Functional Proto-Triplet loss; see :class:`ProtoTripletLoss`. Returns () or (Q,).
+
+    ``query`` (Q, D), ``query_labels`` (Q,) in ``0 .. N-1``, ``protos`` (N, D).
+    """
     check_reduction(reduction)
-    check_non_negative("margin", margin)
+    check_positive("margin", margin, allow_zero=True)
     if validate:
         _check_query_protos(query, query_labels, protos)
     d = _ref_distances(query, protos)  # (Q, N)
@@ -167,11 +189,7 @@ def proto_triplet_loss(
     d_pos = d.gather(1, query_labels.unsqueeze(1)).squeeze(1)
     d_neg = d.masked_fill(own, float("inf")).amin(dim=1)
     losses = (d_pos - d_neg + margin).clamp_min(0.0).to(_dtypes(query, protos)[0])
-    if reduction == "mean":
-        return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    return losses
+    return reduce(losses, reduction)
 
 
 class ProtoTripletLoss(nn.Module):
@@ -182,12 +200,14 @@ class ProtoTripletLoss(nn.Module):
     query_labels (Q,) in 0..N-1, protos (N, D))`` -> () or (Q,) for ``reduction="none"``.
     """
 
-    def __init__(self, margin: float = 0.5, reduction: str = "mean", validate: bool = True) -> None:
+    def __init__(
+        self, margin: float = 0.5, reduction: Reduction = "mean", validate: bool = True
+    ) -> None:
         super().__init__()
-        check_non_negative("margin", margin)
+        check_positive("margin", margin, allow_zero=True)
         check_reduction(reduction)
         self.margin = float(margin)
-        self.reduction = reduction
+        self.reduction: Reduction = reduction
         self.validate = validate
 
     def forward(self, query: Tensor, query_labels: Tensor, protos: Tensor) -> Tensor:
@@ -239,22 +259,25 @@ def icnn_score(
     """
     self_ref = ref is None
     if (ref is None) != (ref_labels is None):
-        raise ValueError("ref and ref_labels must be given together")
+        raise ValueError(
+            "ref, ref_labels: expected both or neither, got "
+            f"ref={'a tensor' if ref is not None else None}, "
+            f"ref_labels={'a tensor' if ref_labels is not None else None}"
+        )
     R = x if ref is None else ref
     yR = y if ref_labels is None else ref_labels
     if validate:
-        check_embeddings("x", x)
-        check_labels("y", y, x.shape[0], "x")
+        _check_embeddings("x", x)
+        check_labels("y", y, n=x.shape[0])
         if not self_ref:
-            check_embeddings("ref", R)
-            check_labels("ref_labels", yR, R.shape[0], "ref")
-            if R.shape[1] != x.shape[1]:
-                raise ValueError(f"ref has dimension {R.shape[1]} but x has {x.shape[1]}")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+            _check_embeddings("ref", R)
+            check_labels("ref_labels", yR, n=R.shape[0])
+            _check_same_dim("ref", R, "x", x)
+        check_positive_int("k", k)
         if R.shape[0] < 3:
             raise ValueError(
-                f"the reference set needs at least 3 points for the ICNN score, got {R.shape[0]}"
+                "ref: expected a reference set of at least 3 points for the ICNN score, got "
+                f"{R.shape[0]}"
             )
     m = R.shape[0]
     gamma_forced = k + 2 >= m
@@ -264,7 +287,7 @@ def icnn_score(
     available = m - 1 if (self_ref or drop_first_neighbour) else m
     if n_nb < 1 or n_nb > available:
         raise ValueError(
-            f"ipc must lie in [1, {available}] (reference set of {m} points), got {n_nb}"
+            f"ipc: expected a value in [1, {available}] (reference set of {m} points), got {n_nb}"
         )
     d = _ref_distances(x, R)
     y, yR = y.to(d.device), yR.to(d.device)
@@ -302,9 +325,6 @@ def icnn_score(
     return score.to(_dtypes(x, R)[0])
 
 
-IcnnMode = Literal["full", "support", "query"]
-
-
 def _episode_sizes(
     support: Tensor,
     support_labels: Tensor,
@@ -316,22 +336,32 @@ def _episode_sizes(
     (the counts are checked when ``validate``)."""
     n_way = int(support_labels.max()) + 1
     if n_way < 2:
-        raise ValueError(f"an episode needs at least 2 classes, got {n_way}")
+        raise ValueError(f"support_labels: expected at least 2 classes, got {n_way}")
     if support.shape[0] % n_way or query.shape[0] % n_way:
         raise ValueError(
-            f"support ({support.shape[0]}) and query ({query.shape[0]}) sizes must be multiples "
-            f"of n_way={n_way}"
+            f"support, query: expected sizes that are multiples of n_way={n_way}, got "
+            f"{support.shape[0]} and {query.shape[0]}"
         )
-    _check_episode_labels("query_labels", query_labels, n_way)
+    check_labels("query_labels", query_labels, num_classes=n_way)
     if validate:
         for name, labels in (("support_labels", support_labels), ("query_labels", query_labels)):
             counts = torch.bincount(labels, minlength=n_way)
             if bool((counts != counts[0]).any()):
                 raise ValueError(
-                    f"{name} must hold every class 0..{n_way - 1} equally often (an N-way "
-                    f"episode); got per-class counts {counts.tolist()}"
+                    f"{name}: expected every class 0..{n_way - 1} equally often (an N-way "
+                    f"episode), got per-class counts {counts.tolist()}"
                 )
     return n_way, support.shape[0] // n_way, query.shape[0] // n_way
+
+
+def _check_episode_inputs(
+    support: Tensor, support_labels: Tensor, query: Tensor, query_labels: Tensor
+) -> None:
+    _check_embeddings("support", support)
+    check_labels("support_labels", support_labels, n=support.shape[0])
+    _check_embeddings("query", query)
+    check_labels("query_labels", query_labels, n=query.shape[0])
+    _check_same_dim("query", query, "support", support)
 
 
 def icnn_loss(
@@ -342,24 +372,19 @@ def icnn_loss(
     *,
     mode: IcnnMode = "full",
     k: int = 4,
-    query_ref: Literal["support", "prototypes"] = "support",
+    query_ref: QueryRef = "support",
     drop_first_neighbour: bool = False,
     validate: bool = True,
 ) -> Tensor:
-    """Functional ICNN loss ``-log(icnn_score(...))`` of an episode; see :class:`ICNNLoss`."""
-    if mode not in ("full", "support", "query"):
-        raise ValueError(f"mode must be 'full', 'support' or 'query', got {mode!r}")
-    if query_ref not in ("support", "prototypes"):
-        raise ValueError(f"query_ref must be 'support' or 'prototypes', got {query_ref!r}")
+    """Functional ICNN loss ``-log(icnn_score(...))`` of an episode; see :class:`ICNNLoss`.
+
+    ``support`` (N*K, D), ``support_labels`` (N*K,), ``query`` (N*Q, D), ``query_labels``
+    (N*Q,), labels in ``0 .. N-1``. Returns a scalar.
+    """
+    check_choice("mode", mode, _ICNN_MODES)
+    check_choice("query_ref", query_ref, _QUERY_REFS)
     if validate:
-        check_embeddings("support", support)
-        check_labels("support_labels", support_labels, support.shape[0], "support")
-        check_embeddings("query", query)
-        check_labels("query_labels", query_labels, query.shape[0], "query")
-        if query.shape[1] != support.shape[1]:
-            raise ValueError(
-                f"query has dimension {query.shape[1]} but support has {support.shape[1]}"
-            )
+        _check_episode_inputs(support, support_labels, query, query_labels)
     support_labels = support_labels.to(support.device)
     query_labels = query_labels.to(support.device)
     if mode == "support":
@@ -371,7 +396,7 @@ def icnn_loss(
         score = icnn_score(x, y, k=k, ipc=k_shot + q_query, validate=validate)
     else:
         n_way = int(support_labels.max()) + 1
-        _check_episode_labels("query_labels", query_labels, n_way)
+        check_labels("query_labels", query_labels, num_classes=n_way)
         if query_ref == "support":
             ref, ref_labels = support, support_labels
         else:
@@ -409,20 +434,17 @@ class ICNNLoss(nn.Module):
         self,
         k: int = 4,
         mode: IcnnMode = "full",
-        query_ref: Literal["support", "prototypes"] = "support",
+        query_ref: QueryRef = "support",
         drop_first_neighbour: bool = False,
         validate: bool = True,
     ) -> None:
         super().__init__()
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if mode not in ("full", "support", "query"):
-            raise ValueError(f"mode must be 'full', 'support' or 'query', got {mode!r}")
-        if query_ref not in ("support", "prototypes"):
-            raise ValueError(f"query_ref must be 'support' or 'prototypes', got {query_ref!r}")
+        check_positive_int("k", k)
+        check_choice("mode", mode, _ICNN_MODES)
+        check_choice("query_ref", query_ref, _QUERY_REFS)
         self.k = k
         self.mode: IcnnMode = mode
-        self.query_ref: Literal["support", "prototypes"] = query_ref
+        self.query_ref: QueryRef = query_ref
         self.drop_first_neighbour = drop_first_neighbour
         self.validate = validate
 
@@ -445,6 +467,16 @@ class ICNNLoss(nn.Module):
         return f"k={self.k}, mode={self.mode!r}, query_ref={self.query_ref!r}"
 
 
+def _check_combination(ce: bool, proto_triplet: bool, icnn: IcnnMode | None) -> None:
+    if not (ce or proto_triplet or icnn is not None):
+        raise ValueError(
+            "ce, proto_triplet, icnn: expected at least one term, got ce=False, "
+            "proto_triplet=False, icnn=None"
+        )
+    if icnn is not None:
+        check_choice("icnn", icnn, _ICNN_MODES)
+
+
 def few_shot_loss(
     support: Tensor,
     support_labels: Tensor,
@@ -458,21 +490,13 @@ def few_shot_loss(
     margin: float = 0.5,
     k: int = 4,
     temperature: float = 1.0,
-    query_ref: Literal["support", "prototypes"] = "support",
+    query_ref: QueryRef = "support",
     validate: bool = True,
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Functional twin of :class:`FewShotLoss`: ``(loss, parts)`` of one episode."""
-    if not (ce or proto_triplet or icnn is not None):
-        raise ValueError("few_shot_loss needs at least one of ce, proto_triplet, icnn")
+) -> dict[str, Tensor]:
+    """Functional twin of :class:`FewShotLoss`: ``{"loss": ..., <term>: ...}`` of one episode."""
+    _check_combination(ce, proto_triplet, icnn)
     if validate:
-        check_embeddings("support", support)
-        check_labels("support_labels", support_labels, support.shape[0], "support")
-        check_embeddings("query", query)
-        check_labels("query_labels", query_labels, query.shape[0], "query")
-        if query.shape[1] != support.shape[1]:
-            raise ValueError(
-                f"query has dimension {query.shape[1]} but support has {support.shape[1]}"
-            )
+        _check_episode_inputs(support, support_labels, query, query_labels)
     support_labels = support_labels.to(support.device)
     query_labels = query_labels.to(support.device)
     n_way, _, _ = _episode_sizes(support, support_labels, query, query_labels, validate)
@@ -499,7 +523,7 @@ def few_shot_loss(
     total = torch.stack(list(terms.values())).sum()
     if average:
         total = total / len(terms)
-    return total, {name: t.detach() for name, t in terms.items()}
+    return {"loss": total, **{name: t.detach() for name, t in terms.items()}}
 
 
 class FewShotLoss(nn.Module):
@@ -517,8 +541,9 @@ class FewShotLoss(nn.Module):
             query examples (host-device syncs); False skips the checks.
 
     ``forward(support (N*K, D), support_labels (N*K,), query (N*Q, D), query_labels (N*Q,))``
-    with labels in ``0 .. N-1`` -> ``(loss, parts)``, ``parts`` mapping ``"ce"``,
-    ``"proto_triplet"``, ``"icnn"`` (the terms in use) to detached scalars.
+    with labels in ``0 .. N-1`` -> a dict: ``"loss"`` (the scalar to back-propagate) and the
+    terms in use among ``"ce"``, ``"proto_triplet"``, ``"icnn"`` as detached scalars (so
+    ``paperzoo.core.training.fit`` takes it from a ``step_fn`` as it is).
     """
 
     def __init__(
@@ -530,19 +555,15 @@ class FewShotLoss(nn.Module):
         margin: float = 0.5,
         k: int = 4,
         temperature: float = 1.0,
-        query_ref: Literal["support", "prototypes"] = "support",
+        query_ref: QueryRef = "support",
         validate: bool = True,
     ) -> None:
         super().__init__()
-        if not (ce or proto_triplet or icnn is not None):
-            raise ValueError("FewShotLoss needs at least one of ce, proto_triplet, icnn")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        check_non_negative("margin", margin)
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if icnn is not None and icnn not in ("full", "support", "query"):
-            raise ValueError(f"icnn must be 'full', 'support', 'query' or None, got {icnn!r}")
+        _check_combination(ce, proto_triplet, icnn)
+        check_positive("temperature", temperature)
+        check_positive("margin", margin, allow_zero=True)
+        check_positive_int("k", k)
+        check_choice("query_ref", query_ref, _QUERY_REFS)
         self.ce = ce
         self.proto_triplet = proto_triplet
         self.icnn: IcnnMode | None = icnn
@@ -550,12 +571,12 @@ class FewShotLoss(nn.Module):
         self.margin = float(margin)
         self.k = k
         self.temperature = float(temperature)
-        self.query_ref: Literal["support", "prototypes"] = query_ref
+        self.query_ref: QueryRef = query_ref
         self.validate = validate
 
     def forward(
         self, support: Tensor, support_labels: Tensor, query: Tensor, query_labels: Tensor
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+    ) -> dict[str, Tensor]:
         return few_shot_loss(
             support,
             support_labels,

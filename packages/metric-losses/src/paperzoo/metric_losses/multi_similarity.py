@@ -19,27 +19,36 @@ Each ``log(1 + sum exp)`` is a log-sum-exp over ``[0, masked terms]`` shifted by
 maximum, so ``beta = 50`` cannot overflow; half-precision inputs are computed in float32.
 The backward pass uses the closed-form pair weights (Eq. 12-13): ``dL/dS_ik = -w+_ik / B`` on mined
 positives and ``+w-_ik / B`` on mined negatives, so one (B, M) multiply replaces the autograd graph.
+
+One module, one concept (about 750 lines): everything here is a function of the one similarity
+matrix ``S`` and its candidate pair masks, the paper's Sec. 3-4 read as one pipeline: the masks,
+the miner (Eq. 7-8), the pair weights (GPW, Eq. 12-13, also the loss's backward) and the loss
+(Eq. 11) with its functional and module forms. Splitting it would put the weights and the loss,
+which share ``_row_terms``, in two modules.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import (
-    check_embeddings,
+from paperzoo.core.checks import (
+    Reduction,
+    as_real,
+    check_choice,
+    check_finite,
+    check_float_tensor,
     check_labels,
-    check_non_negative,
     check_positive,
     check_reduction,
-    check_similarity,
-    warn_zero_norm,
+    reduce,
 )
 
 __all__ = [
@@ -47,6 +56,7 @@ __all__ = [
     "MultiSimilarityLoss",
     "MultiSimilarityMiner",
     "PairIndices",
+    "Similarity",
     "gpw_weights",
     "ms_pair_weights",
     "multi_similarity_loss",
@@ -57,6 +67,11 @@ __all__ = [
 ]
 
 _NORM_EPS = 1e-12
+
+Similarity = Literal["cosine", "dot"]
+"""How embeddings are compared: cosine of L2-normalised rows, or raw inner products."""
+
+_SIMILARITIES: Final[tuple[Similarity, ...]] = ("cosine", "dot")
 
 
 class PairIndices(NamedTuple):
@@ -111,27 +126,18 @@ class MSConfig:
 
 
 def similarity_matrix(
-    embeddings: Tensor, ref_embeddings: Tensor | None = None, similarity: str = "cosine"
+    embeddings: Tensor, ref_embeddings: Tensor | None = None, similarity: Similarity = "cosine"
 ) -> Tensor:
     """Similarity matrix ``S`` (B, M) = <f_i, g_k> (rows L2-normalised first when ``"cosine"``).
 
-    ``ref_embeddings=None`` uses the embeddings themselves (M = B). Normalisation clamps the norm
-    at 1e-12, so a zero row gets similarity 0 to everything.
+    ``embeddings`` (B, D); ``ref_embeddings`` (M, D), or None to use the embeddings themselves
+    (M = B). Normalisation clamps the norm at 1e-12, so a zero row gets similarity 0 to everything.
     """
-    check_similarity(similarity)
-    for name, x in (("embeddings", embeddings), ("ref_embeddings", ref_embeddings)):
-        if x is not None and (
-            not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim != 2
-        ):
-            raise TypeError(
-                f"{name} must be a 2-D floating-point tensor, got "
-                f"{f'{x.dtype} {tuple(x.shape)}' if isinstance(x, Tensor) else type(x).__name__}"
-            )
-    if ref_embeddings is not None and ref_embeddings.shape[1] != embeddings.shape[1]:
-        raise ValueError(
-            f"ref_embeddings has dimension {ref_embeddings.shape[1]} but embeddings has "
-            f"{embeddings.shape[1]}; they must match"
-        )
+    check_choice("similarity", similarity, _SIMILARITIES)
+    check_float_tensor("embeddings", embeddings, ndim=2)
+    if ref_embeddings is not None:
+        check_float_tensor("ref_embeddings", ref_embeddings, ndim=2)
+        _check_same_dim("ref_embeddings", ref_embeddings, "embeddings", embeddings)
     a = embeddings
     if similarity == "cosine":
         a = F.normalize(a, p=2.0, dim=1, eps=_NORM_EPS)
@@ -143,32 +149,26 @@ def similarity_matrix(
     return a @ r.transpose(0, 1)
 
 
-def _check_label_tensor(name: str, y: object, n: int | None) -> None:
-    if not isinstance(y, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(y).__name__}")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or y.ndim != 1:
-        raise TypeError(f"{name} must be a 1-D integer tensor, got {y.dtype} {tuple(y.shape)}")
-    if n is not None and y.shape[0] != n:
-        raise ValueError(f"{name} has length {y.shape[0]} but must have {n} entries")
+def _check_same_dim(name: str, x: Tensor, other_name: str, other: Tensor) -> None:
+    if x.shape[1] != other.shape[1]:
+        raise ValueError(
+            f"{name}: expected dimension {other.shape[1]} (like {other_name}), got {x.shape[1]}"
+        )
 
 
 def _check_sim_labels(sim: Tensor, labels: Tensor, ref_labels: Tensor | None) -> None:
     """Shape/dtype checks of a precomputed similarity matrix and its labels (no device sync)."""
-    if not isinstance(sim, Tensor) or not sim.is_floating_point() or sim.ndim != 2:
-        raise TypeError(
-            "sim must be a 2-D floating-point (B, M) tensor, got "
-            f"{f'{sim.dtype} {tuple(sim.shape)}' if isinstance(sim, Tensor) else type(sim).__name__}"
-        )
+    check_float_tensor("sim", sim, ndim=2)
     B, M = sim.shape
-    _check_label_tensor("labels", labels, B)
+    check_labels("labels", labels, n=B, validate=False)
     if ref_labels is None:
         if B != M:
             raise ValueError(
-                f"sim has shape {(B, M)}: without ref_labels it must be the square "
-                "batch-vs-batch matrix"
+                "sim: expected the square batch-vs-batch matrix when ref_labels is None, got "
+                f"shape {(B, M)}"
             )
     else:
-        _check_label_tensor("ref_labels", ref_labels, M)
+        check_labels("ref_labels", ref_labels, n=M, validate=False)
 
 
 def pair_masks(labels: Tensor, ref_labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -177,9 +177,9 @@ def pair_masks(labels: Tensor, ref_labels: Tensor | None = None) -> tuple[Tensor
     ``pos[i, k] = y_i == y_k`` and ``neg[i, k] = y_i != y_k``; when ``ref_labels`` is None the
     reference set is the batch and the self pair ``(i, i)`` is removed from ``pos`` (by index).
     """
-    _check_label_tensor("labels", labels, None)
+    check_labels("labels", labels, validate=False)
     if ref_labels is not None:
-        _check_label_tensor("ref_labels", ref_labels, None)
+        check_labels("ref_labels", ref_labels, validate=False)
     ref = labels if ref_labels is None else ref_labels
     same = labels.unsqueeze(1) == ref.unsqueeze(0)
     neg = ~same
@@ -231,7 +231,7 @@ def _masks_from_pairs(
     validate: bool = True,
 ) -> tuple[Tensor, Tensor]:
     if len(pairs) != 4:
-        raise ValueError(f"pairs must be a 4-tuple (a1, p, a2, n), got {len(pairs)} tensors")
+        raise ValueError(f"pairs: expected a 4-tuple (a1, p, a2, n), got {len(pairs)} tensors")
     a1, p, a2, n = pairs
     B, M = shape
     for name, idx, bound in (("a1", a1, B), ("p", p, M), ("a2", a2, B), ("n", n, M)):
@@ -242,20 +242,29 @@ def _masks_from_pairs(
             or idx.dtype == torch.bool
             or idx.ndim != 1
         ):
-            raise TypeError(
-                f"pairs.{name} must be a 1-D integer index tensor, got "
-                f"{f'{idx.dtype} of shape {tuple(idx.shape)}' if isinstance(idx, Tensor) else type(idx).__name__}"
+            got = (
+                f"{idx.dtype} of shape {tuple(idx.shape)}"
+                if isinstance(idx, Tensor)
+                else type(idx).__name__
             )
-        if validate and idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
-            raise ValueError(f"pairs.{name} has indices outside [0, {bound})")
+            raise TypeError(f"pairs.{name}: expected a 1-D integer index tensor, got {got}")
+        if validate and idx.numel():
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < 0 or hi >= bound:
+                raise ValueError(
+                    f"pairs.{name}: expected indices in [0, {bound}), got range [{lo}, {hi}]"
+                )
     if a1.shape != p.shape or a2.shape != n.shape:
-        raise ValueError("pairs: a1/p and a2/n must have equal lengths")
+        raise ValueError(
+            "pairs: expected equal lengths of a1 and p and of a2 and n, got "
+            f"{a1.shape[0]}, {p.shape[0]}, {a2.shape[0]}, {n.shape[0]}"
+        )
     pos = torch.zeros(B, M, dtype=torch.bool, device=device)
     neg = torch.zeros(B, M, dtype=torch.bool, device=device)
     pos[a1.to(device), p.to(device)] = True
     neg[a2.to(device), n.to(device)] = True
     if validate and bool((pos & neg).any()):
-        raise ValueError("pairs: a pair cannot be both positive and negative")
+        raise ValueError("pairs: expected disjoint positive and negative pairs, got a pair in both")
     return pos, neg
 
 
@@ -298,7 +307,7 @@ def ms_pair_weights(
     for name, mask in (("pos_mask", pos_mask), ("neg_mask", neg_mask)):
         if mask.dtype != torch.bool or mask.shape != sim.shape:
             raise ValueError(
-                f"{name} must be a bool tensor of sim's shape {tuple(sim.shape)}, got "
+                f"{name}: expected a bool tensor of sim's shape {tuple(sim.shape)}, got "
                 f"{mask.dtype} {tuple(mask.shape)}"
             )
     _, w_pos = _row_terms(sim, -alpha, base, pos_mask)
@@ -368,14 +377,6 @@ class _MSFromSimilarity(torch.autograd.Function):
         return grad_outputs[0].unsqueeze(1) * grad_s, None, None, None, None, None, None
 
 
-def _reduce(losses: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    return losses
-
-
 def _per_anchor_loss(
     sim: Tensor,
     pos_keep: Tensor,
@@ -395,10 +396,34 @@ def _per_anchor_loss(
 def _check_hparams(alpha: float, beta: float, epsilon: float, base: float) -> None:
     check_positive("alpha", alpha)
     check_positive("beta", beta)
-    check_non_negative("epsilon", epsilon)
-    for name, value in (("alpha", alpha), ("beta", beta), ("base", base)):
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value!r}")
+    check_positive("epsilon", epsilon, allow_zero=True, allow_inf=True)
+    if not math.isfinite(as_real("base", base)):
+        raise ValueError(f"base: expected a finite value, got {base!r}")
+
+
+def _warn_without_pairs(name: str, pos: Tensor, neg: Tensor, skip_incomplete: bool) -> None:
+    """Warn when the batch holds no positive or no negative pair at all (one host sync)."""
+    has_pos, has_neg = (bool(v) for v in torch.stack([pos.any(), neg.any()]).tolist())
+    if has_pos and has_neg:
+        return
+    why = {
+        (False, True): "no positive pair (no two rows share a label)",
+        (True, False): "no negative pair (every row has the same label)",
+        (False, False): "no positive and no negative pair",
+    }[(has_pos, has_neg)]
+    if name == "pairs":
+        why = f"{why.split(' (')[0]} among the given pairs"
+    effect = (
+        "the MS loss is 0 with no gradient"
+        if skip_incomplete or not (has_pos or has_neg)
+        else "the MS loss keeps only its other half (skip_incomplete_anchors=False)"
+    )
+    warnings.warn(
+        f"{name}: the batch has {why}, so {effect}; draw batches of several classes with "
+        "several examples each (e.g. paperzoo.core.samplers.MPerClassSampler)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def multi_similarity_loss_from_similarity(
@@ -412,7 +437,7 @@ def multi_similarity_loss_from_similarity(
     epsilon: float = 0.1,
     mining: bool = True,
     skip_incomplete_anchors: bool = True,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     pairs: PairIndices | tuple[Tensor, ...] | None = None,
     validate: bool = True,
 ) -> Tensor:
@@ -428,12 +453,35 @@ def multi_similarity_loss_from_similarity(
     _check_sim_labels(sim, labels, ref_labels)
     if pairs is not None:
         pos_keep, neg_keep = _masks_from_pairs(pairs, sim.shape, sim.device, validate)
+        if validate:
+            _warn_without_pairs("pairs", pos_keep, neg_keep, skip_incomplete_anchors)
     else:
-        pos_keep, neg_keep = multi_similarity_masks(
-            sim, labels, ref_labels, epsilon=epsilon, mining=mining
-        )
+        pos_keep, neg_keep = pair_masks(labels, ref_labels)
+        if validate:
+            _warn_without_pairs("labels", pos_keep, neg_keep, skip_incomplete_anchors)
+        if mining:
+            pos_keep, neg_keep = _mine(sim, pos_keep, neg_keep, epsilon)
     losses = _per_anchor_loss(sim, pos_keep, neg_keep, alpha, beta, base, skip_incomplete_anchors)
-    return _reduce(losses, reduction)
+    return reduce(losses, reduction)
+
+
+def _check_embeddings(name: str, x: object) -> Tensor:
+    """``x`` if it is a finite floating-point (N, D) tensor with N >= 1 (one host sync)."""
+    t = check_float_tensor(name, x, ndim=2, nonempty=True)
+    check_finite(name, t)
+    return t
+
+
+def _warn_zero_norm(name: str, x: Tensor) -> None:
+    if bool((x.detach().abs().amax(dim=1) == 0).any()):
+        warnings.warn(
+            f"{name} has zero-norm rows; with similarity='cosine' they are eps-normalised "
+            "(norm clamped at 1e-12) and get similarity 0 to everything; their gradient is "
+            "scaled by 1/1e-12 (one optimiser step can blow the head up): check the embedding "
+            "head or drop those rows",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _check_inputs(
@@ -441,40 +489,36 @@ def _check_inputs(
     labels: Tensor,
     ref_embeddings: Tensor | None,
     ref_labels: Tensor | None,
-    similarity: str,
+    similarity: Similarity,
 ) -> None:
-    check_embeddings("embeddings", embeddings, min_rows=1)
-    check_labels("labels", labels, embeddings.shape[0], "embeddings")
+    _check_embeddings("embeddings", embeddings)
+    check_labels("labels", labels, n=embeddings.shape[0])
     if (ref_embeddings is None) != (ref_labels is None):
         raise ValueError(
-            "ref_embeddings and ref_labels must be given together (got "
+            "ref_embeddings, ref_labels: expected both or neither, got "
             f"ref_embeddings={'a tensor' if ref_embeddings is not None else None}, "
-            f"ref_labels={'a tensor' if ref_labels is not None else None})"
+            f"ref_labels={'a tensor' if ref_labels is not None else None}"
         )
     if ref_embeddings is None:
         if embeddings.shape[0] < 2:
             raise ValueError(
-                "embeddings needs at least 2 rows to form pairs when no ref_embeddings are "
+                "embeddings: expected at least 2 rows to form pairs when no ref_embeddings are "
                 f"given, got shape {tuple(embeddings.shape)}"
             )
     else:
         assert ref_labels is not None
-        check_embeddings("ref_embeddings", ref_embeddings, min_rows=1)
-        check_labels("ref_labels", ref_labels, ref_embeddings.shape[0], "ref_embeddings")
+        _check_embeddings("ref_embeddings", ref_embeddings)
+        check_labels("ref_labels", ref_labels, n=ref_embeddings.shape[0])
         if ref_embeddings.device != embeddings.device:
             raise ValueError(
-                f"ref_embeddings is on {ref_embeddings.device} but embeddings is on "
-                f"{embeddings.device}; move them to the same device"
+                f"ref_embeddings: expected device {embeddings.device} (like embeddings), got "
+                f"{ref_embeddings.device}"
             )
-        if ref_embeddings.shape[1] != embeddings.shape[1]:
-            raise ValueError(
-                f"ref_embeddings has dimension {ref_embeddings.shape[1]} but embeddings has "
-                f"{embeddings.shape[1]}; they must match"
-            )
+        _check_same_dim("ref_embeddings", ref_embeddings, "embeddings", embeddings)
     if similarity == "cosine":
-        warn_zero_norm("embeddings", embeddings)
+        _warn_zero_norm("embeddings", embeddings)
         if ref_embeddings is not None:
-            warn_zero_norm("ref_embeddings", ref_embeddings)
+            _warn_zero_norm("ref_embeddings", ref_embeddings)
 
 
 def multi_similarity_loss(
@@ -489,13 +533,13 @@ def multi_similarity_loss(
     base: float = 0.5,
     epsilon: float = 0.1,
     mining: bool = True,
-    similarity: str = "cosine",
+    similarity: Similarity = "cosine",
     skip_incomplete_anchors: bool = True,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     validate: bool = True,
 ) -> Tensor:
     """Functional twin of :class:`MultiSimilarityLoss` (same arguments, see there)."""
-    check_similarity(similarity)
+    check_choice("similarity", similarity, _SIMILARITIES)
     check_reduction(reduction)
     _check_hparams(alpha, beta, epsilon, base)
     if validate:
@@ -545,8 +589,9 @@ class MultiSimilarityLoss(nn.Module):
         reduction: ``"mean"`` (sum over anchors / B, empty anchors count 0, as both references),
             ``"sum"`` or ``"none"`` (per-anchor (B,)).
         validate: check the inputs (shapes, dtypes, NaN/Inf, negative labels, zero-norm rows,
-            devices) on every call; the checks cost a few host-device syncs, ``False`` skips
-            them in a tight training loop.
+            devices) on every call, and warn (``RuntimeWarning``) on a batch with no positive or
+            no negative pair at all (the loss is 0 there); the checks cost a few host-device
+            syncs, ``False`` skips them in a tight training loop.
 
     Labels may live on another device than the embeddings (they are moved); a reference set
     must be on the embeddings' device.
@@ -575,23 +620,23 @@ class MultiSimilarityLoss(nn.Module):
         base: float = 0.5,
         epsilon: float = 0.1,
         mining: bool = True,
-        similarity: str = "cosine",
+        similarity: Similarity = "cosine",
         skip_incomplete_anchors: bool = True,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         validate: bool = True,
     ) -> None:
         super().__init__()
         _check_hparams(alpha, beta, epsilon, base)
-        check_similarity(similarity)
+        check_choice("similarity", similarity, _SIMILARITIES)
         check_reduction(reduction)
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.base = float(base)
         self.epsilon = float(epsilon)
         self.mining = mining
-        self.similarity = similarity
+        self.similarity: Similarity = similarity
         self.skip_incomplete_anchors = skip_incomplete_anchors
-        self.reduction = reduction
+        self.reduction: Reduction = reduction
         self.validate = validate
 
     @classmethod
@@ -653,13 +698,13 @@ class MultiSimilarityMiner(nn.Module):
     """
 
     def __init__(
-        self, epsilon: float = 0.1, similarity: str = "cosine", validate: bool = True
+        self, epsilon: float = 0.1, similarity: Similarity = "cosine", validate: bool = True
     ) -> None:
         super().__init__()
-        check_non_negative("epsilon", epsilon)
-        check_similarity(similarity)
+        check_positive("epsilon", epsilon, allow_zero=True, allow_inf=True)
+        check_choice("similarity", similarity, _SIMILARITIES)
         self.epsilon = float(epsilon)
-        self.similarity = similarity
+        self.similarity: Similarity = similarity
         self.validate = validate
 
     @torch.no_grad()

@@ -17,25 +17,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from ._validation import check_embeddings, check_labels, check_similarity
+from paperzoo.core.checks import check_finite, check_float_tensor, check_labels
+
+from .multi_similarity import Similarity, similarity_matrix
 
 __all__ = ["map_at_r", "recall_at_k", "retrieval_metrics"]
 
 
-def _scores(embeddings: Tensor, gallery: Tensor | None, similarity: str) -> tuple[Tensor, bool]:
-    check_similarity(similarity)
-    q = embeddings
-    g = embeddings if gallery is None else gallery
-    if similarity == "cosine":
-        q = F.normalize(q, dim=1, eps=1e-12)
-        g = F.normalize(g, dim=1, eps=1e-12)
-    s = q @ g.transpose(0, 1)
+def _scores(embeddings: Tensor, gallery: Tensor | None, similarity: Similarity) -> Tensor:
+    """Query-vs-gallery similarities (N, M); leave-one-out (-inf diagonal) without a gallery."""
+    s = similarity_matrix(embeddings, gallery, similarity)
     if gallery is None:
         s = s.fill_diagonal_(float("-inf"))
-    return s, gallery is None
+    return s
 
 
 def _check(
@@ -44,20 +40,30 @@ def _check(
     gallery: Tensor | None,
     gallery_labels: Tensor | None,
 ) -> Tensor:
-    check_embeddings("embeddings", embeddings)
-    check_labels("labels", labels, embeddings.shape[0], "embeddings")
+    for name, x in (("embeddings", embeddings), ("gallery", gallery)):
+        if x is not None:
+            check_float_tensor(name, x, ndim=2, nonempty=True)
+            check_finite(name, x)
+    check_labels("labels", labels, n=embeddings.shape[0])
     if (gallery is None) != (gallery_labels is None):
-        raise ValueError("gallery and gallery_labels must be given together")
+        raise ValueError(
+            "gallery, gallery_labels: expected both or neither, got "
+            f"gallery={'a tensor' if gallery is not None else None}, "
+            f"gallery_labels={'a tensor' if gallery_labels is not None else None}"
+        )
     if gallery is not None and gallery_labels is not None:
-        check_embeddings("gallery", gallery)
-        check_labels("gallery_labels", gallery_labels, gallery.shape[0], "gallery")
+        check_labels("gallery_labels", gallery_labels, n=gallery.shape[0])
         if gallery.shape[1] != embeddings.shape[1]:
             raise ValueError(
-                f"gallery has dimension {gallery.shape[1]} but embeddings has {embeddings.shape[1]}"
+                f"gallery: expected dimension {embeddings.shape[1]} (like embeddings), got "
+                f"{gallery.shape[1]}"
             )
         return gallery_labels
     if embeddings.shape[0] < 2:
-        raise ValueError("leave-one-out retrieval needs at least 2 embeddings")
+        raise ValueError(
+            "embeddings: expected at least 2 rows for leave-one-out retrieval, got "
+            f"{embeddings.shape[0]}"
+        )
     return labels
 
 
@@ -68,7 +74,7 @@ def recall_at_k(
     ks: Sequence[int] = (1,),
     gallery: Tensor | None = None,
     gallery_labels: Tensor | None = None,
-    similarity: str = "cosine",
+    similarity: Similarity = "cosine",
 ) -> dict[int, float]:
     """Recall@k for each k in ``ks``: fraction of queries with a same-label item among the top k.
 
@@ -78,11 +84,12 @@ def recall_at_k(
     g_labels = _check(embeddings, labels, gallery, gallery_labels)
     ks = list(ks)
     if not ks or not all(isinstance(k, int) and not isinstance(k, bool) for k in ks):
-        raise TypeError(f"ks must be a non-empty sequence of ints, got {ks!r}")
-    s, _ = _scores(embeddings, gallery, similarity)
+        raise TypeError(f"ks: expected a non-empty sequence of ints, got {ks!r}")
+    s = _scores(embeddings, gallery, similarity)
     k_max = max(ks)
-    if any(k < 1 for k in ks) or k_max > s.shape[1] - (1 if gallery is None else 0):
-        raise ValueError(f"ks must lie in [1, gallery size], got {ks}")
+    size = s.shape[1] - (1 if gallery is None else 0)
+    if any(k < 1 for k in ks) or k_max > size:
+        raise ValueError(f"ks: expected values in [1, {size}] (the gallery size), got {ks}")
     idx = s.topk(k_max, dim=1).indices
     hit = g_labels[idx] == labels.unsqueeze(1)  # (N, k_max)
     first = torch.cumsum(hit.int(), dim=1) > 0
@@ -95,7 +102,7 @@ def map_at_r(
     labels: Tensor,
     gallery: Tensor | None = None,
     gallery_labels: Tensor | None = None,
-    similarity: str = "cosine",
+    similarity: Similarity = "cosine",
 ) -> float:
     """MAP@R: mean over queries of ``(1/R) sum_{i<=R} P@i * rel_i`` (queries with R = 0 skipped).
 
@@ -104,9 +111,9 @@ def map_at_r(
     relevant item).
     """
     g_labels = _check(embeddings, labels, gallery, gallery_labels)
-    s, loo = _scores(embeddings, gallery, similarity)
+    s = _scores(embeddings, gallery, similarity)
     relevant = labels.unsqueeze(1) == g_labels.unsqueeze(0)
-    if loo:
+    if gallery is None:
         relevant.fill_diagonal_(False)
     R = relevant.sum(dim=1)
     r_max = int(R.max())
@@ -126,7 +133,7 @@ def retrieval_metrics(
     embeddings: Tensor,
     labels: Tensor,
     ks: Sequence[int] = (1, 4),
-    similarity: str = "cosine",
+    similarity: Similarity = "cosine",
 ) -> dict[str, float]:
     """``{"recall@k": ..., "map@r": ...}`` for ``embeddings`` (N, D) and ``labels`` (N,),
     leave-one-out (see :func:`recall_at_k` and :func:`map_at_r`)."""
