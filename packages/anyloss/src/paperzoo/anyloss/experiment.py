@@ -108,8 +108,11 @@ class AnyLossConfig:
             raise UserError("methods: expected at least one method")
         positive_ints = ("n_folds", "epochs", "hidden", "sweep_hidden", "threads")
         for name in positive_ints:
-            if getattr(self, name) < (2 if name == "n_folds" else 1):
-                raise UserError(f"{name}: expected a larger integer, got {getattr(self, name)}")
+            least = 2 if name == "n_folds" else 1
+            if getattr(self, name) < least:
+                raise UserError(
+                    f"{name}: expected an integer >= {least}, got {getattr(self, name)}"
+                )
         if self.n_samples < 20 * self.n_folds:
             raise UserError(f"n_samples: expected >= 20 * n_folds, got {self.n_samples}")
         if not (self.lr > 0 and self.L > 0):
