@@ -488,3 +488,11 @@ def test_hybrid_is_weighted_bce_plus_the_unamplified_metric() -> None:
     want = 0.7 * weighted_bce(x, y).item() + 0.3 * (1 - f1)
     assert hybrid_anyloss(x, y, "f1", r=0.3).item() == pytest.approx(want, abs=1e-12)
     assert hybrid_anyloss(x, y, "f1", r=0.0).item() == pytest.approx(weighted_bce(x, y).item())
+
+
+def test_counters_follow_the_inputs_device_without_moving_the_module() -> None:
+    loss_fn = AnyLoss("f1", validate=False)
+    x, y = torch.randn(6, device="meta"), torch.zeros(6, device="meta")
+    assert loss_fn(x, y).device.type == "meta"
+    assert loss_fn.seen_batches.device.type == "meta"
+    assert loss_fn.collapsed_batches.device.type == "meta"

@@ -18,6 +18,7 @@ from paperzoo.anyloss.losses import (
     _binary_inputs,
     _check_target,
     _collapsed,
+    _count,
     _host_checks,
     _metric_value,
     _Options,
@@ -328,7 +329,5 @@ class OneVsRestAnyLoss(nn.Module):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """``input``: ``(N, K)``; ``target``: ``(N,)`` class labels."""
         loss, y_hat, n_pos = _ovr(self.opts, self.num_classes, input, target, self.validate)
-        with torch.no_grad():
-            self.seen_batches.add_(1)
-            self.collapsed_batches.add_(_collapsed(y_hat, n_pos, self.opts.collapse_tol).long())
+        _count(self, _collapsed(y_hat, n_pos, self.opts.collapse_tol))
         return loss

@@ -280,6 +280,23 @@ def _host_checks(
         )
 
 
+def _count(module: nn.Module, collapsed: Tensor) -> None:
+    """Add one batch (and ``collapsed``) to a module's counters, on the inputs' device.
+
+    The counters follow the inputs, so a loss module used on CUDA without ``.to(device)`` works.
+    """
+    for name, add in (
+        ("seen_batches", torch.ones_like(collapsed, dtype=torch.long)),
+        ("collapsed_batches", collapsed.long()),
+    ):
+        buf: Tensor = getattr(module, name)
+        if buf.device != collapsed.device:
+            buf = buf.to(collapsed.device)
+            setattr(module, name, buf)
+        with torch.no_grad():
+            buf.add_(add)
+
+
 def _binary_anyloss(
     opts: _Options, input: Tensor, target: Tensor, validate: bool
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -407,9 +424,7 @@ class AnyLoss(nn.Module):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """``input``: ``(N,)``/``(N, 1)`` logits or probabilities; ``target``: 0/1 labels."""
         loss, y_hat, n_pos = _binary_anyloss(self.opts, input, target, self.validate)
-        with torch.no_grad():
-            self.seen_batches.add_(1)
-            self.collapsed_batches.add_(_collapsed(y_hat, n_pos, self.opts.collapse_tol).long())
+        _count(self, _collapsed(y_hat, n_pos, self.opts.collapse_tol))
         return loss
 
     def reset_counters(self) -> None:
