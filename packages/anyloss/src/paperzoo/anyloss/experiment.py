@@ -9,7 +9,9 @@ original protocol is 10 folds / 100 epochs: ``--full``).
 Seeds are folds: seed ``s`` trains on fold ``s % n_folds`` of the CV split shuffled with
 ``s // n_folds`` (``--quick``: 5 seeds = one 5-fold CV, the spec's "folds count as the seeds").
 
-Model: ``F -> hidden -> BatchNorm -> sigmoid -> 1`` with a sigmoid output (inside the losses),
+Model: ``F -> hidden -> BatchNorm -> sigmoid -> 1`` with a sigmoid output (inside the losses);
+Deviation: the official notebooks use 2 hidden nodes, He-normal init and a linear output fed to
+``A``; the spec's 16 hidden nodes (2 in the L sweep) and PyTorch's default init are used here;
 Adam lr 1e-3, batch 5% of the training fold, 50 epochs, threshold 0.5. All losses of one
 (dataset, fold) train together as a stack of independent networks from the same initial weights
 and on the same batches (:mod:`paperzoo.anyloss._stack`), through ``paperzoo.core.training.fit``.
