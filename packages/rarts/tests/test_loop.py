@@ -12,23 +12,19 @@ from paperzoo.rarts.loop import run_search
 from paperzoo.rarts.search import RARTS
 
 
-def sgd(lr: float = 0.1) -> Any:
-    return lambda ps: torch.optim.SGD(ps, lr=lr)
-
-
-def a_opt(net: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(net.arch_parameters(), lr=0.1)
-
-
-def batch(n: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 1, 8, generator=g), torch.randint(0, 3, (n,), generator=g)
+def _rarts_on_eight_rows(net: Any) -> tuple[RARTS, torch.Tensor, torch.Tensor]:
+    """A plain-SGD RARTS stepper on ``net`` and 8 rows ``(8, 1, 8)`` of 3 classes."""
+    stepper = RARTS(
+        net,
+        lambda ps: torch.optim.SGD(ps, lr=0.1),
+        torch.optim.SGD(net.arch_parameters(), lr=0.1),
+    )
+    g = torch.Generator().manual_seed(0)
+    return stepper, torch.randn(8, 1, 8, generator=g), torch.randint(0, 3, (8,), generator=g)
 
 
 def test_run_search_with_an_empty_loader_raises(make_tiny_supernet: Any) -> None:
-    net = make_tiny_supernet()
-    s = RARTS(net, sgd(), a_opt(net))
-    x, y = batch(8)
+    s, x, y = _rarts_on_eight_rows(make_tiny_supernet())
     full = make_loader(x, y, batch_size=4, shuffle=False)
     empty = make_loader(x[:3], y[:3], batch_size=4, shuffle=False, drop_last=True)
     with pytest.raises(ValueError, match="yielded no batches"):
@@ -38,9 +34,7 @@ def test_run_search_with_an_empty_loader_raises(make_tiny_supernet: Any) -> None
 def test_resume_with_a_different_number_of_schedulers_raises(
     tmp_path: Any, make_tiny_supernet: Any
 ) -> None:
-    net = make_tiny_supernet()
-    s = RARTS(net, sgd(), a_opt(net))
-    x, y = batch(8)
+    s, x, y = _rarts_on_eight_rows(make_tiny_supernet())
     tl, vl = (
         make_loader(x[:4], y[:4], batch_size=4, shuffle=False),
         make_loader(x[4:], y[4:], batch_size=4, shuffle=False),

@@ -25,15 +25,9 @@ from paperzoo.rarts.space import (
 )
 
 
-def _input(dims: int, n: int = 4, c: int = 4, size: int = 8) -> Tensor:
-    g = torch.Generator().manual_seed(0)
-    shape = (n, c, size) if dims == 1 else (n, c, size, size)
-    return torch.randn(shape, generator=g)
-
-
 def test_supernet_output_is_invariant_to_shifting_alpha_rows(make_tiny_supernet: Any) -> None:
     net = make_tiny_supernet().eval()
-    x = _input(1, c=1)
+    x = torch.randn(4, 1, 8, generator=torch.Generator().manual_seed(0))
     before = net(x)
     with torch.no_grad():
         net.alphas_normal += torch.randn(net.alphas_normal.shape[0], 1)  # softmax weights sum to 1
@@ -97,7 +91,7 @@ def test_eval_network_runs_any_random_genotype_in_1d_and_2d() -> None:
         geno = random_genotype(MNIST1D_PRIMITIVES, 3, generator=g)
         assert all(op != "none" for op, _ in geno.normal + geno.reduce)
         net = EvalNetwork(geno, 4, 5, 5, in_channels=1, dims=dims)
-        assert net(_input(dims, c=1)).shape == (4, 5)
+        assert net(torch.randn((4, 1) + (8,) * dims)).shape == (4, 5)
 
 
 def test_op_counts_and_alpha_entropy_diagnostics(make_tiny_supernet: Any) -> None:
@@ -113,7 +107,7 @@ def test_op_counts_and_alpha_entropy_diagnostics(make_tiny_supernet: Any) -> Non
 
 def test_alpha_of_the_wrong_shape_raises() -> None:
     cell = SearchCell(2, 2, 4, 4, 4, False, False, DARTS_PRIMITIVES, 1)
-    x = _input(1)
+    x = torch.randn(4, 4, 8)
     with pytest.raises(ValueError, match=r"weights must have shape \(E, \|O\|\) = \(5, 8\)"):
         cell(x, x, torch.zeros(5, 7))
     with pytest.raises(ValueError, match="alphas must have shape"):
