@@ -2,6 +2,11 @@
 
 Shapes: ``x`` is ``(*, d)`` (any number of leading batch axes, at least one), the output is
 ``(*, out)``. Internally the leading axes are flattened to ``N`` rows.
+
+One module (about 700 lines) because it is one concept, the KAN layers raced in the paper: the four
+layers share the layer-input and width checks defined here (:func:`check_input`,
+:func:`check_layers`), the grid and the ``reset_parameters``/``flops_per_example`` contract, and the
+baselines are meant to be read beside AF-KAN.
 """
 
 from __future__ import annotations
