@@ -8,10 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from paperzoo.af_kan import AFKAN, count_parameters
+from paperzoo.af_kan import AFKAN
 from paperzoo.core.data import load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
+from paperzoo.core.models import count_parameters
 from paperzoo.core.training import fit, load_checkpoint
 
 

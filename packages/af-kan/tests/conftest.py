@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Iterator
 
-torch.set_num_threads(1)
+import pytest
+
+from paperzoo.core.devices import torch_threads
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with torch_threads(1):  # the count before the test is restored after it
+        yield

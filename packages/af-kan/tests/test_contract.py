@@ -35,8 +35,15 @@ class _Inputs:
 
 
 class TestAFKANLayerContract(_Inputs, LayerContractTests):
+    # the default min-max normalisation (func_norm="batch", as the official code) pools the basis
+    # statistics over the batch: a row's output depends on the other rows; per-sample mode below
+    batch_pooled = True
+
     def make_layer(self) -> nn.Module:
         return AFKANLayer(6, 4)
+
+    def make_per_sample_layer(self) -> nn.Module:
+        return AFKANLayer(6, 4, func_norm="sample")
 
 
 class TestAFKANLayerSampleNormSpatialContract(_Inputs, LayerContractTests):
@@ -65,8 +72,13 @@ class TestRBFKANLayerContract(_Inputs, LayerContractTests):
 
 
 class TestAFKANContract(_Inputs, LayerContractTests):
+    batch_pooled = True  # every AFKANLayer's default min-max normalisation pools over the batch
+
     def make_layer(self) -> nn.Module:
         return AFKAN([6, 5, 3])
+
+    def make_per_sample_layer(self) -> nn.Module:
+        return AFKAN([6, 5, 3], func_norm="sample")
 
 
 class TestReLUKANContract(_Inputs, LayerContractTests):

@@ -18,10 +18,10 @@ from paperzoo.af_kan import (
     ReLUKAN,
     ReLUKANLayer,
     af_basis,
-    count_parameters,
     l2mm,
     relu_kan_basis,
 )
+from paperzoo.core.models import count_parameters
 
 
 def _inputs(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:

@@ -19,7 +19,6 @@ EXPECTED = [
     "ReLUKAN",
     "ReLUKANLayer",
     "af_basis",
-    "count_parameters",
     "estimate_flops",
     "grid",
     "l2mm",

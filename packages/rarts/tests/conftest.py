@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
 from torch import Tensor, nn
 
-from paperzoo.rarts.ops import MNIST1D_PRIMITIVES
-from paperzoo.rarts.space import SearchNetwork
+from paperzoo.core.devices import torch_threads
+from paperzoo.rarts.ops import (
+    MNIST1D_PRIMITIVES,
+)
+from paperzoo.rarts.space import (
+    SearchNetwork,
+)
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+def _one_thread() -> Iterator[None]:
+    with torch_threads(1):  # the suite's timings assume one thread; the count before is restored
+        yield
 
 
 def tiny_supernet(dtype: torch.dtype = torch.float32, seed: int = 0) -> SearchNetwork:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
+import pytest
 import torch
 
+from paperzoo.core.cli import main
 from paperzoo.core.experiments import Row, RunContext
 from paperzoo.rarts.experiment import EXPERIMENT, RartsConfig, _checks
 
@@ -43,3 +46,23 @@ def test_experiment_runs_end_to_end_on_a_tiny_budget() -> None:
     assert {("RARTS", "test_top1"), ("random arch", "test_top1"), ("RARTS", "search_s")} <= metrics
     assert all(0.0 <= r.mean <= 1.0 for r in result.rows if r.metric == "test_top1")
     assert result.extra["genotypes"]["rarts"][0]["normal"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "name"),
+    [
+        ("methods=darts1,foo", "methods"),
+        ("lam=0", "lam"),
+        ("momentum=1.5", "momentum"),
+        ("search_epochs=0", "search_epochs"),
+        ("alpha_grad=late", "alpha_grad"),
+    ],
+)
+def test_a_bad_set_value_is_one_error_line(
+    setting: str, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["run", "rarts", "--smoke", "--set", setting, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("paperzoo: error:") and f"{name}: expected" in err
+    assert "Traceback" not in err and not any(tmp_path.iterdir())

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from paperzoo.rarts.search import RARTS, DartsSecondOrder
+from paperzoo.rarts.darts import DartsSecondOrder
+from paperzoo.rarts.search import RARTS
 
 
 def _rarts(net: Any) -> RARTS:

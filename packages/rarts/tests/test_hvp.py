@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from paperzoo.rarts.search import hvp_autograd, hvp_finite_diff
+from paperzoo.rarts.hvp import hvp_autograd, hvp_finite_diff
 from paperzoo.rarts.toy import QuadraticBilevel
 
 
@@ -118,3 +118,12 @@ def test_hvp_rejects_bad_arguments(make_tiny_supernet: Any, make_tiny_batches: A
         hvp_finite_diff(loss_at, ws, v, arch, eps=0.0)
     with pytest.raises(ValueError, match="differ in length"):
         hvp_finite_diff(loss_at, ws, v[:-1], arch)
+
+
+def test_hvp_finite_diff_rejects_nan_eps_and_empty_weights() -> None:
+    a = torch.zeros(2, requires_grad=True)
+    w = [torch.ones(2)]
+    with pytest.raises(ValueError, match="eps"):
+        hvp_finite_diff(lambda ws: (ws[0] * a).sum(), w, w, [a], eps=float("nan"))
+    with pytest.raises(ValueError, match="weights is empty"):
+        hvp_finite_diff(lambda ws: a.sum(), [], [], [a])

@@ -1,12 +1,19 @@
-"""The optional NATS-Bench query fails loudly without the package or the file."""
+"""The NATS-Bench topology space: architecture strings, the supernet (shapes, derivation, layer contract), and
+the optional benchmark query failing loudly without the package or the file."""
 
 from __future__ import annotations
 
 import sys
 
 import pytest
+import torch
+from torch import Tensor, nn
 
-from paperzoo.rarts.nats import query
+from paperzoo.core.testing import LayerContractTests
+from paperzoo.rarts.nats import NATSSearchNetwork, format_arch_str, parse_arch_str, query
+from paperzoo.rarts.ops import (
+    NATS_PRIMITIVES,
+)
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -31,3 +38,60 @@ def test_query_rejects_bad_arguments() -> None:
         query(ARCH, dataset="mnist")
     with pytest.raises(ValueError, match="hp"):
         query(ARCH, hp="50")
+
+
+def test_nats_arch_str_on_ties_and_non_finite_alpha() -> None:
+    net = NATSSearchNetwork(C=4, N=1, num_classes=3)
+    with torch.no_grad():
+        net.arch_alphas.zero_()
+    assert net.arch_str() == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # first primitive
+    with torch.no_grad():
+        net.arch_alphas[0, 2] = float("nan")
+    with pytest.raises(ValueError, match="arch_alphas holds NaN/Inf"):
+        net.arch_str()
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+        "|none~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+    ],
+)
+def test_nats_arch_string_round_trips(arch: str) -> None:
+    assert format_arch_str(parse_arch_str(arch)) == arch
+    net = NATSSearchNetwork(C=4, N=1, num_classes=3)
+    net.set_arch(arch)
+    assert net.arch_str() == arch
+
+
+def test_nats_supernet_shapes() -> None:
+    net = NATSSearchNetwork(C=4, N=1, num_classes=3)
+    assert net.arch_alphas.shape == (6, len(NATS_PRIMITIVES))
+    assert net(torch.randn(2, 3, 8, 8)).shape == (2, 3)
+
+
+def test_bad_arch_strings_raise() -> None:
+    with pytest.raises(ValueError, match="must read inputs"):
+        parse_arch_str("|none~1|")
+    with pytest.raises(ValueError, match="op~input"):
+        parse_arch_str("|none|")
+    with pytest.raises(ValueError, match="unknown primitive"):
+        NATSSearchNetwork(C=4, N=1).set_arch("|x~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+
+
+class TestNATSSearchNetworkContract(LayerContractTests):
+    checks_nonfinite = False
+
+    def make_layer(self) -> nn.Module:
+        return NATSSearchNetwork(C=4, N=1, num_classes=3, in_channels=1)
+
+    def make_input(
+        self,
+        batch: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+        generator: torch.Generator,
+    ) -> Tensor:
+        return torch.randn(batch, 1, 4, 4, generator=generator, dtype=dtype).to(device)

@@ -9,7 +9,9 @@ from typing import Any, Literal
 import pytest
 import torch
 
-from paperzoo.rarts.search import RARTS, DartsFirstOrder, DartsSecondOrder, SearchStepper
+from paperzoo.rarts.darts import DartsFirstOrder, DartsSecondOrder
+from paperzoo.rarts.search import RARTS
+from paperzoo.rarts.stepper import SearchStepper
 from paperzoo.rarts.toy import QuadraticBilevel, mean_loss
 
 C = 2.0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
@@ -110,3 +113,26 @@ class TestWidthSearchResNetContract(LayerContractTests):
 
     def bad_shape_input(self, x: Tensor) -> Tensor:
         return x[:, :, None]
+
+
+def test_width_choice_on_ties_and_non_finite_alpha() -> None:
+    m = MaskedConv(2, 8, (2, 4, 8))
+    with torch.no_grad():
+        m.alpha.zero_()
+    assert m.chosen_width() == 2
+    with torch.no_grad():
+        m.alpha[1] = float("nan")
+    with pytest.raises(ValueError, match="alpha holds NaN/Inf"):
+        m.chosen_width()
+
+
+@pytest.mark.parametrize("widths", [(2.5, 4, 8), (2, 4.0, 8), ("2", 4)])
+def test_non_integer_candidate_widths_raise(widths: tuple[Any, ...]) -> None:
+    with pytest.raises(TypeError, match="widths must be a sequence of ints"):
+        MaskedConv(2, 8, widths)
+    with pytest.raises(TypeError, match="widths must be a sequence of ints"):
+        WidthSearchResNet([widths])
+
+
+def test_numpy_integer_widths_are_accepted() -> None:
+    assert MaskedConv(2, 8, np.array([2, 4, 8])).widths == (2, 4, 8)

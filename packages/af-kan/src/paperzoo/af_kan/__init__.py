@@ -18,7 +18,7 @@ from .basis import (
 )
 from .layers import METHODS, NORMS, AFKANLayer, BSplineKANLayer, RBFKANLayer, ReLUKANLayer
 from .models import AFKAN, MLP, RBFKAN, BSplineKAN, ReLUKAN
-from .utils import count_parameters, estimate_flops
+from .utils import estimate_flops
 
 __all__ = [
     "ACTIVATIONS",
@@ -35,7 +35,6 @@ __all__ = [
     "ReLUKAN",
     "ReLUKANLayer",
     "af_basis",
-    "count_parameters",
     "estimate_flops",
     "grid",
     "l2mm",

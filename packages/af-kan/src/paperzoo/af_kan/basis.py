@@ -12,12 +12,14 @@ min–max).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from paperzoo.core.checks import check_choice
 
 __all__ = [
     "ACTIVATIONS",
@@ -27,6 +29,7 @@ __all__ = [
     "grid",
     "l2mm",
     "minmax_stats",
+    "range_floor",
     "relu_kan_basis",
     "relu_kan_scale",
 ]
@@ -86,11 +89,6 @@ FUNCS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "cubic1": _cubic1,  # (u + v)(u² + v²)
     "cubic2": _cubic2,  # (uv)³
 }
-
-
-def _check_choice(name: str, value: object, choices: Collection[str]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
 
 
 def grid(
@@ -171,8 +169,8 @@ def af_basis(
     Returns:
         ``(*, d, n)`` (or the broadcast shape when ``pointwise``).
     """
-    _check_choice("activation", activation, ACTIVATIONS)
-    _check_choice("func", func, FUNCS)
+    check_choice("activation", activation, ACTIVATIONS)
+    check_choice("func", func, FUNCS)
     act = ACTIVATIONS[activation]
     xe = x if pointwise else x.unsqueeze(-1)
     return FUNCS[func](act(xe - start), act(end - xe))
@@ -199,10 +197,10 @@ def l2mm(features: Tensor, mode: str = "batch", eps: float = 1e-8) -> Tensor:
         Same shape as ``features``, with values in ``[0, 1]``.
     """
     lo, hi = minmax_stats(features, mode)
-    return (features - lo) / (hi - lo).clamp_min(_range_floor(eps, features.dtype))
+    return (features - lo) / (hi - lo).clamp_min(range_floor(eps, features.dtype))
 
 
-def _range_floor(eps: float, dtype: torch.dtype) -> float:
+def range_floor(eps: float, dtype: torch.dtype) -> float:
     """``eps`` raised to the smallest positive normal number of ``dtype`` (``finfo.tiny``).
 
     A floor such as ``1e-8`` rounds to 0 in float16 (smallest subnormal ~6e-8), which would turn
@@ -222,7 +220,7 @@ def minmax_stats(features: Tensor, mode: str = "batch") -> tuple[Tensor, Tensor]
     ``torch.min``/``torch.max`` selects (a valid subgradient, and much cheaper than
     ``torch.amin``'s tie-splitting backward); both agree when the extreme value is unique.
     """
-    _check_choice("func_norm", mode, ("batch", "sample"))
+    check_choice("func_norm", mode, ("batch", "sample"))
     if features.dim() < 2:
         raise ValueError(f"features must have shape (*, d, n), got {tuple(features.shape)}")
     lead = features.shape[:-2]

@@ -24,11 +24,12 @@ import torch
 from torch import Tensor, nn
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
+from paperzoo.core.models import count_parameters
 
 from .fused import silu_quad1_sums
 from .layers import AFKANLayer
 from .models import AFKAN, MLP, RBFKAN, BSplineKAN, ReLUKAN
-from .utils import count_parameters
 
 __all__ = ["BENCHMARK", "equal_params_width", "run_bench"]
 
@@ -184,9 +185,7 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
     """The race of spec section 7 and issue 6 (quick: the issue's case only, 784-64-10 at
     batch 256, with AF-KAN fused / general / compiled, both MLPs, pykan, flashkan, inkan, and the
     cost-floor case)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):  # timed on one thread; the count before is restored
         rt = 0.3 if ctx.quick else 1.0
         all_peers = ("pykan", "flashkan", "inkan")
         rows = _case(
@@ -253,8 +252,6 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
             min_run_time=rt,
         )
         return rows
-    finally:
-        torch.set_num_threads(threads)
 
 
 BENCHMARK = Benchmark(

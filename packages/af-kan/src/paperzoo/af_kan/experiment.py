@@ -31,14 +31,21 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from paperzoo.core.data import load_dataset, make_loader
+from paperzoo.core.checks import (
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_unit_interval,
+)
+from paperzoo.core.data import available_datasets, load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.models import count_parameters
 from paperzoo.core.training import Callback, TrainState, fit
 
 from .models import AFKAN, MLP, RBFKAN, BSplineKAN, ReLUKAN
-from .utils import count_parameters, estimate_flops
+from .utils import estimate_flops
 
 __all__ = [
     "EXPERIMENT",
@@ -72,8 +79,32 @@ class AFKANReproConfig:
     max_train: int = 0  # 0: every training row
     input_norm: str = "auto"  # see INPUT_NORMS / to_input_range
     input_scale: float = 1.0  # multiplies every input after input_norm (an override knob)
-    threads: int = 1  # 2 OpenMP threads spin badly on a CPU shared with other jobs
+    # 2 OpenMP threads spin badly on a CPU shared with other jobs; the run scopes this count
+    # (paperzoo.core.experiments.run_experiment), the experiment never sets it itself
+    threads: int | None = 1
     tolerance: float = 0.01  # "about as accurate": within this many accuracy points (fraction)
+
+    def __post_init__(self) -> None:
+        """Check every field (a bad ``--set`` value is then one ``paperzoo: error:`` line)."""
+        if not self.datasets:
+            raise ValueError(f"datasets: expected one or more of {available_datasets()}, got ()")
+        for name in self.datasets:
+            check_choice("datasets", name, available_datasets())
+        if not self.models:
+            raise ValueError(f"models: expected one or more of {list(MODELS)}, got ()")
+        for name in self.models:
+            check_choice("models", name, MODELS)
+        for name in ("hidden", "epochs", "batch_size"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("max_train", self.max_train, minimum=0)
+        for name in ("lr", "gamma", "input_scale"):
+            check_positive(name, getattr(self, name))
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_positive("tolerance", self.tolerance, allow_zero=True)
+        check_unit_interval("test_fraction", self.test_fraction, open_=True)
+        check_choice("input_norm", self.input_norm, INPUT_NORMS)
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
 
 
 #: Input preprocessing choices of :func:`to_input_range`.
@@ -202,6 +233,7 @@ def _train_one(
         "final": final,
         "best": max(per_epoch),
         "curve": per_epoch,
+        # the layers create only the parameters they use: this is the official "used parameters"
         "params": float(count_parameters(model)),
         "flops": float(estimate_flops(model, (1, split.num_features))),
         "epoch_s": statistics.median(timer.times),  # median: the first epoch pays lazy init
@@ -214,31 +246,21 @@ def _pct(v: float) -> str:
 
 def run(config: AFKANReproConfig, ctx: RunContext) -> Result:
     """Train every model on every dataset once per seed; rows, checks and curves from the runs."""
-    for name in config.models:
-        if name not in MODELS:
-            raise ValueError(f"models: each must be one of {MODELS}, got {name!r}")
-    if config.input_norm not in INPUT_NORMS:
-        raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {config.input_norm!r}")
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for dataset in config.datasets:
-            for model_name in config.models:
-                for seed in ctx.seeds:
-                    out = _train_one(config, ctx, dataset, model_name, seed)
-                    runs.setdefault((dataset, model_name), []).append(out)
-                    ctx.log.info(
-                        "%s %s seed %d: test top-1 %.4f (best epoch %.4f), %.2fs/epoch",
-                        dataset,
-                        model_name,
-                        seed,
-                        out["final"],
-                        out["best"],
-                        out["epoch_s"],
-                    )
-    finally:
-        torch.set_num_threads(threads_before)
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for dataset in config.datasets:
+        for model_name in config.models:
+            for seed in ctx.seeds:
+                out = _train_one(config, ctx, dataset, model_name, seed)
+                runs.setdefault((dataset, model_name), []).append(out)
+                ctx.log.info(
+                    "%s %s seed %d: test top-1 %.4f (best epoch %.4f), %.2fs/epoch",
+                    dataset,
+                    model_name,
+                    seed,
+                    out["final"],
+                    out["best"],
+                    out["epoch_s"],
+                )
 
     rows: list[Row] = []
     for (dataset, model_name), outs in runs.items():

@@ -2,23 +2,37 @@
 
 Shapes: ``x`` is ``(*, d)`` (any number of leading batch axes, at least one), the output is
 ``(*, out)``. Internally the leading axes are flattened to ``N`` rows.
+
+One module (about 700 lines) because it is one concept, the KAN layers raced in the paper: the four
+layers share the layer-input and width checks defined here (:func:`check_input`,
+:func:`check_layers`), the grid and the ``reset_parameters``/``flops_per_example`` contract, and the
+baselines are meant to be read beside AF-KAN.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_input, check_positive_int, check_range
+from paperzoo.core.checks import (
+    check_choice,
+    check_finite,
+    check_float_tensor,
+    check_like,
+    check_positive_int,
+    check_range,
+)
+
 from .basis import (
     ACTIVATIONS,
     FUNCS,
-    _range_floor,
     af_basis,
     grid,
+    range_floor,
     relu_kan_basis,
     relu_kan_scale,
 )
@@ -31,6 +45,8 @@ __all__ = [
     "BSplineKANLayer",
     "RBFKANLayer",
     "ReLUKANLayer",
+    "check_input",
+    "check_layers",
 ]
 
 #: Parameter-reduction methods of AF-KAN implemented here (paper Sec. 3.3).
@@ -38,6 +54,62 @@ METHODS = ("global_attn", "multistep", "spatial_attn")
 #: Normalisation choices: post-LayerNorm (AF-KAN) / input LayerNorm (ReLU-KAN), BatchNorm, none.
 NORMS = ("layer", "batch", None)
 FUNC_NORMS = ("batch", "sample", None)
+
+
+def check_layers(layers: Sequence[int]) -> list[int]:
+    """A width list such as ``[784, 64, 10]`` (at least 2 positive integers) as a list.
+
+    Raises:
+        TypeError: not a sequence of integers. ValueError: fewer than 2 widths, or a width < 1.
+    """
+    if isinstance(layers, str | bytes) or not isinstance(layers, Sequence):
+        raise TypeError(f"layers: expected a sequence of integers, got {type(layers).__name__}")
+    widths = list(layers)
+    if len(widths) < 2:
+        raise ValueError(f"layers: expected at least 2 widths (input and output), got {widths}")
+    for i, w in enumerate(widths):
+        check_positive_int(f"layers[{i}]", w)
+    return widths
+
+
+def check_input(
+    x: object,
+    in_features: int,
+    layer: str,
+    *,
+    finite: bool = True,
+    like: Tensor | None = None,
+) -> Tensor:
+    """The input ``x`` of ``layer``, shape ``(*, in_features)`` with at least 2 dims and rows.
+
+    With ``like`` (a parameter of the layer), ``x`` must be on its device and have its dtype
+    (unless autocast is on for that device type). With ``finite`` (one host-device sync; layers
+    expose ``validate=False`` to skip it), NaN/Inf values are refused.
+
+    Raises:
+        TypeError: not a floating-point tensor, or another dtype than ``like``.
+        ValueError: fewer than 2 dims, a wrong last dim, an empty batch, another device than
+            ``like``, or NaN/Inf values. Every message starts with ``"{layer}: input x"``.
+    """
+    name = f"{layer}: input x"
+    check_float_tensor(name, x)
+    assert isinstance(x, Tensor)
+    if like is not None:
+        check_like(name, x, like, owner="the layer")
+    if x.dim() < 2:
+        raise ValueError(
+            f"{name}: expected shape (batch, ..., {in_features}) with at least 2 dims, "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.shape[-1] != in_features:
+        raise ValueError(
+            f"{name}: expected last dim in_features={in_features}, got shape {tuple(x.shape)}"
+        )
+    if x.numel() == 0:
+        raise ValueError(f"{name}: expected a non-empty batch, got shape {tuple(x.shape)}")
+    check_finite(name, x, validate=finite)
+    return x
+
 
 # Rough elementwise costs (FLOPs per element) used by ``flops_per_example``; documented estimates.
 _ACT_FLOPS = {
@@ -275,7 +347,7 @@ class AFKANLayer(nn.Module):
         if self.func_norm is None:
             return feats
         lo, hi = self._extremes(rows, feats)
-        floor = _range_floor(self.eps, feats.dtype)
+        floor = range_floor(self.eps, feats.dtype)
         return (feats - lo.unsqueeze(-1)) / (hi - lo).clamp_min(floor).unsqueeze(-1)
 
     def _extremes(self, rows: Tensor, feats: Tensor) -> tuple[Tensor, Tensor]:
@@ -339,7 +411,7 @@ class AFKANLayer(nn.Module):
                 lo_nd, hi_nd = feats.amin(dim=1), feats.amax(dim=1)
         if self.func_norm is not None:
             lo, hi = self._extremes_from(rows, lo_nd, hi_nd)  # (1, 1) or (N, 1)
-            scale = (hi - lo).clamp_min(_range_floor(self.eps, rows.dtype)).reciprocal()
+            scale = (hi - lo).clamp_min(range_floor(self.eps, rows.dtype)).reciprocal()
             f_sum = (f_sum - self.num_bumps * lo) * scale
             f_proj = (f_proj - a.sum() * lo) * scale
         scores = f_proj + c

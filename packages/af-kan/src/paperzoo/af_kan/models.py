@@ -12,9 +12,17 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_input, check_layers
+from paperzoo.core.checks import check_choice
+
 from .basis import ACTIVATIONS
-from .layers import AFKANLayer, BSplineKANLayer, RBFKANLayer, ReLUKANLayer
+from .layers import (
+    AFKANLayer,
+    BSplineKANLayer,
+    RBFKANLayer,
+    ReLUKANLayer,
+    check_input,
+    check_layers,
+)
 
 __all__ = ["AFKAN", "MLP", "RBFKAN", "BSplineKAN", "ReLUKAN"]
 

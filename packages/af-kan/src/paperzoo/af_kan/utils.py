@@ -1,4 +1,9 @@
-"""Parameter and FLOP counting for the models of this package (and any ``nn.Module``)."""
+"""FLOP estimates for the models of this package (and any ``nn.Module``).
+
+Parameters are counted with :func:`paperzoo.core.models.count_parameters`: the layers of this
+package create only the parameters they use, so it equals the official code's "used parameters"
+count (trainable parameters whose ``.grad`` is set after a backward pass) without a backward pass.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-__all__ = ["count_parameters", "estimate_flops"]
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters of ``model``.
-
-    The layers of this package create only the parameters they use, so this equals the
-    official code's "used parameters" count (trainable parameters whose ``.grad`` is set
-    after a backward pass) without needing a backward pass.
-    """
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+__all__ = ["estimate_flops"]
 
 
 def estimate_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
@@ -30,6 +25,11 @@ def estimate_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     ``nn.Linear`` counts ``2·in·out + out``; other modules count 0. The result is multiplied by
     the number of rows ``prod(input_shape[:-1])``. Like ptflops (used by the paper), this is an
     estimate, meant for comparing models, not a measurement.
+
+    Raises:
+        ValueError: ``input_shape`` is not ``(batch, ..., features)`` of positive ints, or its
+            last entry is not the model's input width (read from the model's ``widths[0]`` or
+            ``in_features``, or an ``nn.Sequential``'s first module; other models are not checked).
     """
     shape = tuple(input_shape)
     if len(shape) < 2 or any(
@@ -38,8 +38,28 @@ def estimate_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
         raise ValueError(
             f"input_shape must be (batch, ..., features) of positive ints, got {shape}"
         )
+    width = _input_width(model)
+    if width is not None and int(shape[-1]) != width:
+        raise ValueError(
+            f"input_shape: expected last entry {width} (the input width of "
+            f"{type(model).__name__}), got {shape}"
+        )
     rows = math.prod(int(s) for s in shape[:-1])
     return rows * _per_example(model)
+
+
+def _input_width(model: nn.Module) -> int | None:
+    """The model's input width where it declares one: ``widths[0]``, ``in_features``, or the first
+    module of an ``nn.Sequential``; ``None`` when it does not."""
+    widths = getattr(model, "widths", None)
+    if isinstance(widths, Sequence) and widths and isinstance(widths[0], numbers.Integral):
+        return int(widths[0])
+    own = getattr(model, "in_features", None)
+    if isinstance(own, numbers.Integral) and not isinstance(own, bool):
+        return int(own)
+    if isinstance(model, nn.Sequential) and len(model) > 0:
+        return _input_width(model[0])
+    return None
 
 
 def _per_example(module: nn.Module) -> int:

@@ -7,31 +7,34 @@ NATS-Bench topology space, DARTS first/second order and RARTS as stepper objects
 analytically solvable toy model, and the reproduction and benchmark.
 """
 
+from paperzoo.rarts.darts import DartsFirstOrder, DartsSecondOrder
+from paperzoo.rarts.hvp import hvp_autograd, hvp_finite_diff
 from paperzoo.rarts.loop import SearchResult, run_search
-from paperzoo.rarts.nats import query
-from paperzoo.rarts.ops import DARTS_PRIMITIVES, MNIST1D_PRIMITIVES, NATS_PRIMITIVES, OPS, make_op
-from paperzoo.rarts.search import (
-    RARTS,
-    DartsFirstOrder,
-    DartsSecondOrder,
-    SearchStepper,
-    coupling_penalty,
-    hvp_autograd,
-    hvp_finite_diff,
+from paperzoo.rarts.nats import (
+    NATSSearchCell,
+    NATSSearchNetwork,
+    format_arch_str,
+    parse_arch_str,
+    query,
 )
+from paperzoo.rarts.ops import (
+    DARTS_PRIMITIVES,
+    MNIST1D_PRIMITIVES,
+    NATS_PRIMITIVES,
+    OPS,
+    MixedOp,
+    make_op,
+)
+from paperzoo.rarts.search import RARTS, coupling_penalty
 from paperzoo.rarts.space import (
     EvalNetwork,
     Genotype,
-    MixedOp,
-    NATSSearchCell,
-    NATSSearchNetwork,
     SearchCell,
     SearchNetwork,
-    format_arch_str,
     genotype_from_alphas,
-    parse_arch_str,
     random_genotype,
 )
+from paperzoo.rarts.stepper import SearchStepper
 from paperzoo.rarts.toy import QuadraticBilevel, mean_loss
 from paperzoo.rarts.width import MaskedConv, WidthResNet, WidthSearchResNet
 

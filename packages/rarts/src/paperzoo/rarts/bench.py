@@ -18,15 +18,13 @@ import torch
 from torch import nn
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
+from paperzoo.rarts.darts import DartsFirstOrder, DartsSecondOrder
+from paperzoo.rarts.nats import NATSSearchNetwork
 from paperzoo.rarts.ops import MNIST1D_PRIMITIVES
-from paperzoo.rarts.search import (
-    RARTS,
-    DartsFirstOrder,
-    DartsSecondOrder,
-    SearchStepper,
-    arch_parameters_of,
-)
-from paperzoo.rarts.space import NATSSearchNetwork, SearchNetwork
+from paperzoo.rarts.search import RARTS
+from paperzoo.rarts.space import SearchNetwork
+from paperzoo.rarts.stepper import SearchStepper, arch_parameters_of
 
 __all__ = ["BENCHMARK", "run_bench"]
 
@@ -83,9 +81,7 @@ def _case(
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
     """Race the steppers; see the module docstring for the cases."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):  # timed on one thread; the count before is restored
         torch.manual_seed(0)
         rt = 0.5 if ctx.quick else 2.0
         rows: list[BenchRow] = []
@@ -120,8 +116,6 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
                 "NATS-tss supernet C=16 N=2 (32x32), batch 32", nats, (32, 3, 32, 32), 10, ctx, rt
             )
         return rows
-    finally:
-        torch.set_num_threads(threads)
 
 
 BENCHMARK = Benchmark(

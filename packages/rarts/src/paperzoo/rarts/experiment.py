@@ -18,15 +18,24 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from paperzoo.core.checks import (
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_unit_interval,
+)
 from paperzoo.core.data import load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.models import count_parameters
 from paperzoo.core.training import fit
+from paperzoo.rarts.darts import DartsFirstOrder, DartsSecondOrder
 from paperzoo.rarts.loop import run_search
 from paperzoo.rarts.ops import MNIST1D_PRIMITIVES
-from paperzoo.rarts.search import RARTS, DartsFirstOrder, DartsSecondOrder, SearchStepper
+from paperzoo.rarts.search import RARTS
 from paperzoo.rarts.space import EvalNetwork, Genotype, SearchNetwork, random_genotype
+from paperzoo.rarts.stepper import SearchStepper
 
 __all__ = ["EXPERIMENT", "RartsConfig", "run"]
 
@@ -61,7 +70,33 @@ class RartsConfig:
     eval_epochs: int = 30
     eval_lr: float = 0.025
     methods: tuple[str, ...] = ("darts1", "darts2", "rarts", "random")
-    threads: int = 1
+    threads: int | None = 1  # scoped by the run (paperzoo.core.experiments.run_experiment)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "n_train",
+            "search_channels",
+            "search_layers",
+            "search_nodes",
+            "search_epochs",
+            "batch_size",
+            "eval_channels",
+            "eval_layers",
+            "eval_epochs",
+        ):
+            check_positive_int(name, getattr(self, name))
+        for name in ("w_lr", "grad_clip", "arch_lr", "lam", "eval_lr"):
+            check_positive(name, getattr(self, name))
+        for name in ("w_lr_min", "weight_decay", "arch_weight_decay", "beta"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        check_unit_interval("momentum", self.momentum)
+        check_choice("alpha_grad", self.alpha_grad, ("lagged", "exact"))
+        if not self.methods:
+            raise ValueError(f"methods: expected one or more of {sorted(METHODS)}, got ()")
+        for m in self.methods:
+            check_choice("methods", m, list(METHODS))
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
 
 
 def _data(config: RartsConfig, seed: int) -> tuple[torch.Tensor, ...]:
@@ -168,16 +203,12 @@ def _retrain(
         grad_clip=config.grad_clip,
         progress=False,
     )
-    params = sum(p.numel() for p in net.parameters())
+    params = count_parameters(net)
     return accuracy(net, xt, yt, device=device), params
 
 
 def run(config: RartsConfig, ctx: RunContext) -> Result:
     """Per seed: search with each method, derive, retrain from scratch, test; then rows and checks."""
-    for m in config.methods:
-        if m not in METHODS:
-            raise ValueError(f"methods: unknown method {m!r}; known: {sorted(METHODS)}")
-    torch.set_num_threads(config.threads)
     acc: dict[str, list[float]] = {m: [] for m in config.methods}
     secs: dict[str, list[float]] = {m: [] for m in config.methods if m != "random"}
     params: dict[str, list[float]] = {m: [] for m in config.methods}
@@ -210,16 +241,12 @@ def run(config: RartsConfig, ctx: RunContext) -> Result:
     rows += [Row.from_values(METHODS[m], "eval_params", v) for m, v in params.items()]
     checks = _checks(rows, config)
     epochs = [float(e + 1) for e in range(config.search_epochs)]
-    n = len(ctx.seeds)
-    curve = Curve(
-        "search: validation loss (mean over seeds; RARTS: at y)",
+    curve = Curve.from_seeds(
+        "search: validation loss (RARTS: at y)",
         "search epoch",
         "cross-entropy",
         epochs,
-        {
-            METHODS[m]: [sum(c[i] for c in cs) / n for i in range(len(epochs))]
-            for m, cs in curves.items()
-        },
+        {METHODS[m]: cs for m, cs in curves.items()},
     )
     extra = {
         "genotypes": genotypes,

@@ -27,7 +27,7 @@ from paperzoo.core.training import (
     set_rng_state,
     to_device,
 )
-from paperzoo.rarts.search import SearchStepper
+from paperzoo.rarts.stepper import SearchStepper
 
 __all__ = ["SearchResult", "run_search"]
 
@@ -69,7 +69,7 @@ def run_search(
     """Run ``epochs`` epochs of ``stepper.step(batch_train, batch_val)`` over ``zip(train_loader, val_loader)``.
 
     Args:
-        stepper: a :class:`~paperzoo.rarts.search.DartsFirstOrder`, ``DartsSecondOrder`` or ``RARTS``.
+        stepper: a :class:`~paperzoo.rarts.darts.DartsFirstOrder`, ``DartsSecondOrder`` or ``RARTS``.
         train_loader, val_loader: loaders of ``(x, y)`` batches over D_train and D_val; an epoch ends with the
             shorter one (DARTS uses two equal halves).
         epochs: number of epochs (> 0). ``ValueError`` if an epoch gets no batch.

@@ -5,14 +5,20 @@ Every operation maps ``(N, C, *spatial)`` to ``(N, C, *spatial / stride)`` where
 (DARTS) and the NAS-Bench-201 cell operations; the 1-D ones are the same blocks with ``Conv1d``/``Pool1d`` (a
 ``"3x3"`` name then means a kernel of 3). All operations are registered in :data:`OPS`, so the tests and the
 reproduction enumerate every registered name.
+
+This module also holds what every supernet built from these operations shares: the mixed edge
+:class:`MixedOp`, the 1-D/2-D layer constructors (:func:`conv_nd`, :func:`batch_norm_nd`) and the argument
+checks of a search space (primitives, α shape and finiteness, network input).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from paperzoo.core.checks import check_float_tensor
 
 __all__ = [
     "DARTS_PRIMITIVES",
@@ -21,11 +27,18 @@ __all__ = [
     "OPS",
     "DilConv",
     "FactorizedReduce",
+    "MixedOp",
     "ReLUConvBN",
     "SepConv",
     "Zero",
+    "batch_norm_nd",
+    "check_alpha_shape",
     "check_dims",
+    "check_finite_alpha",
+    "check_network_input",
+    "check_primitives",
     "check_stride",
+    "conv_nd",
     "make_op",
     "reset_all_parameters",
 ]
@@ -78,11 +91,13 @@ def check_stride(stride: int) -> int:
     return stride
 
 
-def _conv(dims: int) -> type[nn.Conv1d] | type[nn.Conv2d]:
+def conv_nd(dims: int) -> type[nn.Conv1d] | type[nn.Conv2d]:
+    """``nn.Conv1d`` for ``dims=1``, ``nn.Conv2d`` for ``dims=2`` (the class, to be called with its usual args)."""
     return nn.Conv1d if dims == 1 else nn.Conv2d
 
 
-def _bn(dims: int, channels: int, affine: bool) -> nn.Module:
+def batch_norm_nd(dims: int, channels: int, affine: bool) -> nn.Module:
+    """``BatchNorm1d`` / ``BatchNorm2d(channels, affine=affine)`` for ``dims`` 1 / 2 (input ``(N, C, *S)``)."""
     return (
         nn.BatchNorm1d(channels, affine=affine)
         if dims == 1
@@ -116,11 +131,11 @@ class ReLUConvBN(nn.Sequential):
         affine: bool = True,
         dims: int = 2,
     ) -> None:
-        conv = _conv(check_dims(dims))
+        conv = conv_nd(check_dims(dims))
         super().__init__(
             nn.ReLU(inplace=False),
             conv(C_in, C_out, kernel_size, stride=stride, padding=padding, bias=False),
-            _bn(dims, C_out, affine),
+            batch_norm_nd(dims, C_out, affine),
         )
 
 
@@ -138,7 +153,7 @@ class DilConv(nn.Sequential):
         affine: bool = True,
         dims: int = 2,
     ) -> None:
-        conv = _conv(check_dims(dims))
+        conv = conv_nd(check_dims(dims))
         super().__init__(
             nn.ReLU(inplace=False),
             conv(
@@ -152,7 +167,7 @@ class DilConv(nn.Sequential):
                 bias=False,
             ),
             conv(C_in, C_out, 1, bias=False),
-            _bn(dims, C_out, affine),
+            batch_norm_nd(dims, C_out, affine),
         )
 
 
@@ -202,12 +217,12 @@ class FactorizedReduce(nn.Module):
         super().__init__()
         if C_out % 2 != 0:
             raise ValueError(f"FactorizedReduce needs an even C_out, got {C_out}")
-        conv = _conv(check_dims(dims))
+        conv = conv_nd(check_dims(dims))
         self.dims = dims
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
         self.conv_2 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
-        self.bn = _bn(dims, C_out, affine)
+        self.bn = batch_norm_nd(dims, C_out, affine)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(x)
@@ -254,3 +269,112 @@ def make_op(name: str, C: int, stride: int, affine: bool = True, dims: int = 2) 
     if name not in OPS:
         raise ValueError(f"unknown primitive {name!r}; registered primitives: {sorted(OPS)}")
     return OPS[name](C, check_stride(stride), affine, check_dims(dims))
+
+
+def check_primitives(primitives: Sequence[str]) -> tuple[str, ...]:
+    """``primitives`` as a tuple of distinct names registered in :data:`OPS`; ``TypeError``/``ValueError`` otherwise."""
+    if isinstance(primitives, str):
+        raise TypeError(
+            f"primitives must be a sequence of operation names, got the str {primitives!r} "
+            f"(write ({primitives!r},))"
+        )
+    prims = tuple(primitives)
+    if not prims:
+        raise ValueError("primitives must name at least one operation, got an empty sequence")
+    for name in prims:
+        if name not in OPS:
+            raise ValueError(f"unknown primitive {name!r} in primitives; registered: {sorted(OPS)}")
+    if len(set(prims)) != len(prims):
+        raise ValueError(f"primitives must be distinct, got {prims}")
+    return prims
+
+
+def check_alpha_shape(alphas: Tensor, expected: tuple[int, int], name: str) -> None:
+    """``ValueError`` naming ``name`` unless ``alphas`` has shape ``expected`` = ``(E, |O|)``."""
+    if tuple(alphas.shape) != expected:
+        raise ValueError(f"{name} must have shape (E, |O|) = {expected}, got {tuple(alphas.shape)}")
+
+
+def check_finite_alpha(alphas: Tensor, name: str) -> None:
+    """Derivation on NaN/Inf α would silently pick an arbitrary op: refuse it (one host sync; not per step)."""
+    bad = ~torch.isfinite(alphas.detach())
+    if bool(bad.any()):
+        rows = sorted({int(i) for i in bad.nonzero()[:, 0].tolist()})
+        raise ValueError(f"{name} holds NaN/Inf (rows {rows}); cannot derive an architecture")
+
+
+def check_network_input(
+    x: Tensor, dims: int, in_channels: int, reductions: int, name: str = "x"
+) -> None:
+    """A supernet input: float ``(N, in_channels, *S)`` with ``N >= 1`` and every spatial size a multiple of
+    ``2**reductions``; ``TypeError``/``ValueError`` naming ``name`` otherwise."""
+    check_float_tensor(name, x)
+    expected = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
+    if x.dim() != dims + 2 or x.shape[1] != in_channels:
+        raise ValueError(
+            f"{name} must have shape {expected} with C={in_channels}, got {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (N=0)")
+    factor = 2**reductions
+    for size in x.shape[2:]:
+        if size < factor or size % factor != 0:
+            raise ValueError(
+                f"{name} spatial size {tuple(x.shape[2:])} is too small or not divisible for "
+                f"{reductions} reduction(s): every spatial size must be a positive multiple of {factor}"
+            )
+
+
+class MixedOp(nn.Module):
+    """Mixed edge ō(x) = Σ_o softmax(α)_o · o(x) over ``primitives``.
+
+    Args:
+        C: channels (kept). stride: 1 or 2. primitives: operation names from :data:`~paperzoo.rarts.ops.OPS`.
+        dims: 1 or 2. pool_bn: append BN(affine=False) after pooling ops (DARTS: yes; NAS-Bench-201: no).
+        affine: BN affinity inside the ops (search: False, as DARTS).
+
+    ``forward(x (N, C, *S), weights (|O|,))`` → ``(N, C, *S/stride)``; ``weights`` are the softmax weights.
+    The ``none`` operation is not evaluated: its output is exactly zero, so dropping the term is identical
+    (value and gradient) and saves a multiply per edge.
+    """
+
+    def __init__(
+        self,
+        C: int,
+        stride: int,
+        primitives: Sequence[str] = DARTS_PRIMITIVES,
+        dims: int = 2,
+        *,
+        pool_bn: bool = True,
+        affine: bool = False,
+    ) -> None:
+        super().__init__()
+        self.primitives = check_primitives(primitives)
+        self.stride = check_stride(stride)
+        self.dims = check_dims(dims)
+        ops = []
+        active = []
+        for k, name in enumerate(self.primitives):
+            op = make_op(name, C, stride, affine=affine, dims=dims)
+            if pool_bn and "pool" in name:
+                op = nn.Sequential(op, batch_norm_nd(dims, C, False))
+            ops.append(op)
+            if name != "none":
+                active.append(k)
+        self._ops = nn.ModuleList(ops)
+        self.register_buffer("_active", torch.tensor(active, dtype=torch.long), persistent=False)
+        self._active_list = active
+
+    def forward(self, x: Tensor, weights: Tensor) -> Tensor:
+        if weights.shape != (len(self.primitives),):
+            raise ValueError(
+                f"weights must have shape (|O|,) = ({len(self.primitives)},), got {tuple(weights.shape)}"
+            )
+        if not self._active_list:
+            return self._ops[0](x)  # type: ignore[no-any-return]
+        outs = torch.stack([self._ops[k](x) for k in self._active_list])
+        active = self._active
+        assert isinstance(active, Tensor)
+        w = weights.index_select(0, active).to(outs.dtype)
+        out: Tensor = torch.tensordot(w, outs, dims=1)
+        return out

@@ -1,12 +1,13 @@
-"""The DARTS search space (mixed operations, cells, supernet, genotype) and the NATS-Bench topology space.
+"""The DARTS search space: search cells and supernet, genotype derivation, and the derived evaluation network.
 
 Shapes: ``dims=2`` networks take ``(N, in_channels, H, W)``; ``dims=1`` networks take ``(N, in_channels, L)``.
 Architecture parameters α are registered ``nn.Parameter`` s of the supernet (so they travel with ``state_dict``,
 ``.to()`` and ``deepcopy``); give the weight optimiser :meth:`SearchNetwork.weight_parameters` and the
 architecture optimiser :meth:`SearchNetwork.arch_parameters`.
 
-Follows ``quark0/darts`` ``cnn/model_search.py`` / ``cnn/model.py`` (read for this package) and the
-NAS-Bench-201 search cell of ``D-X-Y/AutoDL-Projects``.
+Follows ``quark0/darts`` ``cnn/model_search.py`` / ``cnn/model.py`` (read for this package). The mixed edge
+:class:`~paperzoo.rarts.ops.MixedOp` lives with the operations; the NATS-Bench topology space is in
+:mod:`paperzoo.rarts.nats`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from torch import Tensor, nn
 
 from paperzoo.rarts.ops import (
     DARTS_PRIMITIVES,
-    NATS_PRIMITIVES,
     OPS,
     FactorizedReduce,
+    MixedOp,
     ReLUConvBN,
-    _bn,
-    _conv,
+    batch_norm_nd,
+    check_alpha_shape,
     check_dims,
-    check_stride,
+    check_finite_alpha,
+    check_network_input,
+    check_primitives,
+    conv_nd,
     make_op,
     reset_all_parameters,
 )
@@ -36,15 +40,10 @@ from paperzoo.rarts.ops import (
 __all__ = [
     "EvalNetwork",
     "Genotype",
-    "MixedOp",
-    "NATSSearchCell",
-    "NATSSearchNetwork",
     "SearchCell",
     "SearchNetwork",
-    "format_arch_str",
     "genotype_from_alphas",
     "num_edges",
-    "parse_arch_str",
     "random_genotype",
 ]
 
@@ -62,112 +61,6 @@ class Genotype(NamedTuple):
 def num_edges(steps: int) -> int:
     """Number of mixed edges E = Σ_{j<steps} (j + 2) of a DARTS cell with ``steps`` intermediate nodes."""
     return sum(j + 2 for j in range(steps))
-
-
-def _check_primitives(primitives: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(primitives, str):
-        raise TypeError(
-            f"primitives must be a sequence of operation names, got the str {primitives!r} "
-            f"(write ({primitives!r},))"
-        )
-    prims = tuple(primitives)
-    if not prims:
-        raise ValueError("primitives must name at least one operation, got an empty sequence")
-    for name in prims:
-        if name not in OPS:
-            raise ValueError(f"unknown primitive {name!r} in primitives; registered: {sorted(OPS)}")
-    if len(set(prims)) != len(prims):
-        raise ValueError(f"primitives must be distinct, got {prims}")
-    return prims
-
-
-def _check_alpha_shape(alphas: Tensor, expected: tuple[int, int], name: str) -> None:
-    if tuple(alphas.shape) != expected:
-        raise ValueError(f"{name} must have shape (E, |O|) = {expected}, got {tuple(alphas.shape)}")
-
-
-def _check_finite_alpha(alphas: Tensor, name: str) -> None:
-    """Derivation on NaN/Inf α would silently pick an arbitrary op: refuse it (one host sync; not per step)."""
-    bad = ~torch.isfinite(alphas.detach())
-    if bool(bad.any()):
-        rows = sorted({int(i) for i in bad.nonzero()[:, 0].tolist()})
-        raise ValueError(f"{name} holds NaN/Inf (rows {rows}); cannot derive an architecture")
-
-
-def _check_input(x: Tensor, dims: int, in_channels: int, reductions: int, name: str = "x") -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    expected = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
-    if x.dim() != dims + 2 or x.shape[1] != in_channels:
-        raise ValueError(
-            f"{name} must have shape {expected} with C={in_channels}, got {tuple(x.shape)}"
-        )
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (N=0)")
-    factor = 2**reductions
-    for size in x.shape[2:]:
-        if size < factor or size % factor != 0:
-            raise ValueError(
-                f"{name} spatial size {tuple(x.shape[2:])} is too small or not divisible for "
-                f"{reductions} reduction(s): every spatial size must be a positive multiple of {factor}"
-            )
-
-
-class MixedOp(nn.Module):
-    """Mixed edge ō(x) = Σ_o softmax(α)_o · o(x) over ``primitives``.
-
-    Args:
-        C: channels (kept). stride: 1 or 2. primitives: operation names from :data:`~paperzoo.rarts.ops.OPS`.
-        dims: 1 or 2. pool_bn: append BN(affine=False) after pooling ops (DARTS: yes; NAS-Bench-201: no).
-        affine: BN affinity inside the ops (search: False, as DARTS).
-
-    ``forward(x (N, C, *S), weights (|O|,))`` → ``(N, C, *S/stride)``; ``weights`` are the softmax weights.
-    The ``none`` operation is not evaluated: its output is exactly zero, so dropping the term is identical
-    (value and gradient) and saves a multiply per edge.
-    """
-
-    def __init__(
-        self,
-        C: int,
-        stride: int,
-        primitives: Sequence[str] = DARTS_PRIMITIVES,
-        dims: int = 2,
-        *,
-        pool_bn: bool = True,
-        affine: bool = False,
-    ) -> None:
-        super().__init__()
-        self.primitives = _check_primitives(primitives)
-        self.stride = check_stride(stride)
-        self.dims = check_dims(dims)
-        ops = []
-        active = []
-        for k, name in enumerate(self.primitives):
-            op = make_op(name, C, stride, affine=affine, dims=dims)
-            if pool_bn and "pool" in name:
-                op = nn.Sequential(op, _bn(dims, C, False))
-            ops.append(op)
-            if name != "none":
-                active.append(k)
-        self._ops = nn.ModuleList(ops)
-        self.register_buffer("_active", torch.tensor(active, dtype=torch.long), persistent=False)
-        self._active_list = active
-
-    def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        if weights.shape != (len(self.primitives),):
-            raise ValueError(
-                f"weights must have shape (|O|,) = ({len(self.primitives)},), got {tuple(weights.shape)}"
-            )
-        if not self._active_list:
-            return self._ops[0](x)  # type: ignore[no-any-return]
-        outs = torch.stack([self._ops[k](x) for k in self._active_list])
-        active = self._active
-        assert isinstance(active, Tensor)
-        w = weights.index_select(0, active).to(outs.dtype)
-        out: Tensor = torch.tensordot(w, outs, dims=1)
-        return out
 
 
 class SearchCell(nn.Module):
@@ -198,7 +91,7 @@ class SearchCell(nn.Module):
         self.reduction = reduction
         self.steps = steps
         self.multiplier = multiplier
-        self.num_ops = len(_check_primitives(primitives))
+        self.num_ops = len(check_primitives(primitives))
         if reduction_prev:
             self.preprocess0: nn.Module = FactorizedReduce(C_prev_prev, C, affine=False, dims=dims)
         else:
@@ -211,7 +104,7 @@ class SearchCell(nn.Module):
                 self._ops.append(MixedOp(C, stride, primitives, dims))
 
     def forward(self, s0: Tensor, s1: Tensor, weights: Tensor) -> Tensor:
-        _check_alpha_shape(weights, (len(self._ops), self.num_ops), "weights")
+        check_alpha_shape(weights, (len(self._ops), self.num_ops), "weights")
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self.steps):
@@ -231,13 +124,13 @@ def genotype_from_alphas(
     strong edges keep the lower input index, equally weighted ops the earlier primitive. ``ValueError`` if α
     holds NaN/Inf or ``primitives`` has no operation besides ``none``.
     """
-    prims = _check_primitives(primitives)
+    prims = check_primitives(primitives)
     if not isinstance(alphas, Tensor):
         raise TypeError(f"alphas must be a Tensor of shape (E, |O|), got {type(alphas).__name__}")
     if all(p == "none" for p in prims):
         raise ValueError(f"primitives must contain an operation other than 'none', got {prims}")
-    _check_alpha_shape(alphas, (num_edges(steps), len(prims)), "alphas")
-    _check_finite_alpha(alphas, "alphas")
+    check_alpha_shape(alphas, (num_edges(steps), len(prims)), "alphas")
+    check_finite_alpha(alphas, "alphas")
     weights = F.softmax(alphas.detach().double(), dim=-1)
     if "none" in prims:
         weights[:, prims.index("none")] = -math.inf
@@ -288,7 +181,7 @@ class SearchNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.dims = check_dims(dims)
-        self.primitives = _check_primitives(primitives)
+        self.primitives = check_primitives(primitives)
         if C < 2 or C % 2 != 0:
             raise ValueError(f"C must be an even number >= 2, got {C}")
         if num_classes < 1:
@@ -312,7 +205,8 @@ class SearchNetwork(nn.Module):
                 )
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(
-            _conv(dims)(in_channels, C_curr, 3, padding=1, bias=False), _bn(dims, C_curr, True)
+            conv_nd(dims)(in_channels, C_curr, 3, padding=1, bias=False),
+            batch_norm_nd(dims, C_curr, True),
         )
         C_pp, C_p, C_curr = C_curr, C_curr, C
         self.cells = nn.ModuleList()
@@ -357,7 +251,7 @@ class SearchNetwork(nn.Module):
         return [p for p in self.parameters() if id(p) not in arch]
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(x, self.dims, self.in_channels, len(self.reduction_cells))
+        check_network_input(x, self.dims, self.in_channels, len(self.reduction_cells))
         s0 = s1 = self.stem(x)
         w_normal = F.softmax(self.alphas_normal, dim=-1)
         w_reduce = F.softmax(self.alphas_reduce, dim=-1)
@@ -406,7 +300,7 @@ def random_genotype(
     generator: torch.Generator,
 ) -> Genotype:
     """A uniformly random DARTS genotype: per node 2 distinct random inputs, each a random non-``none`` op."""
-    prims = [p for p in _check_primitives(primitives) if p != "none"]
+    prims = [p for p in check_primitives(primitives) if p != "none"]
     if not prims:
         raise ValueError("primitives must contain an operation other than 'none'")
     multiplier = steps if multiplier is None else multiplier
@@ -532,7 +426,8 @@ class EvalNetwork(nn.Module):
             )
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(
-            _conv(dims)(in_channels, C_curr, 3, padding=1, bias=False), _bn(dims, C_curr, True)
+            conv_nd(dims)(in_channels, C_curr, 3, padding=1, bias=False),
+            batch_norm_nd(dims, C_curr, True),
         )
         C_pp, C_p, C_curr = C_curr, C_curr, C
         self.cells = nn.ModuleList()
@@ -570,174 +465,8 @@ class EvalNetwork(nn.Module):
         reset_all_parameters(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_input(x, self.dims, self.in_channels, len(self.reduction_cells))
+        check_network_input(x, self.dims, self.in_channels, len(self.reduction_cells))
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
         return self.classifier(s1.mean(dim=tuple(range(2, s1.dim()))))  # type: ignore[no-any-return]
-
-
-# ----------------------------------------------------------------------------------------------
-# NATS-Bench topology search space (NAS-Bench-201)
-
-
-def parse_arch_str(arch_str: str) -> list[list[tuple[str, int]]]:
-    """Parse ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` into per-node lists of ``(op, input)``."""
-    if not isinstance(arch_str, str):
-        raise TypeError(f"arch_str must be a str, got {type(arch_str).__name__}")
-    nodes: list[list[tuple[str, int]]] = []
-    for i, node in enumerate(arch_str.split("+")):
-        if not (node.startswith("|") and node.endswith("|")):
-            raise ValueError(f"arch_str node {i} must look like '|op~0|op~1|', got {node!r}")
-        items = [s for s in node[1:-1].split("|")]
-        edges = []
-        for item in items:
-            op, sep, j = item.partition("~")
-            if not sep or not j.isdigit():
-                raise ValueError(f"arch_str edge {item!r} must look like 'op~input'")
-            edges.append((op, int(j)))
-        if [j for _, j in edges] != list(range(i + 1)):
-            raise ValueError(f"arch_str node {i + 1} must read inputs 0..{i}, got {node!r}")
-        nodes.append(edges)
-    return nodes
-
-
-def format_arch_str(nodes: Sequence[Sequence[tuple[str, int]]]) -> str:
-    """Inverse of :func:`parse_arch_str`."""
-    return "+".join("|" + "|".join(f"{op}~{j}" for op, j in node) + "|" for node in nodes)
-
-
-class NATSSearchCell(nn.Module):
-    """NAS-Bench-201 search cell: node 0 = input, node i = Σ_{j<i} ō^{(j→i)}(x_j), output = last node.
-
-    ``forward(x (N, C, *S), weights (E, |O|))`` → ``(N, C, *S)``; edges ordered ``1<-0, 2<-0, 2<-1, 3<-0, …``.
-    No BN after pooling ops (as NAS-Bench-201's search cell).
-    """
-
-    def __init__(
-        self, C: int, primitives: Sequence[str] = NATS_PRIMITIVES, max_nodes: int = 4, dims: int = 2
-    ) -> None:
-        super().__init__()
-        self.max_nodes = max_nodes
-        self.num_ops = len(_check_primitives(primitives))
-        self.edges = nn.ModuleList(
-            MixedOp(C, 1, primitives, dims, pool_bn=False)
-            for i in range(1, max_nodes)
-            for _ in range(i)
-        )
-
-    def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        _check_alpha_shape(weights, (len(self.edges), self.num_ops), "weights")
-        nodes = [x]
-        k = 0
-        for i in range(1, self.max_nodes):
-            s = self.edges[k](nodes[0], weights[k])
-            for j in range(1, i):
-                s = s + self.edges[k + j](nodes[j], weights[k + j])
-            k += i
-            nodes.append(s)
-        return nodes[-1]
-
-
-class _ResNetBasicBlock(nn.Module):
-    def __init__(self, inplanes: int, planes: int, dims: int) -> None:
-        super().__init__()
-        self.conv_a = ReLUConvBN(inplanes, planes, 3, 2, 1, affine=True, dims=dims)
-        self.conv_b = ReLUConvBN(planes, planes, 3, 1, 1, affine=True, dims=dims)
-        pool = nn.AvgPool1d(2, 2) if dims == 1 else nn.AvgPool2d(2, 2)
-        self.downsample = nn.Sequential(pool, _conv(dims)(inplanes, planes, 1, bias=False))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.downsample(x) + self.conv_b(self.conv_a(x))  # type: ignore[no-any-return]
-
-
-class NATSSearchNetwork(nn.Module):
-    """The NATS-Bench ``tss`` (NAS-Bench-201) supernet: stem (C), 3 stages × N cells with residual
-    reduction blocks between them (widths C/2C/4C), BN–ReLU, global pool, linear.
-
-    ``forward(x (N, in_channels, *S))`` → logits; spatial sizes must be multiples of 4. One α
-    ``arch_alphas`` of shape ``(6, |O|)`` shared by every cell (init ``1e-3·N(0, 1)``).
-    """
-
-    def __init__(
-        self,
-        C: int = 16,
-        N: int = 5,
-        num_classes: int = 10,
-        primitives: Sequence[str] = NATS_PRIMITIVES,
-        in_channels: int = 3,
-        dims: int = 2,
-        max_nodes: int = 4,
-    ) -> None:
-        super().__init__()
-        self.dims = check_dims(dims)
-        self.primitives = _check_primitives(primitives)
-        self.in_channels, self.max_nodes = in_channels, max_nodes
-        self.num_classes = num_classes
-        self.stem = nn.Sequential(
-            _conv(dims)(in_channels, C, 3, padding=1, bias=False), _bn(dims, C, True)
-        )
-        layers: list[nn.Module] = []
-        C_prev = C
-        for stage, width in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                layers.append(_ResNetBasicBlock(C_prev, width, dims))
-            layers += [NATSSearchCell(width, self.primitives, max_nodes, dims) for _ in range(N)]
-            C_prev = width
-        self.cells = nn.ModuleList(layers)
-        self.lastact = nn.Sequential(_bn(dims, C_prev, True), nn.ReLU(inplace=False))
-        self.classifier = nn.Linear(C_prev, num_classes)
-        E = max_nodes * (max_nodes - 1) // 2
-        self.arch_alphas = nn.Parameter(1e-3 * torch.randn(E, len(self.primitives)))
-
-    def arch_parameters(self) -> list[nn.Parameter]:
-        """α: ``[arch_alphas (6, |O|)]``."""
-        return [self.arch_alphas]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Every parameter except α."""
-        return [p for p in self.parameters() if p is not self.arch_alphas]
-
-    def reset_parameters(self) -> None:
-        """Re-initialise every weight (PyTorch defaults) and α (``1e-3·N(0, 1)``)."""
-        reset_all_parameters(self)
-        with torch.no_grad():
-            self.arch_alphas.normal_(0.0, 1e-3)
-
-    def forward(self, x: Tensor) -> Tensor:
-        _check_input(x, self.dims, self.in_channels, 2)
-        weights = F.softmax(self.arch_alphas, dim=-1)
-        h = self.stem(x)
-        for layer in self.cells:
-            h = layer(h, weights) if isinstance(layer, NATSSearchCell) else layer(h)
-        h = self.lastact(h)
-        return self.classifier(h.mean(dim=tuple(range(2, h.dim()))))  # type: ignore[no-any-return]
-
-    def arch_str(self) -> str:
-        """The derived architecture: per edge the arg-max op (``none`` included, as NAS-Bench-201; ties: the
-        earlier primitive). ``ValueError`` if α holds NaN/Inf."""
-        _check_finite_alpha(self.arch_alphas, "arch_alphas")
-        best = self.arch_alphas.detach().argmax(dim=-1).tolist()
-        nodes, k = [], 0
-        for i in range(1, self.max_nodes):
-            nodes.append([(self.primitives[best[k + j]], j) for j in range(i)])
-            k += i
-        return format_arch_str(nodes)
-
-    def set_arch(self, arch_str: str, logit: float = 10.0) -> None:
-        """Set α to ``logit`` on the ops named by ``arch_str`` and 0 elsewhere (round trip of :meth:`arch_str`)."""
-        nodes = parse_arch_str(arch_str)
-        if len(nodes) != self.max_nodes - 1:
-            raise ValueError(f"arch_str must describe {self.max_nodes - 1} nodes, got {len(nodes)}")
-        alphas = torch.zeros_like(self.arch_alphas)
-        k = 0
-        for node in nodes:
-            for op, j in node:
-                if op not in self.primitives:
-                    raise ValueError(
-                        f"unknown primitive {op!r} in arch_str; space: {self.primitives}"
-                    )
-                alphas[k + j, self.primitives.index(op)] = logit
-            k += len(node)
-        with torch.no_grad():
-            self.arch_alphas.copy_(alphas)

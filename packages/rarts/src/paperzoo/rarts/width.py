@@ -22,7 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from paperzoo.rarts.ops import _bn, _conv, check_dims, check_stride, reset_all_parameters
+from paperzoo.rarts.ops import (
+    batch_norm_nd,
+    check_dims,
+    check_stride,
+    conv_nd,
+    reset_all_parameters,
+)
 
 __all__ = ["MaskedConv", "WidthResNet", "WidthSearchResNet", "check_widths"]
 
@@ -66,7 +72,7 @@ class MaskedConv(nn.Module):
         self.dims = check_dims(dims)
         self.in_ch, self.max_out = in_ch, max_out
         self.widths = check_widths(widths, max_out)
-        self.conv = _conv(dims)(
+        self.conv = conv_nd(dims)(
             in_ch,
             max_out,
             kernel_size,
@@ -74,7 +80,7 @@ class MaskedConv(nn.Module):
             padding=kernel_size // 2,
             bias=False,
         )
-        self.bn = _bn(dims, max_out, True)
+        self.bn = batch_norm_nd(dims, max_out, True)
         masks = (torch.arange(max_out)[None, :] < torch.tensor(self.widths)[:, None]).float()
         self.register_buffer("masks", masks)
         self.alpha = nn.Parameter(1e-3 * torch.randn(len(self.widths)))
@@ -125,22 +131,23 @@ class _Block(nn.Module):
         width: int | None = None,
     ) -> None:
         super().__init__()
-        conv, self.dims = _conv(dims), dims
+        conv, self.dims = conv_nd(dims), dims
         if widths is not None:
             self.conv1: nn.Module = MaskedConv(C_in, C_out, widths, 3, dims, stride)
             inner = C_out
         else:
             inner = C_out if width is None else width
             self.conv1 = nn.Sequential(
-                conv(C_in, inner, 3, stride=stride, padding=1, bias=False), _bn(dims, inner, True)
+                conv(C_in, inner, 3, stride=stride, padding=1, bias=False),
+                batch_norm_nd(dims, inner, True),
             )
         self.conv2 = nn.Sequential(
-            conv(inner, C_out, 3, padding=1, bias=False), _bn(dims, C_out, True)
+            conv(inner, C_out, 3, padding=1, bias=False), batch_norm_nd(dims, C_out, True)
         )
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or C_in != C_out:
             self.shortcut = nn.Sequential(
-                conv(C_in, C_out, 1, stride=stride, bias=False), _bn(dims, C_out, True)
+                conv(C_in, C_out, 1, stride=stride, bias=False), batch_norm_nd(dims, C_out, True)
             )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -153,8 +160,8 @@ class _ResNetBase(nn.Module):
         super().__init__()
         self.dims, self.in_channels = check_dims(dims), in_channels
         self.stem = nn.Sequential(
-            _conv(dims)(in_channels, stem, 3, padding=1, bias=False),
-            _bn(dims, stem, True),
+            conv_nd(dims)(in_channels, stem, 3, padding=1, bias=False),
+            batch_norm_nd(dims, stem, True),
             nn.ReLU(),
         )
         self.blocks = nn.ModuleList()

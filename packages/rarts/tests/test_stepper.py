@@ -1,33 +1,27 @@
-"""Review hardening: hyperparameter and optimiser checks, frozen weights, derivation on ties and degenerate α,
-exact state round trips of every stepper, and empty loaders."""
+"""The search-stepper interface shared by DARTS-1st/2nd and RARTS: hyperparameter and optimiser checks, frozen
+weights, batch and α checks before a step (a rejected step changes nothing), the non-finite guard after it,
+and exact state round trips."""
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from paperzoo.core.data import make_loader
-from paperzoo.rarts import (
+from paperzoo.rarts.darts import DartsFirstOrder, DartsSecondOrder
+from paperzoo.rarts.ops import (
     MNIST1D_PRIMITIVES,
-    RARTS,
-    DartsFirstOrder,
-    DartsSecondOrder,
-    EvalNetwork,
-    Genotype,
-    MaskedConv,
-    NATSSearchNetwork,
-    SearchNetwork,
-    WidthSearchResNet,
-    genotype_from_alphas,
-    hvp_finite_diff,
-    run_search,
 )
-from paperzoo.rarts.space import num_edges
+from paperzoo.rarts.search import RARTS
+from paperzoo.rarts.space import (
+    SearchNetwork,
+)
 
 INF, NAN = float("inf"), float("nan")
 
@@ -77,15 +71,6 @@ def test_darts_second_order_rejects_non_finite_hyperparameters(
     net = make_tiny_supernet()
     with pytest.raises(ValueError, match=rf"{next(iter(kw))}.*finite"):
         DartsSecondOrder(net, sgd()(net.weight_parameters()), a_opt(net), **kw)
-
-
-def test_hvp_finite_diff_rejects_nan_eps_and_empty_weights() -> None:
-    a = torch.zeros(2, requires_grad=True)
-    w = [torch.ones(2)]
-    with pytest.raises(ValueError, match="eps"):
-        hvp_finite_diff(lambda ws: (ws[0] * a).sum(), w, w, [a], eps=NAN)
-    with pytest.raises(ValueError, match="weights is empty"):
-        hvp_finite_diff(lambda ws: a.sum(), [], [], [a])
 
 
 def test_alpha_optimiser_over_all_parameters_raises(make_tiny_supernet: Any) -> None:
@@ -145,89 +130,11 @@ def test_frozen_weights_stay_fixed_and_do_not_break_a_step(
 # ------------------------------------------------------------------------ derivation (discretisation)
 
 
-def test_genotype_on_tied_alpha_keeps_lower_inputs_and_the_first_non_none_op() -> None:
-    prims = MNIST1D_PRIMITIVES  # ("none", "skip_connect", ...)
-    gene = genotype_from_alphas(torch.zeros(num_edges(3), len(prims)), prims, 3)
-    assert gene == [("skip_connect", j) for j in (0, 1, 0, 1, 0, 1)]
-    a = torch.zeros(num_edges(2), len(prims))
-    a[4, 5] = a[4, 6] = 1.0  # node 3: edge from node 2 wins; its two ops tie -> the earlier one
-    a[2, 3] = 1.0  # node 3: edge from input 0 equally strong as edge 2 -> both kept
-    assert genotype_from_alphas(a, prims, 2)[2:] == [(prims[3], 0), (prims[5], 2)]
-
-
-@pytest.mark.parametrize("value", [NAN, INF, -INF])
-def test_genotype_refuses_non_finite_alpha(value: float) -> None:
-    a = torch.zeros(num_edges(2), len(MNIST1D_PRIMITIVES))
-    a[3, 2] = value
-    with pytest.raises(ValueError, match=r"alphas holds NaN/Inf \(rows \[3\]\)"):
-        genotype_from_alphas(a, MNIST1D_PRIMITIVES, 2)
-
-
-def test_genotype_refuses_a_space_of_only_none_and_non_tensor_alpha() -> None:
-    with pytest.raises(ValueError, match="other than 'none'"):
-        genotype_from_alphas(torch.zeros(num_edges(2), 1), ("none",), 2)
-    with pytest.raises(TypeError, match="alphas must be a Tensor"):
-        genotype_from_alphas([[0.0] * 8] * 5, MNIST1D_PRIMITIVES, 2)  # type: ignore[arg-type]
-
-
-def test_primitives_given_as_one_string_raise_a_clear_type_error() -> None:
-    with pytest.raises(TypeError, match=r"primitives must be a sequence of operation names"):
-        SearchNetwork(4, 3, 2, primitives="skip_connect", in_channels=1, dims=1)
-
-
-def test_eval_network_rejects_reduction_cells_outside_its_layers() -> None:
-    geno = genotype_from_alphas(torch.zeros(num_edges(2), 8), MNIST1D_PRIMITIVES, 2)
-    g = Genotype(geno, [2, 3], geno, [2, 3])
-    with pytest.raises(ValueError, match=r"reduction_cells must lie in \[0, 3\)"):
-        EvalNetwork(g, 4, 3, 3, in_channels=1, dims=1, reduction_cells=(1, 5))
-    with pytest.raises(ValueError, match="layers"):
-        EvalNetwork(g, 4, 3, 0, in_channels=1, dims=1)
-
-
 def test_unbatched_tensors_raise(make_tiny_supernet: Any) -> None:
     net = make_tiny_supernet()
     s = RARTS(net, sgd(), a_opt(net))
-    with pytest.raises(ValueError, match=r"batch_train must hold batched tensors"):
+    with pytest.raises(ValueError, match=r"batch_train: expected batched tensors"):
         s.step((torch.tensor(1.0), torch.tensor(0)), batch())
-
-
-def test_search_network_rejects_zero_input_channels() -> None:
-    with pytest.raises(ValueError, match="in_channels"):
-        SearchNetwork(4, 3, 2, in_channels=0)
-
-
-def test_nats_arch_str_on_ties_and_non_finite_alpha() -> None:
-    net = NATSSearchNetwork(C=4, N=1, num_classes=3)
-    with torch.no_grad():
-        net.arch_alphas.zero_()
-    assert net.arch_str() == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # first primitive
-    with torch.no_grad():
-        net.arch_alphas[0, 2] = NAN
-    with pytest.raises(ValueError, match="arch_alphas holds NaN/Inf"):
-        net.arch_str()
-
-
-def test_width_choice_on_ties_and_non_finite_alpha() -> None:
-    m = MaskedConv(2, 8, (2, 4, 8))
-    with torch.no_grad():
-        m.alpha.zero_()
-    assert m.chosen_width() == 2
-    with torch.no_grad():
-        m.alpha[1] = NAN
-    with pytest.raises(ValueError, match="alpha holds NaN/Inf"):
-        m.chosen_width()
-
-
-@pytest.mark.parametrize("widths", [(2.5, 4, 8), (2, 4.0, 8), ("2", 4)])
-def test_non_integer_candidate_widths_raise(widths: tuple[Any, ...]) -> None:
-    with pytest.raises(TypeError, match="widths must be a sequence of ints"):
-        MaskedConv(2, 8, widths)
-    with pytest.raises(TypeError, match="widths must be a sequence of ints"):
-        WidthSearchResNet([widths])
-
-
-def test_numpy_integer_widths_are_accepted() -> None:
-    assert MaskedConv(2, 8, np.array([2, 4, 8])).widths == (2, 4, 8)
 
 
 def test_a_batch_on_another_device_than_the_model_raises(make_tiny_supernet: Any) -> None:
@@ -235,7 +142,8 @@ def test_a_batch_on_another_device_than_the_model_raises(make_tiny_supernet: Any
     s = RARTS(net, sgd(), a_opt(net))
     x, y = batch()
     with pytest.raises(
-        ValueError, match=r"batch_val is on \(meta, cpu\) but the model's α are on cpu"
+        ValueError,
+        match=r"batch_val: expected tensors on the device of the model.s α \(cpu\), got \(meta, cpu\)",
     ):
         s.step((x, y), (x.to("meta"), y))
 
@@ -317,31 +225,131 @@ def test_loading_another_steppers_state_names_the_mismatch() -> None:
         _stepper("darts1", 0).load_state_dict(_stepper("lagged", 0).state_dict())
 
 
-# ------------------------------------------------------------------------------------------- loops
+# -------------------------------------------------------------------------------------- batches and α
 
 
-def test_run_search_with_an_empty_loader_raises(make_tiny_supernet: Any) -> None:
-    net = make_tiny_supernet()
-    s = RARTS(net, sgd(), a_opt(net))
-    x, y = batch(8)
-    full = make_loader(x, y, batch_size=4, shuffle=False)
-    empty = make_loader(x[:3], y[:3], batch_size=4, shuffle=False, drop_last=True)
-    with pytest.raises(ValueError, match="yielded no batches"):
-        run_search(s, full, empty, epochs=1)
+def rarts(net: Any) -> RARTS:
+    return RARTS(net, sgd(), a_opt(net))
 
 
-def test_resume_with_a_different_number_of_schedulers_raises(
-    tmp_path: Any, make_tiny_supernet: Any
+def test_steppers_reject_a_model_without_arch_parameters() -> None:
+    net = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="arch_parameters"):
+        RARTS(net, sgd(), torch.optim.SGD(net.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="arch_parameters"):
+        DartsFirstOrder(
+            net,
+            torch.optim.SGD(net.parameters(), lr=0.1),
+            torch.optim.SGD(net.parameters(), lr=0.1),
+        )
+
+
+def test_batches_with_different_feature_shapes_raise(make_tiny_supernet: Any) -> None:
+    s = rarts(make_tiny_supernet())
+    bt = (torch.randn(4, 1, 8), torch.randint(0, 3, (4,)))
+    bv = (torch.randn(4, 1, 16), torch.randint(0, 3, (4,)))
+    with pytest.raises(ValueError, match=r"batch_val: expected the feature shape of batch_train"):
+        s.step(bt, bv)
+
+
+@pytest.mark.parametrize("bad", [-1, 3])
+def test_labels_outside_the_class_range_raise(bad: int, make_tiny_supernet: Any) -> None:
+    s = rarts(make_tiny_supernet())
+    y = torch.randint(0, 3, (4,))
+    y[1] = bad
+    with pytest.raises(ValueError, match=r"batch_val labels: expected labels in \[0, 3\)"):
+        s.step((torch.randn(4, 1, 8), torch.randint(0, 3, (4,))), (torch.randn(4, 1, 8), y))
+
+
+@pytest.mark.parametrize("kind", ["darts1", "darts2", "lagged", "exact"])
+@pytest.mark.parametrize("which", ["batch_train", "batch_val"])
+def test_float_labels_raise_a_type_error_naming_the_labels(kind: str, which: str) -> None:
+    s = _stepper(kind, 0)
+    good = batch()
+    bad = (good[0], good[1].float())
+    bt, bv = (bad, good) if which == "batch_train" else (good, bad)
+    with pytest.raises(TypeError, match=rf"{which} labels: expected an integer dtype"):
+        s.step(bt, bv)
+
+
+def test_empty_batch_raises(make_tiny_supernet: Any) -> None:
+    s = rarts(make_tiny_supernet())
+    with pytest.raises(ValueError, match="batch_train: expected a non-empty batch"):
+        s.step(
+            (torch.randn(0, 1, 8), torch.zeros(0, dtype=torch.long)),
+            (torch.randn(4, 1, 8), torch.zeros(4, dtype=torch.long)),
+        )
+
+
+def _assert_same_state(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Every tensor of two ``state_dict()`` s equal, NaN included (models, buffers, optimiser states)."""
+    assert before.keys() == after.keys()
+    for key, part in before.items():
+        if key.startswith("model"):
+            assert part.keys() == after[key].keys()
+            for name, t in part.items():
+                torch.testing.assert_close(after[key][name], t, rtol=0, atol=0, equal_nan=True)
+        elif key.endswith("opt"):
+            assert part["state"].keys() == after[key]["state"].keys()
+            for pid, st in part["state"].items():
+                for name, t in st.items():
+                    torch.testing.assert_close(
+                        torch.as_tensor(after[key]["state"][pid][name]),
+                        torch.as_tensor(t),
+                        rtol=0,
+                        atol=0,
+                        equal_nan=True,
+                    )
+        else:
+            assert after[key] == before[key]
+
+
+@pytest.mark.parametrize("kind", ["darts1", "darts2", "lagged", "exact"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_alpha_is_named_and_the_step_changes_nothing(kind: str, value: float) -> None:
+    s = _stepper(kind, 0)
+    s.step(batch(seed=0), batch(seed=1))  # optimiser states and momenta exist
+    net = s.model
+    with torch.no_grad():
+        net.alphas_reduce[0, 0] = value
+    before = copy.deepcopy(s.state_dict())
+    with pytest.raises(ValueError, match=r"arch_parameters\(\) \[1\] \(α\): expected finite"):
+        s.step(batch(seed=2), batch(seed=3))
+    _assert_same_state(before, s.state_dict())
+    assert s.num_steps == 1
+
+
+@pytest.mark.parametrize("kind", ["darts1", "lagged"])
+def test_non_finite_x_is_named_and_the_step_changes_nothing(kind: str) -> None:
+    s = _stepper(kind, 0)
+    x, y = batch(seed=1)
+    x[0, 0, 0] = float("nan")
+    before = copy.deepcopy(s.state_dict())
+    with pytest.raises(ValueError, match=r"batch_val x: expected finite values"):
+        s.step(batch(), (x, y))
+    _assert_same_state(before, s.state_dict())
+
+
+def test_a_loss_that_turns_non_finite_in_the_step_names_step_and_loss(
+    make_tiny_supernet: Any,
 ) -> None:
     net = make_tiny_supernet()
-    s = RARTS(net, sgd(), a_opt(net))
-    x, y = batch(8)
-    tl, vl = (
-        make_loader(x[:4], y[:4], batch_size=4, shuffle=False),
-        make_loader(x[4:], y[4:], batch_size=4, shuffle=False),
+    s = DartsFirstOrder(
+        net,
+        torch.optim.SGD(net.weight_parameters(), lr=0.1),
+        torch.optim.SGD(net.arch_parameters(), lr=0.1),
+        loss_fn=lambda out, y: F.cross_entropy(out, y) * float("nan"),
     )
-    ck = tmp_path / "ck.pt"
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(s.w_opt, 2)
-    run_search(s, tl, vl, epochs=1, schedulers=[sched], checkpoint_path=ck)
-    with pytest.raises(ValueError, match=r"holds 1 scheduler state\(s\) but 0 scheduler\(s\)"):
-        run_search(s, tl, vl, epochs=2, checkpoint_path=ck, resume=True)
+    b = (torch.randn(4, 1, 8), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"search step 1: loss 'val_loss' is non-finite"):
+        s.step(b, b)
+
+
+def test_alpha_that_turns_non_finite_in_the_step_stops_the_search(make_tiny_supernet: Any) -> None:
+    net = make_tiny_supernet()
+    s = rarts(net)
+    b = (torch.randn(4, 1, 8), torch.zeros(4, dtype=torch.long))
+    s.step(b, b)
+    s.a_opt.param_groups[0]["lr"] = float("inf")
+    with pytest.raises(ValueError, match=r"search step 2: .*NaN/Inf"):
+        s.step(b, b)
