@@ -327,8 +327,8 @@ class NoPropDT(nn.Module):
             _check_xy(x, y, self.num_classes, self.classifier.weight)
         u_y = self.embedding.weight[y]  # y checked above (when validating)
         eps, eps_T = self._draw_noise(1, u_y, generator)
-        den, ce, kl, u_hat = self._block_terms(t, x, y, u_y, eps[0], eps_T[0])
-        per_example = den + ce[0] + kl
+        den, ce, kl, u_hat = self._block_terms(t, x, y, u_y, eps[0], eps_T[0])  # ce (B,)
+        per_example = den + ce + kl
         if self.validate:
             _raise_nonfinite(
                 torch.stack([torch.isfinite(u_hat).all(), torch.isfinite(per_example).all()]),
