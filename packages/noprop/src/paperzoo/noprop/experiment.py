@@ -37,7 +37,9 @@ from paperzoo.core.data import Split, load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
 from paperzoo.noprop.blocks import ConvDenoiseBlock, MLPDenoiseBlock
-from paperzoo.noprop.models import NoPropCT, NoPropDT, NoPropFM, backprop_chain_loss
+from paperzoo.noprop.ct import NoPropCT
+from paperzoo.noprop.dt import NoPropDT, backprop_chain_loss
+from paperzoo.noprop.fm import NoPropFM
 
 __all__ = ["EXPERIMENT", "NoPropConfig", "run"]
 
