@@ -413,3 +413,20 @@ def test_vmapped_step_and_backprop_chain_check_their_inputs() -> None:
         train_blocks_vmapped(model, X.double(), Y, opt)
     with pytest.raises(ValueError, match="x and y batch sizes differ"):
         backprop_chain_loss(model, X, Y[:3])
+
+
+def test_given_noise_of_the_wrong_shape_dtype_or_type_is_named() -> None:
+    x, y = torch.randn(5, 4), torch.randint(0, K, (5,))
+    dt, ct, fm = _dt(), _ct(), _fm()
+    with pytest.raises(ValueError, match=r"noise: expected shape \(5, 2, 3\)"):
+        dt.block_loss(1, x, y, noise=torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"noise: expected shape \(5, 4, 3\)"):
+        dt.predict_logits(x, noise=torch.randn(5, 3, 3))
+    with pytest.raises(ValueError, match=r"noise: expected shape \(5, 2, 3\)"):
+        ct.loss(x, y, noise=torch.randn(4, 2, 3))
+    with pytest.raises(ValueError, match=r"noise: expected shape \(5, 3\)"):
+        fm.loss(x, y, noise=torch.randn(5, 2, 3))
+    with pytest.raises(TypeError, match="noise has dtype torch.float64"):
+        backprop_chain_loss(dt, x, y, noise=torch.randn(5, 4, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="noise: expected a floating-point tensor"):
+        fm.loss(x, y, noise=torch.zeros(5, 3, dtype=torch.long))

@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from paperzoo.core.checks import check_like
+from paperzoo.core.checks import check_float_tensor, check_like
 from paperzoo.noprop.embeddings import LabelEmbedding, check_labels
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "check_eta",
     "check_inputs",
     "check_steps",
+    "given_noise",
     "label_targets_and_times",
     "raise_nonfinite",
     "standard_normal",
@@ -42,6 +43,22 @@ def standard_normal(
     dev = like.device if generator is None else generator.device
     out = torch.randn(shape, dtype=torch.float32, device=dev, generator=generator)
     return out.to(device=like.device, dtype=like.dtype)
+
+
+def given_noise(noise: object, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """``noise`` (standard normal draws a caller passes instead of a generator) checked for its
+    type, ``shape`` and ``like``'s dtype and device; no host sync.
+
+    Raises:
+        TypeError: not a floating tensor, or another dtype than ``like``.
+        ValueError: another shape or device.
+    """
+    check_float_tensor("noise", noise)
+    assert isinstance(noise, Tensor)
+    if tuple(noise.shape) != shape:
+        raise ValueError(f"noise: expected shape {shape}, got {tuple(noise.shape)}")
+    check_like("noise", noise, like)
+    return noise
 
 
 def uniform(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -15,6 +15,7 @@ from paperzoo.noprop._parts import (
     check_eta,
     check_inputs,
     check_steps,
+    given_noise,
     label_targets_and_times,
     raise_nonfinite,
     standard_normal,
@@ -94,13 +95,31 @@ class NoPropCT(nn.Module):
         reduction: Reduction = "mean",
         generator: torch.Generator | None = None,
         t: Tensor | None = None,
+        noise: Tensor | None = None,
     ) -> Tensor:
-        """NoProp-CT loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given)."""
+        """NoProp-CT loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given).
+
+        Args:
+            x: ``(B, ...)`` inputs; y: ``(B,)`` labels in [0, K).
+            reduction: ``'mean'`` | ``'sum'`` | ``'none'`` (``(B,)``).
+            generator: optional RNG for t (unless given), then ε (for z_t) and ε′ (for z_1).
+            t: optional ``(B,)`` times in [0, 1].
+            noise: optional ``(B, 2, e)`` standard normal draws used instead of
+                ``generator``'s: ``noise[:, 0]`` is ε, ``noise[:, 1]`` is ε′. With ``t`` and
+                ``noise`` given, row i depends on example i alone.
+
+        Returns:
+            scalar, or ``(B,)`` for ``reduction='none'``; the parts are in ``last_parts``.
+        """
         u_y, t = label_targets_and_times(
             x, y, t, self.embedding, self.num_classes, self.validate, generator, self._ref()
         )
-        eps = standard_normal(tuple(u_y.shape), u_y, generator)
-        eps1 = standard_normal(tuple(u_y.shape), u_y, generator)
+        if noise is None:
+            eps = standard_normal(tuple(u_y.shape), u_y, generator)
+            eps1 = standard_normal(tuple(u_y.shape), u_y, generator)
+        else:
+            noise = given_noise(noise, (u_y.shape[0], 2, u_y.shape[1]), u_y)
+            eps, eps1 = noise[:, 0], noise[:, 1]
         sched = self.schedule
         abar_t = sched.alpha_bar(t, validate=False).to(u_y.dtype)[:, None]
         z_t = abar_t.sqrt() * u_y + (1 - abar_t).sqrt() * eps

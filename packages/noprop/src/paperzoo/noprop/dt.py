@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from paperzoo.core.checks import check_reduction
 from paperzoo.noprop._parts import (
     Head,
     apply_head,
@@ -23,6 +24,7 @@ from paperzoo.noprop._parts import (
     check_block_dims,
     check_eta,
     check_inputs,
+    given_noise,
     raise_nonfinite,
     standard_normal,
 )
@@ -206,6 +208,7 @@ class NoPropDT(nn.Module):
         y: Tensor,
         reduction: Reduction = "mean",
         generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> Tensor:
         """Local loss of block t (denoise + CE + KL), touching only θ_t, θ_out and W_E.
 
@@ -216,6 +219,9 @@ class NoPropDT(nn.Module):
             reduction: ``'mean'`` | ``'sum'`` | ``'none'`` (``(B,)``).
             generator: optional RNG for the two noise draws (ε for z_{t−1}, then ε′ for
                 z_T). Noise is drawn in float32 and cast, so float64 runs see the float32 draws.
+            noise: optional ``(B, 2, e)`` standard normal draws used instead of ``generator``'s:
+                ``noise[:, 0]`` is ε (for z_{t−1}), ``noise[:, 1]`` is ε′ (for z_T). Row i of the
+                result then depends on example i alone (a batch and a single example agree).
 
         Returns:
             scalar, or ``(B,)`` for ``reduction='none'``; the parts are in ``last_parts``.
@@ -224,8 +230,12 @@ class NoPropDT(nn.Module):
         if self.validate:
             check_inputs(x, y, self.num_classes, self.classifier.weight)
         u_y = self.embedding.weight[y]  # y checked above (when validating)
-        eps, eps_T = self._draw_noise(1, u_y, generator)
-        den, ce, kl, u_hat = self._block_terms(t, x, y, u_y, eps[0], eps_T[0])  # ce (B,)
+        if noise is None:
+            eps, eps_T = (n[0] for n in self._draw_noise(1, u_y, generator))
+        else:
+            noise = given_noise(noise, (u_y.shape[0], 2, u_y.shape[1]), u_y)
+            eps, eps_T = noise[:, 0], noise[:, 1]
+        den, ce, kl, u_hat = self._block_terms(t, x, y, u_y, eps, eps_T)  # each (B,)
         per_example = den + ce + kl
         if self.validate:
             raise_nonfinite(
@@ -318,6 +328,7 @@ class NoPropDT(nn.Module):
         x: Tensor,
         stochastic: bool = True,
         generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> Tensor:
         """Run the chain from z_0 ~ N(0, I) and return linear(z_T), ``(B, K)``.
 
@@ -326,6 +337,9 @@ class NoPropDT(nn.Module):
             stochastic: add √c_t·ε_t at each step (paper, default). False: ε = 0, deterministic;
                 a community report (Sid3503/NoProp#4) finds it more accurate.
             generator: optional RNG for z_0 and the ε_t.
+            noise: optional ``(B, T + 1, e)`` standard normal draws used instead of
+                ``generator``'s: ``noise[:, 0]`` is z_0, ``noise[:, t]`` is ε_t (unused when not
+                ``stochastic``). Row i then depends on example i alone.
 
         Differentiable (no ``no_grad`` inside), so the back-propagation chain baseline trains
         through it; wrap in ``torch.no_grad()`` for evaluation.
@@ -338,7 +352,11 @@ class NoPropDT(nn.Module):
         a, b, c = posterior_coeffs(abar[:-1], abar[1:], validate=False)
         a, b, sc = a.to(dtype), b.to(dtype), c.sqrt().to(dtype)
         ref = W_E.to(dtype)
-        z = standard_normal((x.shape[0], self.embedding.dim), ref, generator)
+        if noise is not None:
+            noise = given_noise(noise, (x.shape[0], self.T + 1, self.embedding.dim), ref)
+            z = noise[:, 0]
+        else:
+            z = standard_normal((x.shape[0], self.embedding.dim), ref, generator)
         for t in range(1, self.T + 1):
             u_hat = self.denoise(t, x, z)
             if self.validate:  # one sync per step, so the error names the block
@@ -347,7 +365,12 @@ class NoPropDT(nn.Module):
                 )
             z = a[t - 1] * u_hat + b[t - 1] * z
             if stochastic:
-                z = z + sc[t - 1] * standard_normal(tuple(z.shape), ref, generator)
+                eps = (
+                    standard_normal(tuple(z.shape), ref, generator)
+                    if noise is None
+                    else noise[:, t]
+                )
+                z = z + sc[t - 1] * eps
         out: Tensor = self.classifier(z)
         return out
 
@@ -363,16 +386,27 @@ def backprop_chain_loss(
     reduction: Reduction = "mean",
     stochastic: bool = True,
     generator: torch.Generator | None = None,
+    noise: Tensor | None = None,
 ) -> Tensor:
     """Baseline: the same T-block chain trained end to end by back-propagation.
 
     Cross-entropy of the logits at the end of the inference recursion (z_0 → … → z_T →
     linear), back-propagated through all T blocks (spec section 6, baseline (i)).
 
+    Args:
+        model: the chain (a :class:`NoPropDT`).
+        x: ``(B, ...)`` inputs; y: ``(B,)`` labels in [0, K).
+        reduction: ``'mean'`` | ``'sum'`` | ``'none'`` (``(B,)``).
+        stochastic, generator, noise: as in :meth:`NoPropDT.predict_logits`.
+
+    Returns:
+        scalar, or ``(B,)`` for ``reduction='none'``.
+
     Measured (``paperzoo run noprop``): with ``head='softmax'`` the logits are a linear map of a
     point in the simplex and end-to-end CE learns slowly (even for T = 1); a model built with
     ``head='linear'`` trains normally, so the experiment reports both.
     """
+    check_reduction(reduction)
     check_inputs(x, y, model.num_classes, model.classifier.weight)
-    logits = model.predict_logits(x, stochastic=stochastic, generator=generator)
+    logits = model.predict_logits(x, stochastic=stochastic, generator=generator, noise=noise)
     return F.cross_entropy(logits, y, reduction=reduction)

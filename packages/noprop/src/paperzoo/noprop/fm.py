@@ -13,6 +13,7 @@ from paperzoo.noprop._parts import (
     check_block_dims,
     check_inputs,
     check_steps,
+    given_noise,
     label_targets_and_times,
     raise_nonfinite,
     standard_normal,
@@ -76,12 +77,28 @@ class NoPropFM(nn.Module):
         reduction: Reduction = "mean",
         generator: torch.Generator | None = None,
         t: Tensor | None = None,
+        noise: Tensor | None = None,
     ) -> Tensor:
-        """Flow-matching loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given)."""
+        """Flow-matching loss (one t ~ U[0, 1] per example unless ``t`` ``(B,)`` is given).
+
+        Args:
+            x: ``(B, ...)`` inputs; y: ``(B,)`` labels in [0, K).
+            reduction: ``'mean'`` | ``'sum'`` | ``'none'`` (``(B,)``).
+            generator: optional RNG for t (unless given), then z_0.
+            t: optional ``(B,)`` times in [0, 1].
+            noise: optional ``(B, e)`` z_0 ~ N(0, I) used instead of ``generator``'s draw. With
+                ``t`` and ``noise`` given, row i depends on example i alone.
+
+        Returns:
+            scalar, or ``(B,)`` for ``reduction='none'``.
+        """
         u_y, t = label_targets_and_times(
             x, y, t, self.embedding, self.num_classes, self.validate, generator, self._ref()
         )
-        z0 = standard_normal(tuple(u_y.shape), u_y, generator)
+        if noise is None:
+            z0 = standard_normal(tuple(u_y.shape), u_y, generator)
+        else:
+            z0 = given_noise(noise, tuple(u_y.shape), u_y)
         tc = t.to(u_y.dtype)[:, None]
         z_t = tc * u_y + (1 - tc) * z0
         v = self.velocity(x, z_t, t)
