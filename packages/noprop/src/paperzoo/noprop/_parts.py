@@ -4,24 +4,21 @@ checks, the block head û = softmax(h)·W_E or h, and the continuous-time varian
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from paperzoo.core.checks import check_float_tensor, check_like
-from paperzoo.noprop.embeddings import LabelEmbedding, check_labels
+from paperzoo.core.checks import check_float_tensor, check_labels, check_like
+from paperzoo.noprop.embeddings import LabelEmbedding
 
 __all__ = [
     "Head",
     "apply_head",
     "check_block",
     "check_block_dims",
-    "check_eta",
     "check_inputs",
-    "check_steps",
     "given_noise",
     "label_targets_and_times",
     "raise_nonfinite",
@@ -69,24 +66,17 @@ def uniform(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | N
 
 
 def check_inputs(x: Tensor, y: Tensor | None, num_classes: int, ref: Tensor | None = None) -> None:
-    """Inputs of a loss or of inference; ``ref`` (a model parameter) gives device and dtype."""
-    if not isinstance(x, Tensor) or not x.dtype.is_floating_point:
-        raise TypeError(f"x must be a floating Tensor, got {getattr(x, 'dtype', type(x))}")
-    if x.dim() < 1 or x.shape[0] == 0:
-        raise ValueError(f"x: empty batch (B = 0), shape {tuple(x.shape)}")
+    """Inputs of a loss or of inference; ``ref`` (a model parameter) gives device and dtype.
+
+    One host sync for the label range (callers run it only when validating).
+    """
+    check_float_tensor("x", x, nonempty=True)
     if ref is not None:
         check_like("x", x, ref)
     if y is not None:
         if isinstance(y, Tensor) and y.device != x.device:
-            raise ValueError(f"y is on {y.device} but x is on {x.device}")
-        check_labels(y, num_classes)
-        if y.shape[0] != x.shape[0]:
-            raise ValueError(f"x and y batch sizes differ: {x.shape[0]} vs {y.shape[0]}")
-
-
-def check_eta(eta: float) -> None:
-    if not (eta > 0 and math.isfinite(eta)):
-        raise ValueError(f"eta must be > 0 and finite, got {eta}")
+            raise ValueError(f"y: expected x's device {x.device}, got {y.device}")
+        check_labels("y", y, n=x.shape[0], num_classes=num_classes)
 
 
 def check_block(block: object, name: str = "block") -> None:
@@ -94,14 +84,6 @@ def check_block(block: object, name: str = "block") -> None:
         raise TypeError(
             f"{name} must be an nn.Module mapping (x, z, t) to logits, got {type(block).__name__}"
         )
-
-
-def check_steps(steps: object) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int):
-        raise TypeError(f"steps must be an integer >= 1, got {type(steps).__name__} {steps!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    return steps
 
 
 def apply_head(out: Tensor, head: Head, W_E: Tensor, name: str) -> Tensor:

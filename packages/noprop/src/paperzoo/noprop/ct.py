@@ -7,14 +7,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from paperzoo.core.checks import (
+    Reduction,
+    check_positive,
+    check_positive_int,
+    reduce,
+)
 from paperzoo.noprop._parts import (
     Head,
     apply_head,
     check_block,
     check_block_dims,
-    check_eta,
     check_inputs,
-    check_steps,
     given_noise,
     label_targets_and_times,
     raise_nonfinite,
@@ -22,10 +26,8 @@ from paperzoo.noprop._parts import (
 )
 from paperzoo.noprop.embeddings import LabelEmbedding
 from paperzoo.noprop.functional import (
-    Reduction,
     kl_to_standard_normal,
     posterior_coeffs,
-    reduce_loss,
 )
 from paperzoo.noprop.schedules import LearnableSchedule
 
@@ -62,7 +64,7 @@ class NoPropCT(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        check_eta(eta)
+        check_positive("eta", eta)
         if head not in ("softmax", "linear"):
             raise ValueError(f"head must be 'softmax' or 'linear', got {head!r}")
         self.embedding = embedding if embedding is not None else LabelEmbedding(num_classes)
@@ -143,7 +145,7 @@ class NoPropCT(nn.Module):
             "ce": ce.detach().mean(),
             "kl": kl.detach().mean(),
         }
-        return reduce_loss(per_example, reduction)
+        return reduce(per_example, reduction)
 
     def predict_logits(
         self,
@@ -153,7 +155,7 @@ class NoPropCT(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Denoise on ``steps`` uniform intervals of [0, 1]; returns linear(z_1), ``(B, K)``."""
-        steps = check_steps(steps)
+        steps = check_positive_int("steps", steps)
         if self.validate:
             check_inputs(x, None, self.num_classes, self._ref())
         ref = self.embedding.weight.to(x.dtype)

@@ -16,13 +16,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from paperzoo.core.checks import check_reduction
+from paperzoo.core.checks import (
+    Reduction,
+    check_positive,
+    check_positive_int,
+    check_reduction,
+    reduce,
+)
 from paperzoo.noprop._parts import (
     Head,
     apply_head,
     check_block,
     check_block_dims,
-    check_eta,
     check_inputs,
     given_noise,
     raise_nonfinite,
@@ -30,13 +35,11 @@ from paperzoo.noprop._parts import (
 )
 from paperzoo.noprop.embeddings import LabelEmbedding
 from paperzoo.noprop.functional import (
-    Reduction,
     dt_denoise_loss,
     kl_to_standard_normal,
     posterior_coeffs,
-    reduce_loss,
 )
-from paperzoo.noprop.schedules import CosineSchedule, DiscreteSchedule, check_num_steps
+from paperzoo.noprop.schedules import CosineSchedule, DiscreteSchedule
 
 __all__ = ["NoPropDT", "backprop_chain_loss"]
 
@@ -92,8 +95,8 @@ class NoPropDT(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        check_num_steps(T)
-        check_eta(eta)
+        check_positive_int("T", T)
+        check_positive("eta", eta)
         if isinstance(block_factory, nn.Module) or not callable(block_factory):
             raise TypeError(
                 "block_factory must be a callable returning a new block on every call (e.g. "
@@ -250,7 +253,7 @@ class NoPropDT(nn.Module):
             "ce": ce.detach().mean(),
             "kl": kl.detach().mean(),
         }
-        return reduce_loss(per_example, reduction)
+        return reduce(per_example, reduction)
 
     def all_block_losses(
         self, x: Tensor, y: Tensor, generator: torch.Generator | None = None

@@ -7,19 +7,22 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from paperzoo.core.checks import (
+    Reduction,
+    check_positive_int,
+    reduce,
+)
 from paperzoo.noprop._parts import (
     apply_head,
     check_block,
     check_block_dims,
     check_inputs,
-    check_steps,
     given_noise,
     label_targets_and_times,
     raise_nonfinite,
     standard_normal,
 )
 from paperzoo.noprop.embeddings import LabelEmbedding
-from paperzoo.noprop.functional import Reduction, reduce_loss
 
 __all__ = ["NoPropFM"]
 
@@ -110,13 +113,13 @@ class NoPropFM(nn.Module):
             )
         if self.validate:
             raise_nonfinite(torch.isfinite(per_example).all().reshape(1), ["the FM loss"])
-        return reduce_loss(per_example, reduction)
+        return reduce(per_example, reduction)
 
     def predict_logits(
         self, x: Tensor, steps: int = 20, generator: torch.Generator | None = None
     ) -> Tensor:
         """Euler-integrate ``steps`` steps; logits −‖z_1 − u_k‖², ``(B, K)``."""
-        steps = check_steps(steps)
+        steps = check_positive_int("steps", steps)
         if self.validate:
             check_inputs(x, None, self.num_classes, self._ref())
         W_E = self.embedding.weight.to(x.dtype)
