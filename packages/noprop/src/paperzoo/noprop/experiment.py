@@ -374,14 +374,14 @@ def run(config: NoPropConfig, ctx: RunContext) -> Result:
     ]
     steps = [float(n) for n in config.inference_steps]
     curves = {
-        "accuracy_vs_inference_steps": Curve(
-            "CT/FM test top-1 vs inference steps (mean over seeds)",
+        "accuracy_vs_inference_steps": Curve.from_seeds(
+            "CT/FM test top-1 vs inference steps (seed mean, min-max band)",
             "inference steps",
             "test top-1",
             steps,
             {
-                "NoProp-CT": [sum(vals(f"ct_{n}")) / len(per_seed) for n in config.inference_steps],
-                "NoProp-FM": [sum(vals(f"fm_{n}")) / len(per_seed) for n in config.inference_steps],
+                label: [[s[f"{key}_{n}"] for n in config.inference_steps] for s in per_seed]
+                for label, key in (("NoProp-CT", "ct"), ("NoProp-FM", "fm"))
             },
         )
     }
