@@ -48,9 +48,9 @@ X, Y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
 def test_labels_out_of_range_raise_value_error(make: object) -> None:
     model = make()  # type: ignore[operator]
     loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
-    with pytest.raises(ValueError, match=r"y must lie in \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"y: expected labels in \[0, 3\)"):
         loss(X, torch.tensor([0, 1, 3, 0, 1]))
-    with pytest.raises(ValueError, match=r"y must lie"):
+    with pytest.raises(ValueError, match=r"y: expected labels in"):
         loss(X, torch.tensor([0, -1, 2, 0, 1]))
 
 
@@ -58,7 +58,7 @@ def test_labels_out_of_range_raise_value_error(make: object) -> None:
 def test_float_labels_raise_type_error(make: object) -> None:
     model = make()  # type: ignore[operator]
     loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
-    with pytest.raises(TypeError, match="y must hold integer class indices"):
+    with pytest.raises(TypeError, match="y: expected an integer dtype"):
         loss(X, Y.float())
 
 
@@ -66,7 +66,7 @@ def test_float_labels_raise_type_error(make: object) -> None:
 def test_batch_size_mismatch_raises(make: object) -> None:
     model = make()  # type: ignore[operator]
     loss = (lambda x, y: model.block_loss(1, x, y)) if isinstance(model, NoPropDT) else model.loss
-    with pytest.raises(ValueError, match="x and y batch sizes differ: 5 vs 4"):
+    with pytest.raises(ValueError, match=r"y: expected 5 labels \(one per row\), got 4"):
         loss(X, Y[:4])
 
 
@@ -81,7 +81,7 @@ def test_empty_batch_raises(make: object) -> None:
 
 
 def test_num_blocks_below_one_raises() -> None:
-    with pytest.raises(ValueError, match="T must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="T: expected an integer >= 1, got 0"):
         _dt(T=0)
 
 
@@ -191,17 +191,17 @@ def test_nan_input_raises() -> None:
 
 @pytest.mark.parametrize("eta", [0.0, -0.1])
 def test_non_positive_eta_raises(eta: float) -> None:
-    with pytest.raises(ValueError, match=f"eta must be > 0 and finite, got {eta}"):
+    with pytest.raises(ValueError, match=f"eta: expected a finite value > 0, got {eta}"):
         _dt(eta=eta)
-    with pytest.raises(ValueError, match="eta must be > 0"):
+    with pytest.raises(ValueError, match="eta: expected a finite value > 0"):
         NoPropCT(MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K, eta=eta)
-    with pytest.raises(ValueError, match="eta must be > 0"):
+    with pytest.raises(ValueError, match="eta: expected a finite value > 0"):
         dt_denoise_loss(torch.zeros(2, K), torch.zeros(2, K), 2.0, 1.0, T=3, eta=eta)
 
 
 @pytest.mark.parametrize("make", [_ct, _fm], ids=["ct", "fm"])
 def test_inference_steps_below_one_raise(make: object) -> None:
-    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="steps: expected an integer >= 1, got 0"):
         make().predict_logits(X, steps=0)  # type: ignore[operator]
 
 
@@ -259,11 +259,11 @@ def test_continuous_models_reject_a_factory_instead_of_a_block(cls: type[nn.Modu
 
 @pytest.mark.parametrize("T", [2.0, 2.5, True])
 def test_non_integer_number_of_blocks_raises(T: object) -> None:
-    with pytest.raises(TypeError, match="T must be an integer >= 1"):
+    with pytest.raises(TypeError, match="T: expected an integer >= 1"):
         NoPropDT(lambda: MLPDenoiseBlock(4, K, K, hidden=8), K, T=T)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="T must be an integer >= 1"):
+    with pytest.raises(TypeError, match="T: expected an integer >= 1"):
         CosineSchedule(T)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="T must be an integer >= 1"):
+    with pytest.raises(TypeError, match="T: expected an integer >= 1"):
         dt_denoise_loss(torch.zeros(2, K), torch.zeros(2, K), 2.0, 1.0, T=T, eta=0.1)  # type: ignore[arg-type]
 
 
@@ -277,13 +277,13 @@ def test_cosine_schedule_with_too_many_steps_names_t_and_the_clip() -> None:
 
 @pytest.mark.parametrize("eta", [float("inf"), float("nan")])
 def test_non_finite_eta_raises(eta: float) -> None:
-    with pytest.raises(ValueError, match="eta must be > 0 and finite"):
+    with pytest.raises(ValueError, match="eta: expected a finite value > 0"):
         _dt(eta=eta)
-    with pytest.raises(ValueError, match="eta must be > 0 and finite"):
+    with pytest.raises(ValueError, match="eta: expected a finite value > 0"):
         NoPropCT(MLPDenoiseBlock(4, K, K, hidden=8, time_dim=8), K, eta=eta)
-    with pytest.raises(ValueError, match="eta must be > 0 and finite"):
+    with pytest.raises(ValueError, match="eta: expected a finite value > 0"):
         dt_denoise_loss(torch.zeros(2, K), torch.zeros(2, K), 2.0, 1.0, T=3, eta=eta)
-    with pytest.raises(ValueError, match="eta must be > 0 and finite"):
+    with pytest.raises(ValueError, match="eta: expected a finite value > 0"):
         DTDenoiseLoss(T=3, eta=eta)
 
 
@@ -293,8 +293,8 @@ def test_non_finite_eta_raises(eta: float) -> None:
         ({"gamma_max": float("inf")}, ValueError, "gamma_min and gamma_max must be finite"),
         ({"gamma_min": float("-inf")}, ValueError, "gamma_min and gamma_max must be finite"),
         ({"gamma_min": float("nan")}, ValueError, "gamma_min and gamma_max must be finite"),
-        ({"hidden": 2.5}, TypeError, "hidden must be an integer >= 1"),
-        ({"hidden": 0}, ValueError, "hidden must be >= 1"),
+        ({"hidden": 2.5}, TypeError, "hidden: expected an integer >= 1"),
+        ({"hidden": 0}, ValueError, "hidden: expected an integer >= 1, got 0"),
     ],
 )
 def test_learnable_schedule_bad_arguments_raise(
@@ -362,7 +362,7 @@ def test_continuous_time_nan_or_integer_times_name_t(make: object) -> None:
 @pytest.mark.parametrize("make", [_ct, _fm], ids=["ct", "fm"])
 @pytest.mark.parametrize("steps", [2.5, 2.0, True])
 def test_non_integer_inference_steps_raise(make: object, steps: object) -> None:
-    with pytest.raises(TypeError, match="steps must be an integer >= 1"):
+    with pytest.raises(TypeError, match="steps: expected an integer >= 1"):
         make().predict_logits(X, steps=steps)  # type: ignore[operator]
 
 
@@ -395,7 +395,7 @@ def test_inputs_of_another_dtype_or_device_than_the_model_are_named(make: object
         ValueError, match=r"x is on device meta but the model.s parameters are on cpu"
     ):
         loss(X.to("meta"), Y.to("meta"))
-    with pytest.raises(ValueError, match=r"y is on meta but x is on cpu"):
+    with pytest.raises(ValueError, match=r"y: expected x's device cpu, got meta"):
         loss(X, Y.to("meta"))
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts the inputs itself
         assert torch.isfinite(loss(X.bfloat16(), Y)).all()
@@ -407,9 +407,26 @@ def test_inputs_of_another_dtype_or_device_than_the_model_are_named(make: object
 def test_vmapped_step_and_backprop_chain_check_their_inputs() -> None:
     model = _dt()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match=r"y must lie in \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"y: expected labels in \[0, 3\)"):
         train_blocks_vmapped(model, X, torch.tensor([0, 1, 3, 0, 1]), opt)
     with pytest.raises(TypeError, match=r"x has dtype torch.float64"):
         train_blocks_vmapped(model, X.double(), Y, opt)
-    with pytest.raises(ValueError, match="x and y batch sizes differ"):
+    with pytest.raises(ValueError, match="y: expected 5 labels"):
         backprop_chain_loss(model, X, Y[:3])
+
+
+def test_given_noise_of_the_wrong_shape_dtype_or_type_is_named() -> None:
+    x, y = torch.randn(5, 4), torch.randint(0, K, (5,))
+    dt, ct, fm = _dt(), _ct(), _fm()
+    with pytest.raises(ValueError, match=r"noise: expected shape \(5, 2, 3\)"):
+        dt.block_loss(1, x, y, noise=torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"noise: expected shape \(5, 4, 3\)"):
+        dt.predict_logits(x, noise=torch.randn(5, 3, 3))
+    with pytest.raises(ValueError, match=r"noise: expected shape \(5, 2, 3\)"):
+        ct.loss(x, y, noise=torch.randn(4, 2, 3))
+    with pytest.raises(ValueError, match=r"noise: expected shape \(5, 3\)"):
+        fm.loss(x, y, noise=torch.randn(5, 2, 3))
+    with pytest.raises(TypeError, match="noise has dtype torch.float64"):
+        backprop_chain_loss(dt, x, y, noise=torch.randn(5, 4, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="noise: expected a floating-point tensor"):
+        fm.loss(x, y, noise=torch.zeros(5, 3, dtype=torch.long))

@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import Tensor, nn
 
+from paperzoo.core.checks import Reduction
 from paperzoo.core.testing import LayerContractTests, LossContractTests
 from paperzoo.noprop import (
     ConvDenoiseBlock,
     DTDenoiseLoss,
     MLPDenoiseBlock,
+    NoPropCT,
     NoPropDT,
+    NoPropFM,
+    backprop_chain_loss,
     dt_denoise_loss,
 )
 
-K, E, D = 4, 4, 5
+K, E, D, T = 4, 4, 5, 3
 
 
 class TestDTDenoiseLossContract(LossContractTests):
     num_classes = None
 
     def make_loss(self, reduction: str) -> nn.Module:
-        return DTDenoiseLoss(T=10, eta=0.1, reduction=reduction)  # type: ignore[arg-type]
+        return DTDenoiseLoss(T=10, eta=0.1, reduction=cast(Reduction, reduction))
 
     def call_functional(self, inputs: tuple[Tensor, ...], reduction: str) -> Tensor:
         u_hat, u_y, snr_t, snr_p = inputs
-        return dt_denoise_loss(u_hat, u_y, snr_t, snr_p, 10, 0.1, reduction)  # type: ignore[arg-type]
+        return dt_denoise_loss(u_hat, u_y, snr_t, snr_p, 10, 0.1, cast(Reduction, reduction))
 
     def make_inputs(
         self, batch: int, *, dtype: torch.dtype, device: torch.device | str,
@@ -38,41 +44,81 @@ class TestDTDenoiseLossContract(LossContractTests):
         return u_hat, u_y, snr_t, snr_p
 
 
-class _BlockLoss(nn.Module):
-    """NoProp-DT block loss of a tiny MLP chain as a loss of the inputs x (labels y).
+def _normal(shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype,
+            device: torch.device | str) -> Tensor:  # fmt: skip
+    return torch.randn(shape, generator=generator, dtype=torch.float64).to(device, dtype)
 
-    Noise comes from a fixed-seed generator so the module and the functional twin agree; BN is
-    off (norm='none') so the float64 gradcheck sees a smooth function of x.
+
+class _ModelLoss(nn.Module):
+    """A NoProp model's loss as a loss of the inputs x (labels y, then times / noise).
+
+    The noise is an input (``noise=``), one row per example, so a batch and one example alone
+    see the same draws; BN is off (norm='none') so the float64 gradcheck sees a smooth function
+    of x and rows do not share batch statistics.
     """
 
-    def __init__(self, reduction: str) -> None:
+    def __init__(self, kind: str, reduction: str) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.model = NoPropDT(lambda: MLPDenoiseBlock(D, K, K, hidden=6, norm="none"), K, T=3)
-        self.reduction = reduction
+        self.kind = kind
+        self.reduction = cast(Reduction, reduction)
+        self.model: nn.Module
+        if kind in ("dt", "chain"):
+            self.model = NoPropDT(lambda: MLPDenoiseBlock(D, K, K, hidden=6, norm="none"), K, T=T)
+        elif kind == "ct":
+            self.model = NoPropCT(MLPDenoiseBlock(D, K, K, hidden=6, time_dim=4), K)
+        else:
+            self.model = NoPropFM(MLPDenoiseBlock(D, K, K, hidden=6, time_dim=4), K)
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, *rest: Tensor) -> Tensor:
         self.model.to(x.dtype if x.dtype.is_floating_point else torch.float32).to(x.device)
-        gen = torch.Generator().manual_seed(7)  # CPU draws, moved: CUDA sees the same noise
-        return self.model.block_loss(2, x, y, self.reduction, generator=gen)  # type: ignore[arg-type]
+        m: Any = self.model
+        if self.kind == "dt":
+            return m.block_loss(2, x, y, self.reduction, noise=rest[0])  # type: ignore[no-any-return]
+        if self.kind == "chain":
+            return backprop_chain_loss(m, x, y, self.reduction, noise=rest[0])
+        return m.loss(x, y, self.reduction, t=rest[0], noise=rest[1])  # type: ignore[no-any-return]
 
 
-class TestNoPropBlockLossContract(LossContractTests):
+class _ModelLossContract(LossContractTests):
     num_classes = K
+    kind = "dt"
 
     def make_loss(self, reduction: str) -> nn.Module:
-        return _BlockLoss(reduction)
+        return _ModelLoss(self.kind, reduction)
 
     def call_functional(self, inputs: tuple[Tensor, ...], reduction: str) -> Tensor:
-        return _BlockLoss(reduction)(*inputs)
+        return _ModelLoss(self.kind, reduction)(*inputs)
 
     def make_inputs(
         self, batch: int, *, dtype: torch.dtype, device: torch.device | str,
         generator: torch.Generator,
     ) -> tuple[Tensor, ...]:  # fmt: skip
-        x = torch.randn(batch, D, generator=generator, dtype=torch.float64).to(device, dtype)
+        x = _normal((batch, D), generator, dtype, device)
         y = torch.randint(0, K, (batch,), generator=generator).to(device)
-        return x, y
+        if self.kind == "dt":
+            return x, y, _normal((batch, 2, K), generator, dtype, device)
+        if self.kind == "chain":
+            return x, y, _normal((batch, T + 1, K), generator, dtype, device)
+        t = torch.rand(batch, generator=generator, dtype=torch.float64).to(device, dtype)
+        shape = (batch, 2, K) if self.kind == "ct" else (batch, K)
+        return x, y, t, _normal(shape, generator, dtype, device)
+
+
+class TestNoPropBlockLossContract(_ModelLossContract):
+    kind = "dt"
+
+
+class TestBackpropChainLossContract(_ModelLossContract):
+    kind = "chain"
+
+
+class TestNoPropCTLossContract(_ModelLossContract):
+    kind = "ct"
+
+
+class TestNoPropFMLossContract(_ModelLossContract):
+    kind = "fm"
 
 
 class _OnConcat(nn.Module):

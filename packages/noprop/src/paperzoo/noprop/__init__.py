@@ -8,21 +8,18 @@ blocks. Variants: NoProp-DT (:class:`NoPropDT`), NoProp-CT (:class:`NoPropCT`) a
 """
 
 from paperzoo.noprop.blocks import ConvDenoiseBlock, MLPDenoiseBlock, SinusoidalTimeEmbedding
+from paperzoo.noprop.ct import NoPropCT
+from paperzoo.noprop.dt import NoPropDT, backprop_chain_loss
 from paperzoo.noprop.embeddings import LabelEmbedding, select_prototypes
+from paperzoo.noprop.fm import NoPropFM
 from paperzoo.noprop.functional import (
     DTDenoiseLoss,
     dt_denoise_loss,
     kl_to_standard_normal,
     posterior_coeffs,
 )
-from paperzoo.noprop.models import (
-    NoPropCT,
-    NoPropDT,
-    NoPropFM,
-    backprop_chain_loss,
-    train_blocks_vmapped,
-)
 from paperzoo.noprop.schedules import CosineSchedule, DiscreteSchedule, LearnableSchedule
+from paperzoo.noprop.vmapped import train_blocks_vmapped
 
 __version__ = "0.1.0"
 

@@ -17,13 +17,10 @@ from torch import Tensor
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
 from paperzoo.noprop.blocks import MLPDenoiseBlock
-from paperzoo.noprop.models import (
-    NoPropCT,
-    NoPropDT,
-    NoPropFM,
-    backprop_chain_loss,
-    train_blocks_vmapped,
-)
+from paperzoo.noprop.ct import NoPropCT
+from paperzoo.noprop.dt import NoPropDT, backprop_chain_loss
+from paperzoo.noprop.fm import NoPropFM
+from paperzoo.noprop.vmapped import train_blocks_vmapped
 
 __all__ = ["BENCHMARK", "run_bench"]
 

@@ -8,25 +8,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["EmbeddingKind", "LabelEmbedding", "check_labels", "select_prototypes"]
+from paperzoo.core.checks import check_labels, check_nonempty, check_positive_int
+
+__all__ = ["EmbeddingKind", "LabelEmbedding", "select_prototypes"]
 
 EmbeddingKind = Literal["onehot", "learned", "prototype"]
-
-
-def check_labels(y: Tensor, num_classes: int, name: str = "y") -> None:
-    """Raise a clear error unless ``y`` is a non-empty ``(B,)`` integer tensor in ``[0, K)``."""
-    if not isinstance(y, Tensor):
-        raise TypeError(f"{name} must be a Tensor of class indices, got {type(y).__name__}")
-    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer class indices, got dtype {y.dtype}")
-    if y.dim() != 1:
-        raise ValueError(f"{name} must have shape (B,), got {tuple(y.shape)}")
-    if y.shape[0] == 0:
-        raise ValueError(f"{name}: empty batch (B = 0)")
-    if bool(((y < 0) | (y >= num_classes)).any()):
-        raise ValueError(
-            f"{name} must lie in [0, {num_classes}), got min {int(y.min())}, max {int(y.max())}"
-        )
 
 
 class LabelEmbedding(nn.Module):
@@ -122,7 +108,8 @@ class LabelEmbedding(nn.Module):
 
     def forward(self, y: Tensor) -> Tensor:
         """u_y = W_E[y]: ``(B,)`` integer labels → ``(B, e)``."""
-        check_labels(y, self.num_classes)
+        check_labels("y", y, num_classes=self.num_classes)
+        check_nonempty("y", y)
         return self.weight[y]
 
     def extra_repr(self) -> str:
@@ -144,14 +131,10 @@ def select_prototypes(X: Tensor, y: Tensor, per_class: int = 10, seed: int = 0) 
     Returns:
         ``(K, D)`` prototypes (K = max label + 1), in X's dtype.
     """
-    if per_class < 1:
-        raise ValueError(f"per_class must be >= 1, got {per_class}")
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"X and y must have the same batch size, got {X.shape[0]} and {y.shape[0]}"
-        )
-    K = int(y.max()) + 1 if y.numel() else 0
-    check_labels(y, max(K, 1))
+    check_positive_int("per_class", per_class)
+    check_labels("y", y, n=X.shape[0])
+    check_nonempty("y", y)
+    K = int(y.max()) + 1
     flat = X.reshape(X.shape[0], -1)
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(y.shape[0], generator=gen).to(y.device)

@@ -24,20 +24,33 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from paperzoo.core.bench import peak_memory
+from paperzoo.core.checks import (
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_unit_interval,
+)
 from paperzoo.core.data import Split, load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
+from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.models import count_parameters
+from paperzoo.core.training import Callback, TrainState, fit
+from paperzoo.noprop.baselines import plain_mlp
 from paperzoo.noprop.blocks import ConvDenoiseBlock, MLPDenoiseBlock
-from paperzoo.noprop.models import NoPropCT, NoPropDT, NoPropFM, backprop_chain_loss
+from paperzoo.noprop.ct import NoPropCT
+from paperzoo.noprop.dt import NoPropDT, backprop_chain_loss
+from paperzoo.noprop.fm import NoPropFM
 
 __all__ = ["EXPERIMENT", "NoPropConfig", "run"]
 
@@ -63,9 +76,29 @@ class NoPropConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-3
     inference_steps: tuple[int, ...] = (1, 2, 5, 10, 20)
-    threads: int = 1
+    threads: int | None = 1  # torch threads, scoped by the core's run_experiment
     dt_margin: float = 0.02  # "NoProp-DT within 2 points of back-propagation"
     memory_factor: float = 1.5  # goal: DT peak memory <= memory_factor / T of the chain's
+
+    def __post_init__(self) -> None:
+        """Check every field (a bad ``--set`` value is one ``paperzoo: error:`` line)."""
+        check_choice("block", self.block, ("mlp", "conv"))
+        check_unit_interval("test_fraction", self.test_fraction, open_=True)
+        check_positive_int("max_train", self.max_train, minimum=0)
+        for name in ("hidden", "T", "epochs", "ct_epochs", "batch_size"):
+            check_positive_int(name, getattr(self, name))
+        for i, w in enumerate(self.conv_widths):
+            check_positive_int(f"conv_widths[{i}]", w)
+        for name in ("eta", "eta_ct", "lr", "memory_factor"):
+            check_positive(name, getattr(self, name))
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_positive("dt_margin", self.dt_margin, allow_zero=True)
+        if not self.inference_steps:
+            raise ValueError("inference_steps: expected at least one step count, got ()")
+        for i, n in enumerate(self.inference_steps):
+            check_positive_int(f"inference_steps[{i}]", n)
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
 
 
 def _block_factory(
@@ -85,60 +118,83 @@ def _block_factory(
     raise ValueError(f"block must be 'mlp' or 'conv', got {cfg.block!r}")
 
 
-def _plain_net(cfg: NoPropConfig, split: Split, target_params: int) -> nn.Module:
-    """An MLP of about ``target_params`` parameters (two hidden layers of equal width)."""
-    d, K = int(split.x_train.shape[1]), split.num_classes
-    # params ≈ d·h + h·h + h·K; solve h² + (d + K)·h − target = 0
-    b = d + K
-    h = max(8, int((-b + (b * b + 4 * target_params) ** 0.5) / 2))
-    return nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, K))
-
-
-def _n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
-@torch.no_grad()
-def _accuracy(predict: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, bs: int = 500) -> float:
-    correct = torch.zeros((), dtype=torch.long, device=y.device)
-    for i in range(0, x.shape[0], bs):
-        correct += (predict(x[i : i + bs]).argmax(-1) == y[i : i + bs]).sum()
-    return float(correct) / y.shape[0]
-
-
 def _adamw(model: nn.Module, cfg: NoPropConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _train_dt(model: NoPropDT, split_xy: tuple[Tensor, Tensor], cfg: NoPropConfig, seed: int,
-              dev: torch.device) -> None:  # fmt: skip
-    """Algorithm 1: for each epoch, for t = 1..T, for each minibatch, step block t."""
-    x, y = split_xy
-    opt = _adamw(model, cfg)
-    model.train()
-    for epoch in range(cfg.epochs):
-        for t in range(1, model.T + 1):
-            loader = make_loader(x, y, batch_size=cfg.batch_size, shuffle=True,
-                                 seed=seed * 100003 + epoch * 1009 + t)  # fmt: skip
-            for xb, yb in loader:
-                model.train_step(xb.to(dev), yb.to(dev), opt, t=t)
+class _EpochBatches:
+    """The minibatches of one epoch, reshuffled per epoch with a seed of (seed, epoch[, t]).
+
+    ``blocks=None``: ``(x, y)`` batches (seed·100003 + epoch). ``blocks=T``: Algorithm 1's
+    order, ``(t, x, y)`` for t = 1..T, each t a full pass (seed·100003 + epoch·1009 + t).
+    :class:`_SetEpoch` keeps ``epoch`` at ``fit``'s epoch.
+    """
+
+    def __init__(
+        self, x: Tensor, y: Tensor, batch_size: int, seed: int, blocks: int | None = None
+    ) -> None:
+        self.x, self.y, self.batch_size, self.seed, self.blocks = x, y, batch_size, seed, blocks
+        self.epoch = 0
+
+    def _loader(self, seed: int) -> Iterator[tuple[Tensor, ...]]:
+        return iter(
+            make_loader(self.x, self.y, batch_size=self.batch_size, shuffle=True, seed=seed)
+        )
+
+    def __len__(self) -> int:
+        return -(-self.x.shape[0] // self.batch_size) * (self.blocks or 1)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        if self.blocks is None:
+            yield from self._loader(self.seed * 100003 + self.epoch)
+            return
+        for t in range(1, self.blocks + 1):
+            for xb, yb in self._loader(self.seed * 100003 + self.epoch * 1009 + t):
+                yield t, xb, yb
 
 
-def _train_loss_fn(
-    model: nn.Module, loss: Callable[[Tensor, Tensor], Tensor], split_xy: tuple[Tensor, Tensor],
-    cfg: NoPropConfig, epochs: int, seed: int, dev: torch.device,
+class _SetEpoch(Callback):
+    """Tells :class:`_EpochBatches` which epoch ``fit`` is in."""
+
+    def __init__(self, batches: _EpochBatches) -> None:
+        self.batches = batches
+
+    def on_epoch_begin(self, state: TrainState) -> None:
+        self.batches.epoch = state.epoch
+
+
+def _algorithm1_step(model: nn.Module, batch: Any, device: torch.device) -> Tensor:
+    """``fit`` step of Algorithm 1: block t's local loss (the optimiser moves only block t and
+    the shared head, since the other blocks get no gradient)."""
+    t, xb, yb = batch
+    assert isinstance(model, NoPropDT)
+    return model.block_loss(t, xb.to(device), yb.to(device))
+
+
+def _fit(
+    model: nn.Module, loss: Callable[[Tensor, Tensor], Tensor] | None,
+    split_xy: tuple[Tensor, Tensor], cfg: NoPropConfig, epochs: int, seed: int,
+    dev: torch.device,
 ) -> None:  # fmt: skip
-    x, y = split_xy
-    opt = _adamw(model, cfg)
-    model.train()
-    for epoch in range(epochs):
-        loader = make_loader(x, y, batch_size=cfg.batch_size, shuffle=True,
-                             seed=seed * 100003 + epoch)  # fmt: skip
-        for xb, yb in loader:
-            value = loss(xb.to(dev), yb.to(dev))
-            opt.zero_grad(set_to_none=True)
-            torch.autograd.backward(value)
-            opt.step()
+    """Train with the core's ``fit``: ``loss(x, y)`` per minibatch, or Algorithm 1 (``None``:
+    the model is a :class:`NoPropDT`; for each epoch, for t = 1..T, one pass stepping block t)."""
+    blocks = model.T if loss is None and isinstance(model, NoPropDT) else None
+    batches = _EpochBatches(*split_xy, cfg.batch_size, seed, blocks)
+
+    def step(m: nn.Module, batch: Any, device: torch.device) -> Tensor:
+        assert loss is not None
+        xb, yb = batch
+        return loss(xb.to(device), yb.to(device))
+
+    fit(
+        model, batches, _adamw(model, cfg), step_fn=_algorithm1_step if blocks else step,
+        epochs=epochs, device=dev, callbacks=[_SetEpoch(batches)], progress=False,
+    )  # fmt: skip
+
+
+def _accuracy(predict: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> float:
+    """Test top-1 in minibatches of 500 (the stochastic predictors draw their noise per batch)."""
+    return accuracy(predict, x, y, batch_size=500, device=x.device)
 
 
 def _one_seed(cfg: NoPropConfig, seed: int, dev: torch.device) -> dict[str, float]:
@@ -154,7 +210,7 @@ def _one_seed(cfg: NoPropConfig, seed: int, dev: torch.device) -> dict[str, floa
     # NoProp-DT, Algorithm 1
     t0 = time.perf_counter()
     dt = NoPropDT(_block_factory(cfg, split, K, K, None), K, T=cfg.T, eta=cfg.eta).to(dev)
-    _train_dt(dt, (x_tr, y_tr), cfg, seed, dev)
+    _fit(dt, None, (x_tr, y_tr), cfg, cfg.epochs, seed, dev)
     dt.eval()
     g = torch.Generator(device=dev).manual_seed(seed)
     out["dt_stochastic"] = _accuracy(lambda xb: dt.predict_logits(xb, generator=g), x_te, y_te)
@@ -162,14 +218,13 @@ def _one_seed(cfg: NoPropConfig, seed: int, dev: torch.device) -> dict[str, floa
         lambda xb: dt.predict_logits(xb, stochastic=False, generator=g), x_te, y_te
     )
     out["dt_train_s"] = time.perf_counter() - t0
-    out["block_params"] = float(_n_params(dt.blocks[0]))
+    out["block_params"] = float(count_parameters(dt.blocks[0]))
 
     # baseline (i): the same chain, end-to-end back-propagation through the recursion
     seed_everything(seed)
     t0 = time.perf_counter()
     chain = NoPropDT(_block_factory(cfg, split, K, K, None), K, T=cfg.T, eta=cfg.eta).to(dev)
-    _train_loss_fn(chain, lambda xb, yb: backprop_chain_loss(chain, xb, yb), (x_tr, y_tr), cfg,
-                   cfg.epochs, seed, dev)  # fmt: skip
+    _fit(chain, partial(backprop_chain_loss, chain), (x_tr, y_tr), cfg, cfg.epochs, seed, dev)
     chain.eval()
     out["chain"] = _accuracy(lambda xb: chain.predict_logits(xb, generator=g), x_te, y_te)
     out["chain_train_s"] = time.perf_counter() - t0
@@ -180,8 +235,8 @@ def _one_seed(cfg: NoPropConfig, seed: int, dev: torch.device) -> dict[str, floa
     chain_lin = NoPropDT(
         _block_factory(cfg, split, K, K, None), K, T=cfg.T, eta=cfg.eta, head="linear"
     ).to(dev)
-    _train_loss_fn(chain_lin, lambda xb, yb: backprop_chain_loss(chain_lin, xb, yb), (x_tr, y_tr),
-                   cfg, cfg.epochs, seed, dev)  # fmt: skip
+    _fit(chain_lin, partial(backprop_chain_loss, chain_lin), (x_tr, y_tr), cfg, cfg.epochs, seed,
+         dev)  # fmt: skip
     chain_lin.eval()
     out["chain_linear"] = _accuracy(
         lambda xb: chain_lin.predict_logits(xb, generator=g), x_te, y_te
@@ -209,9 +264,10 @@ def _one_seed(cfg: NoPropConfig, seed: int, dev: torch.device) -> dict[str, floa
 
     # baseline (ii): a plain network of about the chain's total size, trained with CE
     seed_everything(seed)
-    plain = _plain_net(cfg, split, _n_params(chain)).to(dev)
-    _train_loss_fn(plain, lambda xb, yb: F.cross_entropy(plain(xb), yb), (x_tr, y_tr), cfg,
-                   cfg.epochs, seed, dev)  # fmt: skip
+    in_dim = int(split.x_train.shape[1])
+    plain = plain_mlp(in_dim, K, count_parameters(chain)).to(dev)
+    _fit(plain, lambda xb, yb: F.cross_entropy(plain(xb), yb), (x_tr, y_tr), cfg, cfg.epochs,
+         seed, dev)  # fmt: skip
     plain.eval()
     out["plain"] = _accuracy(plain, x_te, y_te)
 
@@ -219,13 +275,11 @@ def _one_seed(cfg: NoPropConfig, seed: int, dev: torch.device) -> dict[str, floa
     time_dim = 32
     seed_everything(seed)
     ct = NoPropCT(_block_factory(cfg, split, K, K, time_dim)(), K, eta=cfg.eta_ct).to(dev)
-    _train_loss_fn(ct, lambda xb, yb: ct.loss(xb, yb), (x_tr, y_tr), cfg, cfg.ct_epochs, seed,
-                   dev)  # fmt: skip
+    _fit(ct, ct.loss, (x_tr, y_tr), cfg, cfg.ct_epochs, seed, dev)
     ct.eval()
     seed_everything(seed)
     fm = NoPropFM(_block_factory(cfg, split, K, K, time_dim)(), K).to(dev)
-    _train_loss_fn(fm, lambda xb, yb: fm.loss(xb, yb), (x_tr, y_tr), cfg, cfg.ct_epochs, seed,
-                   dev)  # fmt: skip
+    _fit(fm, fm.loss, (x_tr, y_tr), cfg, cfg.ct_epochs, seed, dev)
     fm.eval()
     for n in cfg.inference_steps:
         out[f"ct_{n}"] = _accuracy(partial(_ct_predict, ct, n, g), x_te, y_te)
@@ -243,11 +297,6 @@ def _fm_predict(model: NoPropFM, steps: int, g: torch.Generator, xb: Tensor) -> 
 
 def run(config: NoPropConfig, ctx: RunContext) -> Result:
     """Run every method once per seed; rows are test top-1 (and peak bytes), checks from rows."""
-    torch.set_num_threads(config.threads)
-    if config.T < 1:
-        raise ValueError(f"T must be >= 1, got {config.T}")
-    if not config.inference_steps:
-        raise ValueError("inference_steps must not be empty")
     per_seed = []
     for seed in ctx.seeds:
         t0 = time.perf_counter()
@@ -325,14 +374,14 @@ def run(config: NoPropConfig, ctx: RunContext) -> Result:
     ]
     steps = [float(n) for n in config.inference_steps]
     curves = {
-        "accuracy_vs_inference_steps": Curve(
-            "CT/FM test top-1 vs inference steps (mean over seeds)",
+        "accuracy_vs_inference_steps": Curve.from_seeds(
+            "CT/FM test top-1 vs inference steps (seed mean, min-max band)",
             "inference steps",
             "test top-1",
             steps,
             {
-                "NoProp-CT": [sum(vals(f"ct_{n}")) / len(per_seed) for n in config.inference_steps],
-                "NoProp-FM": [sum(vals(f"fm_{n}")) / len(per_seed) for n in config.inference_steps],
+                label: [[s[f"{key}_{n}"] for n in config.inference_steps] for s in per_seed]
+                for label, key in (("NoProp-CT", "ct"), ("NoProp-FM", "fm"))
             },
         )
     }

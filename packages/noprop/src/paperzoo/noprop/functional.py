@@ -7,39 +7,27 @@ with t; q(z_t | y) = N(√ᾱ_t·u_y, (1 − ᾱ_t)·I) and SNR(t) = ᾱ_t / (1 
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
 import torch
 from torch import Tensor
+
+from paperzoo.core.checks import (
+    Reduction,
+    check_positive,
+    check_positive_int,
+    check_reduction,
+    reduce,
+)
 
 __all__ = [
     "ONE_MINUS_MIN",
     "DTDenoiseLoss",
-    "Reduction",
     "dt_denoise_loss",
     "kl_to_standard_normal",
     "posterior_coeffs",
-    "reduce_loss",
 ]
-
-Reduction = Literal["mean", "sum", "none"]
 
 #: Lower clamp of 1 − ᾱ (spec section 3, "Numerics"), so a, b, c and SNR never divide by zero.
 ONE_MINUS_MIN = 1e-6
-
-_REDUCTIONS = ("mean", "sum", "none")
-
-
-def reduce_loss(per_example: Tensor, reduction: str) -> Tensor:
-    """Reduce a per-example loss ``(B,)`` with ``reduction`` in ``{'mean', 'sum', 'none'}``."""
-    if reduction == "mean":
-        return per_example.mean()
-    if reduction == "sum":
-        return per_example.sum()
-    if reduction == "none":
-        return per_example
-    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
 def _as_tensor(value: Tensor | float, like: Tensor) -> Tensor:
@@ -129,11 +117,11 @@ def dt_denoise_loss(
     Returns:
         scalar, or ``(B,)`` for ``reduction='none'``.
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     if validate:
         _check_pair(u_hat, u_y)
-    check_T_eta(T, eta)
+    check_positive_int("T", T)
+    check_positive("eta", eta)
     snr_t64 = _as_tensor(snr_t, torch.zeros((), dtype=torch.float64, device=u_hat.device))
     snr_p64 = _as_tensor(snr_prev, torch.zeros((), dtype=torch.float64, device=u_hat.device))
     delta = (snr_t64 - snr_p64).to(u_hat.dtype)
@@ -148,17 +136,7 @@ def dt_denoise_loss(
         )
     sq = (u_hat - u_y).pow(2).sum(dim=-1)
     per_example = 0.5 * T * eta * delta * sq
-    return reduce_loss(per_example, reduction)
-
-
-def check_T_eta(T: object, eta: float) -> None:  # noqa: N802 (the paper's symbol)
-    """Raise unless T is an integer ≥ 1 and η a finite number > 0."""
-    if isinstance(T, bool) or not isinstance(T, int):
-        raise TypeError(f"T must be an integer >= 1, got {type(T).__name__} {T!r}")
-    if T < 1:
-        raise ValueError(f"T must be >= 1, got {T}")
-    if not (eta > 0 and math.isfinite(eta)):
-        raise ValueError(f"eta must be > 0 and finite, got {eta}")
+    return reduce(per_example, reduction)
 
 
 def kl_to_standard_normal(mean: Tensor, var: Tensor | float, validate: bool = True) -> Tensor:
@@ -225,12 +203,9 @@ class DTDenoiseLoss(torch.nn.Module):
 
     def __init__(self, T: int = 10, eta: float = 0.1, reduction: Reduction = "mean") -> None:
         super().__init__()
-        check_T_eta(T, eta)
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self.T = T
-        self.eta = eta
-        self.reduction: Reduction = reduction
+        self.T = check_positive_int("T", T)
+        self.eta = check_positive("eta", eta)
+        self.reduction: Reduction = check_reduction(reduction)
 
     def forward(
         self, u_hat: Tensor, u_y: Tensor, snr_t: Tensor | float, snr_prev: Tensor | float

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from paperzoo.core.checks import check_positive_int
 from paperzoo.noprop.functional import ONE_MINUS_MIN, posterior_coeffs
 
 __all__ = ["CosineSchedule", "DiscreteSchedule", "LearnableSchedule"]
@@ -95,15 +96,6 @@ class DiscreteSchedule(nn.Module):
         return f"T={self.T}"
 
 
-def check_num_steps(T: object, name: str = "T") -> int:
-    """Raise unless ``T`` is an integer >= 1 (bool excluded); return it as an int."""
-    if isinstance(T, bool) or not isinstance(T, int):
-        raise TypeError(f"{name} must be an integer >= 1, got {type(T).__name__} {T!r}")
-    if T < 1:
-        raise ValueError(f"{name} must be >= 1, got {T}")
-    return T
-
-
 def cosine_alpha_bar(
     T: int, s: float = 0.008, clip: tuple[float, float] = (1e-4, 0.9999)
 ) -> Tensor:
@@ -111,7 +103,7 @@ def cosine_alpha_bar(
 
     ᾱ_t = f(T − t) / f(0),  f(τ) = cos²(π/2 · (τ/T + s) / (1 + s)),  clipped to ``clip``.
     """
-    check_num_steps(T)
+    check_positive_int("T", T)
     lo, hi = clip
     if not 0.0 < lo < hi < 1.0:
         raise ValueError(f"clip must satisfy 0 < lo < hi < 1, got {clip}")
@@ -187,7 +179,7 @@ class LearnableSchedule(nn.Module):
             raise ValueError(
                 f"gamma_max must exceed gamma_min, got gamma_min={gamma_min}, gamma_max={gamma_max}"
             )
-        check_num_steps(hidden, "hidden")
+        check_positive_int("hidden", hidden)
         self.gamma_min = float(gamma_min)
         self.gamma_max = float(gamma_max)
         self.hidden = hidden
