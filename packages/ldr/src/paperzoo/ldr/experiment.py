@@ -27,6 +27,15 @@ batched matmul per layer): every member has its own weights, labels, data order 
 because SGD with momentum and weight decay acts element-wise and the members share no parameters,
 each member's trajectory is exactly that of training it alone. Members of the same seed share the
 split, the initialisation and the data order (paired comparison across losses and noise settings).
+
+Why the loop is written here and not run through ``paperzoo.core.training.fit``: ``fit`` trains
+one model on one loader, and this run trains hundreds of independent members at once (one batched
+matmul per layer, a per-member batch order and an ALDR-KL table per block of members), which is
+what makes the official grids fit the quick budget; the test
+``test_stacked_members_train_exactly_as_if_trained_alone`` shows it equals training each alone.
+Why one module (over 500 lines): it is one reproduction -- config, data with noisy validation,
+the stacked training, the selection on validation and the rows, checks and curves of that one
+protocol; the losses and baselines it races live in the library modules.
 """
 
 from __future__ import annotations

@@ -14,6 +14,13 @@ Common API (all agents of this package, baselines included)::
 
     action, probs = agent.select(contexts)   # contexts (K, D) -> int, probs (K,)
     agent.update(contexts[action], loss)     # the observed loss of the chosen arm, in [0, 1]
+
+Why one module (over 500 lines): it is one concept, the agent of the paper. The protocol base
+class (``select``/``update`` checks, the one-sync arm draw, exact-resume state) and the online
+neural regression machinery (perturbed network, OGD step with projection, replay) that
+NeuSquareCB and NeuFastCB share are read together with the two agents, which differ only in the
+link, the oracle loss and the selection rule; the baselines that reuse the base class live in
+:mod:`paperzoo.neucb.baselines`.
 """
 
 from __future__ import annotations

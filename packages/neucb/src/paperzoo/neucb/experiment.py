@@ -195,11 +195,6 @@ def _factories(
     }
 
 
-def _mean_curve(curves: list[torch.Tensor], points: list[int]) -> list[float]:
-    stacked = torch.stack(curves)
-    return [float(stacked[:, p - 1].mean()) for p in points]
-
-
 def run(config: NeuCBConfig, ctx: RunContext) -> Result:
     """Tune every agent on the tuning seed, then play each evaluation seed; rows, checks, curves.
 
@@ -264,13 +259,15 @@ def run(config: NeuCBConfig, ctx: RunContext) -> Result:
     if methods == METHODS:
         checks.append(_interior_check(tuned, {m: factories[m][1] for m in tuned}))
     points = sorted({max(1, round(config.n_rounds * i / 60)) for i in range(1, 61)})
-    curve = Curve(
-        f"{config.dataset} as a {_env(config, 1, 0).n_arms}-armed bandit "
-        f"(mean over {len(ctx.seeds)} seeds)",
+    n_seeds = len(ctx.seeds)
+    curve = Curve.from_seeds(  # seed mean with markers and the min-max band over seeds
+        f"{config.dataset} as a {_env(config, 1, 0).n_arms}-armed bandit ({n_seeds} seed"
+        + "s" * (n_seeds != 1)
+        + ")",
         "round t",
         "cumulative regret (mistakes)",
         [float(p) for p in points],
-        {m: _mean_curve(curves[m], points) for m in methods},
+        {m: [[float(c[p - 1]) for p in points] for c in curves[m]] for m in methods},
     )
     extra = {"tuned": tuned, "tuning": tuning, "config": asdict(config)}
     return Result(rows=rows, checks=checks, curves={"regret": curve}, extra=extra)
