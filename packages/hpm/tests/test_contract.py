@@ -84,6 +84,8 @@ class MaskedForward(nn.Module):
 
     The contract calls ``layer(x)``; HPM's model also needs a mask, drawn here from a generator
     reseeded on every call so repeated calls (state-dict round trip, CPU vs CUDA) see the same mask.
+    Every row gets the same mask, so that a row of a batch and that row alone see the same one
+    (the batch-independence test; a mask drawn per row would differ with the batch size).
     """
 
     def __init__(self) -> None:
@@ -95,7 +97,8 @@ class MaskedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         gen = torch.Generator().manual_seed(0)
-        mask = random_mask(x.shape[0], self.model.num_patches, 0.75, gen).to(x.device)
+        mask = random_mask(1, self.model.num_patches, 0.75, gen).repeat(x.shape[0], 1)
+        mask = mask.to(x.device)
         out = self.model(x, mask)
         assert out.loss_pred_masked is not None
         return torch.cat([out.pred.flatten(1), out.loss_pred_masked], dim=1)

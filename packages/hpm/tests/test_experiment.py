@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from paperzoo.core.checks import UserError
 from paperzoo.core.experiments import RunContext, find_row, get_experiment
 
 
@@ -35,19 +36,25 @@ def test_hpm_only_run_gives_the_same_hpm_rows_and_adds_diagnostics() -> None:
             assert torch.isfinite(torch.tensor(v)) and v > 0
 
 
-def test_unknown_method_is_rejected() -> None:
-    exp = get_experiment("hpm")
-    cfg = exp.make_config("smoke", ["methods=BYOL"])
-    with pytest.raises(ValueError, match="methods"):
-        exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))
-
-
 @pytest.mark.parametrize(
     ("sets", "match"),
-    [(["eval_split=train"], "eval_split"), (["eval_split=val", "n_val=256"], "n_val")],
+    [
+        (["methods=BYOL"], "methods"),
+        (["eval_split=train"], "eval_split"),
+        (["mask_ratio=1.0"], "mask_ratio"),
+        (["probe=lars"], "probe"),
+        (["epochs=0"], "epochs"),
+        (["threads=0"], "threads"),
+    ],
 )
-def test_bad_eval_split_is_rejected(sets: list[str], match: str) -> None:
+def test_bad_config_values_are_one_user_error(sets: list[str], match: str) -> None:
+    """Checked by the config's __post_init__ before anything runs: one paperzoo: error line."""
+    with pytest.raises(UserError, match=match):
+        get_experiment("hpm").make_config("smoke", sets)
+
+
+def test_n_val_must_leave_training_images() -> None:
     exp = get_experiment("hpm")
-    cfg = exp.make_config("smoke", sets)
-    with pytest.raises(ValueError, match=match):
+    cfg = exp.make_config("smoke", ["eval_split=val", "n_val=256"])
+    with pytest.raises(ValueError, match="n_val"):
         exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))

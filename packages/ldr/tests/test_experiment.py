@@ -114,3 +114,68 @@ def test_aldr_runs_as_the_official_experiments() -> None:
     assert (module.alpha, module.margin) == (2.0, 0.1)
     assert cfg.lam0_grid == cfg.lam_grid == (0.1, 1.0, 10.0)
     assert cfg.lrs == (1e-2, 1e-3)
+
+
+def test_vectorised_selection_follows_the_core_argmax_rule() -> None:
+    """_select over stacked runs == core.selection.argmax_first per cell (ties: first; NaN never)."""
+    from paperzoo.core.selection import argmax_first
+    from paperzoo.ldr.experiment import _select
+
+    g = torch.Generator().manual_seed(0)
+    val = torch.randint(0, 4, (5, 3, 4), generator=g).float() / 4  # many exact ties
+    val[2, 0, 0] = float("nan")
+    val[0, 1, 1] = float("nan")
+    got = _select(val)
+    for e in range(3):
+        for s in range(4):
+            scores = {c: float(val[c, e, s]) for c in range(5)}
+            assert int(got[e, s]) == argmax_first(scores)
+
+
+def test_bad_config_values_are_one_user_error() -> None:
+    import pytest
+
+    from paperzoo.core.checks import UserError
+
+    for bad in ("alpha=1", "models=resnet", "settings=uniform:2", "lrs=()", "val_fraction=1"):
+        with pytest.raises(UserError, match="--set"):
+            EXPERIMENT.make_config("smoke", [bad])
+
+
+def test_clean_check_is_one_sided_and_lambda_check_expects_higher_on_noisy() -> None:
+    """Issue 16 item 7: no loss more than 2 points *below* CE on clean data; ALDR-KL's lambda ends
+    higher on the noisy examples (the update reads the model's confidence, not the label)."""
+    from paperzoo.core.experiments import Row
+    from paperzoo.ldr.experiment import LDRConfig, _checks
+
+    cfg = LDRConfig(models=("ffnn",), losses=("ce", "gce"), settings=("clean",))
+
+    def clean_check(gce: float) -> bool:
+        rows = [
+            Row.from_values("CE [ffnn]", "test_top1@clean", [0.90]),
+            Row.from_values("GCE [ffnn]", "test_top1@clean", [gce]),
+        ]
+        (check,) = _checks(cfg, rows, {"ffnn": {}})
+        assert "more than 2 points below CE" in check.name
+        return check.passed
+
+    assert clean_check(0.95) and clean_check(0.885)
+    assert not clean_check(0.87)
+
+    cfg = LDRConfig(models=("ffnn",), losses=("aldr_kl",), settings=("clean", "uniform:0.6"))
+
+    def lambda_check(noisy: float, clean: float) -> bool:
+        rows = [
+            Row.from_values("ALDR-KL [ffnn]", "mean_lambda_noisy@uniform:0.6", [noisy]),
+            Row.from_values("ALDR-KL [ffnn]", "mean_lambda_clean@uniform:0.6", [clean]),
+        ]
+        lam = {
+            "lam_noisy": torch.tensor([[float("nan")], [noisy]]),
+            "lam_clean": torch.tensor([[float("nan")], [clean]]),
+        }
+        (check,) = _checks(cfg, rows, {"ffnn": {"aldr_kl": lam}})
+        assert "higher on noisy" in check.name
+        return check.passed
+
+    assert lambda_check(9.95, 9.88)
+    assert not lambda_check(9.80, 9.88)

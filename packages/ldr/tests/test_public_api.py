@@ -16,6 +16,7 @@ EXPECTED = [
     "WestonWatkinsLoss",
     "aldr_kl_loss",
     "class_dependent_label_noise",
+    "class_indices",
     "crammer_singer_loss",
     "gce_loss",
     "ldr_kl_loss",
@@ -30,11 +31,11 @@ EXPECTED = [
 
 SIGNATURES = {
     "ldr_kl_loss": "(logits: 'Tensor', target: 'Tensor', lam: 'float | Tensor' = 10.0, "
-    "margin: 'float' = 0.1, normalize: 'str' = 'softplus_mean', reduction: 'str' = 'mean', *, "
+    "margin: 'float' = 0.1, normalize: 'str' = 'softplus_mean', reduction: 'Reduction' = 'mean', *, "
     "validate: 'bool' = True) -> 'Tensor'",
     "ALDRKLLoss": "(num_samples: 'int', lam0: 'float' = 10.0, alpha: 'float' = 2.0, "
     "margin: 'float' = 0.1, normalize: 'str' = 'l1', exact_p: 'bool' = True, "
-    "reduction: 'str' = 'mean', *, validate: 'bool' = True) -> 'None'",
+    "reduction: 'Reduction' = 'mean', *, validate: 'bool' = True) -> 'None'",
 }
 
 

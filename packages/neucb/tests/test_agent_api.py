@@ -113,8 +113,12 @@ def test_update_before_select_and_twice_for_one_select_raise(name):
         agent.update(torch.randn(12), 0.5)
     contexts, action = _selected(agent)
     agent.update(contexts[action], 0.5)
-    with pytest.raises(ValueError, match="before select"):
+    # issue 16 item 6: the second update said "called before select()", which it was not
+    with pytest.raises(ValueError, match=r"update\(\) called twice for one select\(\)"):
         agent.update(contexts[action], 0.5)
+    contexts, action = _selected(agent)  # the next round works as usual
+    agent.update(contexts[action], 0.5)
+    assert agent.t == 2
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -199,7 +203,7 @@ def test_nonfinite_lr_raises(lr):
 
 
 def test_lr_of_a_non_numeric_type_raises():
-    with pytest.raises(TypeError, match="lr must be a real number"):
+    with pytest.raises(TypeError, match="lr: expected a real number"):
         NeuFastCB(mlp(12, 8), gamma=10.0, lr="0.1")
 
 

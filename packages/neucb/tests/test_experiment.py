@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from paperzoo.core.experiments import RunContext
-from paperzoo.neucb.experiment import METHODS, NeuCBConfig, _interior_check, run_experiment
+from paperzoo.core.experiments import Row, RunContext
+from paperzoo.neucb.experiment import METHODS, NeuCBConfig, _checks, _interior_check, run
 
 TINY = NeuCBConfig(
     n_rounds=30,
@@ -32,7 +32,7 @@ def _ctx() -> RunContext:
 
 def test_a_subset_is_tuned_on_its_full_grid_and_reports_no_checks():
     cfg = dataclasses.replace(TINY, methods=("LinSquareCB", "Uniform"))
-    res = run_experiment(cfg, _ctx())
+    res = run(cfg, _ctx())
     assert {r.method for r in res.rows} == {"LinSquareCB", "Uniform"}
     assert res.checks == []
     tried = res.extra["tuning"]["LinSquareCB"]
@@ -58,7 +58,7 @@ def test_the_tuning_seed_is_not_an_evaluation_seed():
 
 def test_unknown_methods_are_rejected():
     with pytest.raises(ValueError, match="subset"):
-        run_experiment(dataclasses.replace(TINY, methods=("NeuFastCB", "Oracle")), _ctx())
+        run(dataclasses.replace(TINY, methods=("NeuFastCB", "Oracle")), _ctx())
 
 
 def test_every_agent_gets_a_grid_of_the_same_size():
@@ -93,18 +93,18 @@ def test_interior_check_flags_a_selection_on_an_edge():
 
 def test_several_tuning_seeds_pick_the_lowest_mean_regret() -> None:
     cfg = dataclasses.replace(TINY, methods=("LinSquareCB",), n_tune_seeds=3)
-    res = run_experiment(cfg, _ctx())
+    res = run(cfg, _ctx())
     tried = res.extra["tuning"]["LinSquareCB"]
     # the regret of each setting is its mean over the three tuning seeds: recompute one by hand
+    from paperzoo.neucb import loop
     from paperzoo.neucb.baselines import LinSquareCB
     from paperzoo.neucb.env import from_sklearn
-    from paperzoo.neucb.loop import run
 
     first = tried[0]
     dim = from_sklearn("digits", 1, 0).dim
     by_hand = [
         float(
-            run(
+            loop.run(
                 from_sklearn("digits", cfg.tune_rounds, s),
                 LinSquareCB(dim, gamma=first["gamma"], lam=first["lam"], seed=s),
                 seed=s,
@@ -119,6 +119,52 @@ def test_several_tuning_seeds_pick_the_lowest_mean_regret() -> None:
 
 def test_tuning_seeds_must_not_reach_the_evaluation_seeds() -> None:
     with pytest.raises(ValueError, match="n_tune_seeds"):
-        run_experiment(dataclasses.replace(TINY, n_tune_seeds=0), _ctx())
+        run(dataclasses.replace(TINY, n_tune_seeds=0), _ctx())
     with pytest.raises(ValueError, match="overlap"):
-        run_experiment(dataclasses.replace(TINY, tune_seed=0, methods=("Uniform",)), _ctx())
+        run(dataclasses.replace(TINY, tune_seed=0, methods=("Uniform",)), _ctx())
+
+
+def test_bad_config_values_are_one_user_error() -> None:
+    from paperzoo.core.checks import UserError
+    from paperzoo.neucb.experiment import EXPERIMENT
+
+    for bad in ("methods=Oracle", "n_rounds=0", "gammas=()", "dataset=cifar", "perturb_scale=-1"):
+        with pytest.raises(UserError, match="--set"):
+            EXPERIMENT.make_config("smoke", [bad])
+
+
+def test_the_experiment_has_the_entry_point_shape_of_every_package() -> None:
+    from paperzoo.neucb import experiment
+
+    assert experiment.EXPERIMENT.run is experiment.run
+    assert not hasattr(experiment, "run_experiment")
+
+
+def _rows_with(
+    fast: list[float], square: list[float]
+) -> tuple[list[Row], dict[str, list[torch.Tensor]]]:
+    """cum_regret rows of every method (NeuFastCB and NeuSquareCB as given, others 100)."""
+    rows, curves = [], {}
+    for m in METHODS:
+        values = fast if m == "NeuFastCB" else square if m == "NeuSquareCB" else [100.0, 100.0]
+        values = [1000.0, 1000.0] if m == "Uniform" else values
+        rows.append(Row.from_values(m, "cum_regret", values))
+        curves[m] = [torch.tensor([5.0, 8.0, 9.0])] * 2
+    return rows, curves
+
+
+def test_the_paper_comparison_neufastcb_against_neusquarecb_is_a_check() -> None:
+    """Issue 16 item 7: NeuFastCB's regret vs NeuSquareCB's on the same streams and tuning."""
+    name = "NeuFastCB's cumulative regret at most NeuSquareCB's"
+
+    def check(fast: list[float], square: list[float]) -> tuple[bool, str]:
+        (c,) = [c for c in _checks(*_rows_with(fast, square), 3) if c.name.startswith(name)]
+        return c.passed, c.detail
+
+    passed, detail = check([80.0, 90.0], [85.0, 95.0])
+    assert passed and "lower or equal on 2 of 2 seeds" in detail
+    passed, detail = check([90.0, 100.0], [85.0, 99.0])
+    assert not passed and "ratio 1.03" in detail
+    # "at most 1.1x the best baseline" stays reported beside it
+    names = [c.name for c in _checks(*_rows_with([80.0, 90.0], [85.0, 95.0]), 3)]
+    assert "NeuFastCB's regret at most 1.1x the best baseline's" in names

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from paperzoo.core.testing import LossContractTests
-from paperzoo.neucb.functional import kl_loss_with_logits, squared_loss
+from paperzoo.neucb.functional import kl_loss, squared_loss
 from paperzoo.neucb.losses import KLLoss, SquaredLoss
 
 
@@ -24,7 +24,7 @@ class TestKLLossContract(LossContractTests):
         return KLLoss(reduction)
 
     def call_functional(self, inputs, reduction):
-        return kl_loss_with_logits(*inputs, reduction=reduction)
+        return kl_loss(*inputs, reduction=reduction)
 
     def make_inputs(self, batch, *, dtype, device, generator):
         return _inputs(batch, dtype, device, generator)
@@ -60,7 +60,7 @@ def test_kl_matches_the_kl_divergence_formula():
     logits, target = _inputs(50, torch.float64, "cpu", gen)
     target[:5] = 0.0
     target[5:10] = 1.0
-    got = kl_loss_with_logits(logits, target, reduction="none")
+    got = kl_loss(logits, target, reduction="none")
     want = torch.tensor(
         [_kl_reference(a, b) for a, b in zip(logits.tolist(), target.tolist(), strict=False)],
         dtype=torch.float64,
@@ -73,14 +73,14 @@ def test_kl_is_bce_minus_binary_entropy():
     logits, target = _inputs(40, torch.float64, "cpu", gen)
     entropy = -(target * target.log() + (1 - target) * (1 - target).log())
     want = F.binary_cross_entropy_with_logits(logits, target, reduction="none") - entropy
-    torch.testing.assert_close(kl_loss_with_logits(logits, target, "none"), want)
+    torch.testing.assert_close(kl_loss(logits, target, "none"), want)
 
 
 def test_kl_is_zero_where_the_prediction_equals_the_target():
     target = torch.tensor([0.1, 0.5, 0.93], dtype=torch.float64)
     logits = torch.log(target / (1 - target))
     torch.testing.assert_close(
-        kl_loss_with_logits(logits, target, "none"),
+        kl_loss(logits, target, "none"),
         torch.zeros(3, dtype=torch.float64),
         atol=1e-14,
         rtol=0,
@@ -90,7 +90,7 @@ def test_kl_is_zero_where_the_prediction_equals_the_target():
 def test_kl_is_finite_at_extreme_logits_and_binary_targets():
     logits = torch.tensor([100.0, -100.0, 100.0, -100.0], requires_grad=True)
     target = torch.tensor([0.0, 0.0, 1.0, 1.0])
-    out = kl_loss_with_logits(logits, target, "none")
+    out = kl_loss(logits, target, "none")
     out.sum().backward()
     assert bool(torch.isfinite(out).all()) and bool(torch.isfinite(logits.grad).all())
     vals = out.detach().tolist()
@@ -100,7 +100,7 @@ def test_kl_is_finite_at_extreme_logits_and_binary_targets():
 
 def test_kl_targets_outside_unit_interval_raise():
     with pytest.raises(ValueError, match=r"target must lie in \[0, 1\]"):
-        kl_loss_with_logits(torch.zeros(2), torch.tensor([0.5, 1.5]))
+        kl_loss(torch.zeros(2), torch.tensor([0.5, 1.5]))
 
 
 def test_squared_loss_is_half_the_squared_error():

@@ -21,6 +21,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from paperzoo.core.checks import (
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_unit_interval,
+)
 from paperzoo.core.data import load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
@@ -43,7 +49,8 @@ class HPMConfig:
     diagnostics rows (oracle / ink / student-predictor scores) for HPM. ``eval_split="val"``
     trains on the first ``n_train - n_val`` training images and evaluates on the last ``n_val``
     (the test split is not touched: for choosing settings); ``seed_offset`` shifts the seeds
-    (so a selection can use seeds the reported runs do not).
+    (so a selection can use seeds the reported runs do not). ``threads``: torch CPU threads while
+    it runs (scoped by the core's ``run_experiment``; ``None`` leaves torch's choice).
     """
 
     n_train: int = 4000
@@ -68,12 +75,47 @@ class HPMConfig:
     eval_masks: int = 4
     probe: str = "lbfgs"
     knn_k: int = 20
-    max_threads: int = 1
+    threads: int | None = 1
     methods: str = "MAE,HPM"
     diagnostics: bool = False
     eval_split: str = "test"
     n_val: int = 500
     seed_offset: int = 0
+
+    def __post_init__(self) -> None:
+        """Check every field (a bad ``--set`` value is one ``paperzoo: error:`` line)."""
+        ints = (
+            "n_train",
+            "n_test",
+            "patch_size",
+            "embed_dim",
+            "depth",
+            "num_heads",
+            "decoder_embed_dim",
+            "decoder_depth",
+            "decoder_num_heads",
+            "epochs",
+            "batch_size",
+            "eval_masks",
+            "knn_k",
+            "n_val",
+        )
+        for name in ints:
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("warmup_epochs", self.warmup_epochs, minimum=0)
+        check_positive_int("seed_offset", self.seed_offset, minimum=0)
+        check_unit_interval("mask_ratio", self.mask_ratio, open_=True)
+        for name in ("alpha_end", "ema_start", "ema_end", "ema_warmup_frac"):
+            check_unit_interval(name, getattr(self, name))
+        check_positive("lr", self.lr)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_choice("probe", self.probe, ("lbfgs", "adamw", "sgd"))
+        check_choice("eval_split", self.eval_split, ("test", "val"))
+        methods = [m.strip() for m in self.methods.split(",") if m.strip()]
+        if not methods or any(m not in ("MAE", "HPM") for m in methods):
+            raise ValueError(f"methods: expected a comma list of MAE, HPM, got {self.methods!r}")
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
 
 
 def pairwise_ranking_accuracy(pred: Tensor, target: Tensor) -> Tensor:
@@ -222,8 +264,6 @@ def _ratio_diagnostics(hpm: HPM, cfg: HPMConfig, x: Tensor, seed: int) -> dict[s
 
 def run(config: HPMConfig, ctx: RunContext) -> Result:
     """MAE and HPM per seed; rows over seeds; checks (a)-(c) from the rows."""
-    if ctx.device.type == "cpu" and torch.get_num_threads() > config.max_threads:
-        torch.set_num_threads(config.max_threads)
     split = load_dataset("mnist5k", seed=0, val_fraction=0.0, test_fraction=0.2)
     x_tr = split.x_train[: config.n_train].view(-1, 1, 28, 28)
     y_tr = split.y_train[: config.n_train]
@@ -235,17 +275,14 @@ def run(config: HPMConfig, ctx: RunContext) -> Result:
         cut = x_tr.shape[0] - config.n_val
         x_te, y_te = x_tr[cut:], y_tr[cut:]
         x_tr, y_tr = x_tr[:cut], y_tr[:cut]
-    elif config.eval_split != "test":
-        raise ValueError(f"eval_split: expected 'test' or 'val', got {config.eval_split!r}")
     values: dict[tuple[str, str], list[float]] = {}
-    curves: dict[str, dict[str, list[float]]] = {"loss_rec": {}, "loss_pred": {}}
+    # per metric and method: one training curve per seed (plotted as the mean and the seed band)
+    curves: dict[str, dict[str, list[list[float]]]] = {"loss_rec": {}, "loss_pred": {}}
 
     def add(method: str, metric: str, v: float) -> None:
         values.setdefault((method, metric), []).append(v)
 
     methods = [m.strip() for m in config.methods.split(",") if m.strip()]
-    if not methods or any(m not in ("MAE", "HPM") for m in methods):
-        raise ValueError(f"methods: expected a comma list of MAE, HPM, got {config.methods!r}")
     for seed in (s + config.seed_offset for s in ctx.seeds):
         for method, hpm_mode in (("MAE", False), ("HPM", True)):
             if method not in methods:
@@ -267,10 +304,9 @@ def run(config: HPMConfig, ctx: RunContext) -> Result:
             )
             add(method, "knn_acc", knn_accuracy(f_tr, y_tr, f_te, y_te, k=config.knn_k))
             add(method, "final_loss_rec", history[-1]["loss_rec"])
-            if seed == ctx.seeds[0] + config.seed_offset:
-                curves["loss_rec"][method] = [h["loss_rec"] for h in history]
-                if hpm_mode:
-                    curves["loss_pred"][method] = [h["loss_pred"] for h in history]
+            curves["loss_rec"].setdefault(method, []).append([h["loss_rec"] for h in history])
+            if hpm_mode:
+                curves["loss_pred"].setdefault(method, []).append([h["loss_pred"] for h in history])
             if hpm_mode:
                 for k, v in _difficulty_eval(hpm, config, x_te, seed).items():
                     add(method, k, v)
@@ -281,15 +317,20 @@ def run(config: HPMConfig, ctx: RunContext) -> Result:
     rows = [Row.from_values(m, k, v) for (m, k), v in values.items()]
     checks = _checks(rows) if "HPM" in methods else []
     epochs = [float(e + 1) for e in range(config.epochs)]
+    n_seeds = len(ctx.seeds)
     return Result(
         rows=rows,
         checks=checks,
         curves={
-            "loss_rec": Curve(
-                "reconstruction loss (train, seed 0)", "epoch", "L_rec", epochs, curves["loss_rec"]
+            "loss_rec": Curve.from_seeds(
+                f"reconstruction loss (train, {n_seeds} seeds)",
+                "epoch",
+                "L_rec",
+                epochs,
+                curves["loss_rec"],
             ),
-            "loss_pred": Curve(
-                "relative loss-prediction loss (train, seed 0)",
+            "loss_pred": Curve.from_seeds(
+                f"relative loss-prediction loss (train, {n_seeds} seeds)",
                 "epoch",
                 "L_pred",
                 epochs,

@@ -9,8 +9,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from paperzoo.core.checks import check_unit_interval
 from paperzoo.core.training import to_device
-from paperzoo.hpm._checks import check_unit_interval
 from paperzoo.hpm.losses import absolute_loss_prediction_loss, relative_loss_prediction_loss
 from paperzoo.hpm.masking import easy_to_hard_alpha, hard_patch_mask, num_masked, random_mask
 from paperzoo.hpm.model import MaskedAutoencoderViT

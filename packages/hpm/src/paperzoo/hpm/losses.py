@@ -10,11 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from paperzoo.hpm._checks import (
+from paperzoo.core.checks import (
+    Reduction,
     check_finite,
     check_float_tensor,
     check_nonempty,
     check_reduction,
+    reduce,
 )
 
 __all__ = [
@@ -67,7 +69,7 @@ def relative_loss_prediction_loss(
     pred: Tensor,
     target: Tensor,
     valid: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     validate: bool = True,
 ) -> Tensor:
@@ -128,7 +130,7 @@ def relative_loss_prediction_loss(
 def absolute_loss_prediction_loss(
     pred: Tensor,
     target: Tensor,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     eps: float = 1e-6,
     *,
     validate: bool = True,
@@ -159,16 +161,13 @@ def absolute_loss_prediction_loss(
         )
     t = target.detach().to(pred.dtype)
     t = (t - t.mean(dim=1, keepdim=True)) / torch.sqrt(t.var(dim=1, keepdim=True) + eps)
-    err = (pred - t).pow(2)
-    if red == "none":
-        return err
-    return err.sum() if red == "sum" else err.mean()
+    return reduce((pred - t).pow(2), red)
 
 
 class RelativeLossPredictionLoss(nn.Module):
     """Module twin of :func:`relative_loss_prediction_loss` (same arguments and defaults)."""
 
-    def __init__(self, reduction: str = "mean", *, validate: bool = True) -> None:
+    def __init__(self, reduction: Reduction = "mean", *, validate: bool = True) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
         self.validate = validate
@@ -187,7 +186,7 @@ class AbsoluteLossPredictionLoss(nn.Module):
     """Module twin of :func:`absolute_loss_prediction_loss` (same arguments and defaults)."""
 
     def __init__(
-        self, reduction: str = "mean", eps: float = 1e-6, *, validate: bool = True
+        self, reduction: Reduction = "mean", eps: float = 1e-6, *, validate: bool = True
     ) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from paperzoo.hpm._checks import check_finite, check_float_tensor, check_unit_interval
+from paperzoo.core.checks import check_finite, check_float_tensor, check_unit_interval
 
 __all__ = [
     "check_mask",

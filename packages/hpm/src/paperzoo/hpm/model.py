@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from paperzoo.core.checks import check_like
-from paperzoo.hpm._checks import check_finite, check_float_tensor
+from paperzoo.core.checks import check_finite, check_float_tensor, check_like
 from paperzoo.hpm.masking import check_mask, ids_visible_first, take_patches
 from paperzoo.hpm.patches import patchify, per_patch_mse
 

@@ -8,7 +8,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-from paperzoo.hpm._checks import check_finite, check_float_tensor, check_nonempty
+from paperzoo.core.checks import check_finite, check_float_tensor, check_nonempty
 
 __all__ = ["patchify", "per_patch_mse", "unpatchify"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from paperzoo.hpm._checks import check_unit_interval
+from paperzoo.core.checks import check_unit_interval
 
 __all__ = ["EMATeacher"]
 

@@ -9,30 +9,42 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from paperzoo.ldr._checks import (
-    REDUCTIONS,
-    check_choice,
-    check_logits,
+from paperzoo.core.checks import (
+    Reduction,
+    check_finite,
+    check_float_tensor,
     check_positive,
-    to_index_target,
+    check_reduction,
+    reduce,
 )
-from paperzoo.ldr.losses import _reduce
+from paperzoo.ldr.losses import class_indices
 
 __all__ = ["GCELoss", "MAELoss", "gce_loss", "mae_loss"]
 
 
-def _true_class_log_prob(logits: Tensor, target: Tensor, reduction: str, validate: bool) -> Tensor:
-    check_choice("reduction", reduction, REDUCTIONS)
-    logits = check_logits(logits, validate=validate)
-    index = to_index_target(target, logits, validate=validate)
+def _true_class_log_prob(
+    logits: Tensor, target: Tensor, reduction: Reduction, validate: bool
+) -> Tensor:
+    r"""(B,) :math:`\log p_y` of (B, K) logits and a (B,) index or (B, K) one-hot target."""
+    check_reduction(reduction)
+    logits = check_float_tensor("logits", logits, ndim=2, nonempty=True)
+    check_finite("logits", logits, validate=validate)
+    index = class_indices(target, logits, validate=validate)
     return torch.log_softmax(logits, dim=1).gather(1, index.unsqueeze(1)).squeeze(1)
+
+
+def _check_q(q: float) -> float:
+    q = check_positive("q", q)
+    if q > 1:
+        raise ValueError(f"q: expected a value in (0, 1], got {q}")
+    return q
 
 
 def gce_loss(
     logits: Tensor,
     target: Tensor,
     q: float = 0.7,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     validate: bool = True,
 ) -> Tensor:
@@ -42,38 +54,36 @@ def gce_loss(
     MAE / 2. Default q = 0.7 (the value the LDR paper's grid and the GCE paper use). Computed as
     :math:`(1 - \exp(q \log p_y)) / q` from ``log_softmax``, so it is stable for tiny :math:`p_y`.
     The official code's ``GCELoss`` adds an optional truncation ``k`` (0 in its runs); not exposed.
+    Returns a scalar, or (B,) with ``reduction="none"``.
     """
-    check_positive("q", q)
-    if q > 1:
-        raise ValueError(f"q must lie in (0, 1], got {q}")
+    q = _check_q(q)
     log_p = _true_class_log_prob(logits, target, reduction, validate)
-    return _reduce(-torch.expm1(q * log_p) / q, reduction)
+    return reduce(-torch.expm1(q * log_p) / q, reduction)
 
 
 def mae_loss(
-    logits: Tensor, target: Tensor, reduction: str = "mean", *, validate: bool = True
+    logits: Tensor, target: Tensor, reduction: Reduction = "mean", *, validate: bool = True
 ) -> Tensor:
     r"""Mean absolute error of the softmax, :math:`\sum_k |e_{y,k} - p_k| = 2 (1 - p_y)`.
 
-    logits (B, K), target (B,) indices or (B, K) one-hot.
+    logits (B, K), target (B,) indices or (B, K) one-hot. Returns a scalar, or (B,) with
+    ``reduction="none"``.
 
     Deviation: the official ``MAELoss`` returns :math:`\sum_k (e_{y,k} - p_k)`, which is identically
     zero (both sum to one), so it trains nothing; we use the standard MAE of Ghosh et al. (2017).
     """
     log_p = _true_class_log_prob(logits, target, reduction, validate)
-    return _reduce(2.0 * (1.0 - log_p.exp()), reduction)
+    return reduce(2.0 * (1.0 - log_p.exp()), reduction)
 
 
 class GCELoss(nn.Module):
     """Module form of :func:`gce_loss` (same arguments and defaults)."""
 
-    def __init__(self, q: float = 0.7, reduction: str = "mean", *, validate: bool = True) -> None:
+    def __init__(
+        self, q: float = 0.7, reduction: Reduction = "mean", *, validate: bool = True
+    ) -> None:
         super().__init__()
-        check_positive("q", q)
-        if q > 1:
-            raise ValueError(f"q must lie in (0, 1], got {q}")
-        check_choice("reduction", reduction, REDUCTIONS)
-        self.q, self.reduction, self.validate = q, reduction, validate
+        self.q, self.reduction, self.validate = _check_q(q), check_reduction(reduction), validate
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""
@@ -83,10 +93,9 @@ class GCELoss(nn.Module):
 class MAELoss(nn.Module):
     """Module form of :func:`mae_loss` (same arguments and defaults)."""
 
-    def __init__(self, reduction: str = "mean", *, validate: bool = True) -> None:
+    def __init__(self, reduction: Reduction = "mean", *, validate: bool = True) -> None:
         super().__init__()
-        check_choice("reduction", reduction, REDUCTIONS)
-        self.reduction, self.validate = reduction, validate
+        self.reduction, self.validate = check_reduction(reduction), validate
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """logits (B, K), target (B,) indices or (B, K) one-hot -> loss."""

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 from paperzoo.ldr.baselines import gce_loss
 from paperzoo.ldr.losses import (
     ALDRKLLoss,
@@ -117,20 +118,15 @@ def _train_step_cases(ctx: BenchContext, rt: float) -> list[BenchRow]:
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
     """Loss forward+backward for K in {10, 1000, 100000} (quick: 10, 1000) and a training step."""
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # one thread: on a shared CPU, OpenMP workers spin-waiting for each other dominate
-        # the timings of small kernels and make the ratios noise
-        torch.set_num_threads(1)
-    try:
+    # one thread on the CPU: on a shared CPU, OpenMP workers spin-waiting for each other dominate
+    # the timings of small kernels and make the ratios noise (the count is restored afterwards)
+    with torch_threads(1 if ctx.device.type == "cpu" else None):
         rt = 0.2 if ctx.quick else 0.5
         rows: list[BenchRow] = []
         for k in (10, 1000) if ctx.quick else (10, 1000, 100_000):
             rows += _loss_cases(ctx, 256, k, rt, memory=not ctx.quick)
         rows += _train_step_cases(ctx, rt)
         return rows
-    finally:
-        torch.set_num_threads(threads)
 
 
 BENCHMARK = Benchmark(

@@ -27,6 +27,15 @@ batched matmul per layer): every member has its own weights, labels, data order 
 because SGD with momentum and weight decay acts element-wise and the members share no parameters,
 each member's trajectory is exactly that of training it alone. Members of the same seed share the
 split, the initialisation and the data order (paired comparison across losses and noise settings).
+
+Why the loop is written here and not run through ``paperzoo.core.training.fit``: ``fit`` trains
+one model on one loader, and this run trains hundreds of independent members at once (one batched
+matmul per layer, a per-member batch order and an ALDR-KL table per block of members), which is
+what makes the official grids fit the quick budget; the test
+``test_stacked_members_train_exactly_as_if_trained_alone`` shows it equals training each alone.
+Why one module (over 500 lines): it is one reproduction -- config, data with noisy validation,
+the stacked training, the selection on validation and the rows, checks and curves of that one
+protocol; the losses and baselines it races live in the library modules.
 """
 
 from __future__ import annotations
@@ -40,6 +49,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from paperzoo.core.checks import (
+    check_choice,
+    check_positive,
+    check_positive_int,
+    check_unit_interval,
+)
 from paperzoo.core.data import load_dataset
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
 from paperzoo.ldr.baselines import gce_loss, mae_loss
@@ -89,7 +104,46 @@ class LDRConfig:
     exact_p: bool = False
     cs_margin_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
     gce_q_grid: tuple[float, ...] = (0.05, 0.7, 0.95)
-    threads: int = 1
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        """Check every field (a bad ``--set`` value is one ``paperzoo: error:`` line)."""
+        check_unit_interval("test_fraction", self.test_fraction, open_=True)
+        check_unit_interval("val_fraction", self.val_fraction, open_=True)
+        for model in self.models:
+            check_choice("models", model, ("ffnn", "mlp"))
+        for loss in self.losses:
+            check_choice("losses", loss, tuple(LOSS_NAMES))
+        for setting in self.settings:
+            _parse_setting(setting)
+        check_positive_int("epochs", self.epochs)
+        for e in self.decay_epochs:
+            check_positive_int("decay_epochs", e)
+        if not self.lrs:
+            raise ValueError("lrs: expected at least one learning rate, got none")
+        for lr in self.lrs:
+            check_positive("lrs", lr)
+        check_unit_interval("momentum", self.momentum)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_positive_int("batch_size", self.batch_size)
+        grids = {
+            "lam_grid": self.lam_grid,
+            "lam0_grid": self.lam0_grid,
+            "cs_margin_grid": self.cs_margin_grid,
+            "gce_q_grid": self.gce_q_grid,
+        }
+        for name, values in grids.items():
+            if not values:
+                raise ValueError(f"{name}: expected at least one value, got none")
+            for v in values:
+                check_positive(name, v)
+        for q in self.gce_q_grid:
+            check_unit_interval("gce_q_grid", q)
+        if self.alpha <= 1:
+            raise ValueError(f"alpha: expected a value > 1, got {self.alpha}")
+        check_positive("margin", self.margin, allow_zero=True)
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
 
 
 @dataclass(frozen=True)
@@ -110,25 +164,24 @@ def _variants(config: LDRConfig) -> list[_Variant]:
         "ldr_kl_l1": config.lam_grid,
         "aldr_kl": config.lam0_grid,
     }
-    out = []
-    for name in config.losses:
-        if name not in grids:
-            raise ValueError(f"losses: unknown loss {name!r}; known: {sorted(LOSS_NAMES)}")
-        if not grids[name]:
-            raise ValueError(f"the hyper-parameter grid of {name!r} is empty")
-        out += [_Variant(name, p) for p in grids[name]]
-    return out
+    return [_Variant(name, p) for name in config.losses for p in grids[name]]
 
 
 def _parse_setting(setting: str) -> tuple[str, float]:
+    """``"clean"`` -> ("clean", 0); ``"uniform:0.4"`` -> ("uniform", 0.4); ``"classdep:ETA"`` too."""
     if setting == "clean":
         return "clean", 0.0
     kind, _, rate = setting.partition(":")
-    if kind not in ("uniform", "classdep") or not rate:
+    try:
+        eta = float(rate)
+    except ValueError:
+        eta = math.nan
+    if kind not in ("uniform", "classdep") or not 0.0 <= eta <= 1.0:
         raise ValueError(
-            f"settings: expected 'clean', 'uniform:ETA' or 'classdep:ETA', got {setting!r}"
+            "settings: expected 'clean', 'uniform:ETA' or 'classdep:ETA' with ETA in [0, 1], "
+            f"got {setting!r}"
         )
-    return kind, float(rate)
+    return kind, eta
 
 
 def _loss_fn(v: _Variant, config: LDRConfig) -> Callable[[Tensor, Tensor], Tensor]:
@@ -165,8 +218,12 @@ def _aldr_module(lam0: float, rows: int, config: LDRConfig) -> ALDRKLLoss:
 
 
 def _select(val_acc: Tensor) -> Tensor:
-    """Index of the best candidate along dim 0 (ties: the first), from validation accuracy only."""
-    return torch.argmax(val_acc, dim=0)
+    """Index of the best candidate along dim 0, from validation accuracy only.
+
+    The rule of :func:`paperzoo.core.selection.argmax_first` (ties go to the earlier candidate, NaN
+    never wins), vectorised over the trailing (setting, seed) cells of the stacked runs.
+    """
+    return torch.argmax(torch.nan_to_num(val_acc, nan=-math.inf), dim=0)
 
 
 class _StackedNet:
@@ -297,8 +354,6 @@ def _train_model(
 
 def _prepare_data(config: LDRConfig, seeds: list[int]) -> tuple[dict[str, Tensor], int]:
     """Per seed: split, standardise, add noise to the training labels, hold out a noisy val part."""
-    if not 0.0 < config.val_fraction < 1.0:
-        raise ValueError(f"val_fraction: expected a value in (0, 1), got {config.val_fraction}")
     xs, ys, xts, yts = [], [], [], []
     num_classes = 0
     for seed in seeds:
@@ -352,25 +407,14 @@ def _prepare_data(config: LDRConfig, seeds: list[int]) -> tuple[dict[str, Tensor
 def run(config: LDRConfig, ctx: RunContext) -> Result:
     """Train every loss variant x lr x noise setting x seed x model; select on noisy validation."""
     variants = _variants(config)
+    data, num_classes = _prepare_data(config, ctx.seeds)
+    results: dict[str, dict[str, Tensor]] = {}
     for model in config.models:
-        if model not in ("ffnn", "mlp"):
-            raise ValueError(f"models: expected 'ffnn' or 'mlp', got {model!r}")
-    if not config.lrs:
-        raise ValueError("lrs: expected at least one learning rate")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        data, num_classes = _prepare_data(config, ctx.seeds)
-        results: dict[str, dict[str, Tensor]] = {}
-        for model in config.models:
-            per_lr = [
-                _train_model(model, lr, variants, config, ctx, data, num_classes)
-                for lr in config.lrs
-            ]
-            # candidates: lr-major, then variant -> (C, E, S, ...)
-            results[model] = {k: torch.cat([r[k] for r in per_lr]) for k in per_lr[0]}
-    finally:
-        torch.set_num_threads(threads)
+        per_lr = [
+            _train_model(model, lr, variants, config, ctx, data, num_classes) for lr in config.lrs
+        ]
+        # candidates: lr-major, then variant -> (C, E, S, ...)
+        results[model] = {k: torch.cat([r[k] for r in per_lr]) for k in per_lr[0]}
     return _summarise(config, ctx, variants, results)
 
 
@@ -488,8 +532,8 @@ def _checks(
             gaps = {n: _mean(rows, n, model, "test_top1@clean") - ce for n in others}
             checks.append(
                 Check(
-                    f"[{model}] clean: CE-like losses within 2 points of CE",
-                    all(abs(g) <= 0.02 for g in gaps.values()),
+                    f"[{model}] clean: no CE-like loss more than 2 points below CE",
+                    all(g >= -0.02 for g in gaps.values()),
                     f"CE {ce:.4f}; " + ", ".join(f"{n} {g:+.4f}" for n, g in gaps.items()),
                 )
             )
@@ -533,9 +577,9 @@ def _checks(
             if bool(has.any()):
                 checks.append(
                     Check(
-                        f"[{model}] ALDR-KL (selected λ0): mean λ lower on noisy than on clean "
+                        f"[{model}] ALDR-KL (selected λ0): mean λ higher on noisy than on clean "
                         "examples (every noisy setting and seed)",
-                        bool((lam_n[has] < lam_c[has]).all()),
+                        bool((lam_n[has] > lam_c[has]).all()),
                         "; ".join(
                             f"{s}: {_mean(rows, 'aldr_kl', model, f'mean_lambda_noisy@{s}'):.4f} vs "
                             f"{_mean(rows, 'aldr_kl', model, f'mean_lambda_clean@{s}'):.4f}"
@@ -550,6 +594,7 @@ def _checks(
 def _curves(
     config: LDRConfig, ctx: RunContext, chosen_all: dict[str, dict[str, dict[str, Tensor]]]
 ) -> dict[str, Curve]:
+    """Seed mean with a min-max band over seeds (:meth:`Curve.from_seeds`) for the selected runs."""
     n_seed = len(ctx.seeds)
     curves: dict[str, Curve] = {}
     uniform = [
@@ -558,30 +603,25 @@ def _curves(
         if _parse_setting(s)[0] in ("clean", "uniform")
     ]
     for model, chosen in chosen_all.items():
-        curves[f"accuracy_vs_noise_{model}"] = Curve(
-            f"{model}: clean test top-1 vs uniform label noise (selected on noisy validation, "
-            f"mean over {n_seed} seeds)",
+        sis = [si for si, _ in uniform]
+        curves[f"accuracy_vs_noise_{model}"] = Curve.from_seeds(
+            f"{model}: test top-1 vs uniform noise ({n_seed} seed{'s' * (n_seed != 1)})",
             "uniform noise rate η",
             "test top-1 (final epoch)",
             [eta for _, eta in uniform],
             {
-                LOSS_NAMES[loss]: [
-                    float(chosen[loss]["test_acc"][si, :, -1].mean()) for si, _ in uniform
-                ]
+                LOSS_NAMES[loss]: chosen[loss]["test_acc"][sis, :, -1].t().tolist()
                 for loss in config.losses
             },
         )
         if "uniform:0.6" in config.settings:
             si = config.settings.index("uniform:0.6")
-            curves[f"test_top1_per_epoch_uniform06_{model}"] = Curve(
-                f"{model}: test top-1 per epoch at 60% uniform noise (selected runs)",
+            curves[f"test_top1_per_epoch_uniform06_{model}"] = Curve.from_seeds(
+                f"{model}: test top-1 per epoch, 60% uniform noise",
                 "epoch",
                 "test top-1",
                 [float(e + 1) for e in range(config.epochs)],
-                {
-                    LOSS_NAMES[loss]: chosen[loss]["test_acc"][si].mean(0).tolist()
-                    for loss in config.losses
-                },
+                {LOSS_NAMES[loss]: chosen[loss]["test_acc"][si].tolist() for loss in config.losses},
             )
     return curves
 

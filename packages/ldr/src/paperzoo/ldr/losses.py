@@ -30,33 +30,46 @@ ALDR-KL adapts :math:`\lambda_i` to the label uncertainty of each example.
 
 The scores are normalised inside the loss (the official code does so): the loss does not see the raw
 logits unless ``normalize="none"``.
+
+Why one module (over 500 lines): it is one concept, the LDR loss family. Every member -- LDR-KL,
+its closed-form limits (Crammer-Singer, Weston-Watkins), the worst-case distribution and the
+adaptive ALDR-KL -- reads the same normalised, margin-augmented differences through the same input
+handling (:func:`class_indices`, the logits check, the half-precision upcast), and ALDR-KL's loss
+*is* the fused LDR-KL kernel at per-example temperatures. Split across modules these private
+pieces would be imported from one module into another; here each member stays a few lines over
+them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from paperzoo.ldr._checks import (
-    NORMALIZATIONS,
-    REDUCTIONS,
+from paperzoo.core.checks import (
+    Reduction,
     check_choice,
-    check_logits,
+    check_finite,
+    check_float_tensor,
+    check_labels,
     check_positive,
-    to_index_target,
+    check_positive_int,
+    check_reduction,
+    reduce,
 )
 
 __all__ = [
+    "NORMALIZATIONS",
     "ALDRKLLoss",
     "CrammerSingerLoss",
     "LDRKLLoss",
     "WestonWatkinsLoss",
     "aldr_kl_loss",
+    "class_indices",
     "crammer_singer_loss",
     "ldr_kl_loss",
     "ldr_loss",
@@ -70,6 +83,69 @@ EPS = 1e-12
 """Added to the normaliser's denominator so that all-zero logits give zeros, not NaN."""
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+NORMALIZATIONS: Final[tuple[str, ...]] = ("softplus_mean", "l1", "softplus_l1", "none")
+"""The score normalisations of :func:`normalize_scores`."""
+
+
+def _check_logits(logits: object, *, validate: bool = True, name: str = "logits") -> Tensor:
+    """``logits`` if it is a floating (B, K) tensor with B >= 1, K >= 2 (and finite, if ``validate``).
+
+    Built on :mod:`paperzoo.core.checks`; K >= 2 is the LDR family's own need (it divides by log K).
+    """
+    x = check_float_tensor(name, logits, ndim=2, nonempty=True)
+    if x.shape[1] < 2:
+        raise ValueError(f"{name}: expected (B, K) with K >= 2 classes, got shape {tuple(x.shape)}")
+    check_finite(name, x, validate=validate)
+    return x
+
+
+def class_indices(target: Tensor, logits: Tensor, *, validate: bool = True) -> Tensor:
+    """``target`` as (B,) long class indices for the (B, K) ``logits``.
+
+    Args:
+        target: (B,) integer class indices in [0, K), or a (B, K) one-hot (0/1 with one 1 per row;
+            any dtype, bool included). Soft labels are rejected.
+        logits: (B, K) scores the target belongs to (only its shape and device are read).
+        validate: check the index range and the one-hot values (host-device syncs).
+
+    Returns:
+        (B,) ``torch.long`` class indices on ``logits``' device.
+
+    Raises:
+        TypeError: ``target`` is not a tensor, or a (B,) target of a non-integer dtype.
+        ValueError: another shape or device, an index out of range, or a non-one-hot (B, K) row.
+    """
+    batch, num_classes = logits.shape
+    if isinstance(target, Tensor) and target.dim() == 2:
+        if target.device != logits.device:
+            raise ValueError(
+                f"target: expected device {logits.device} (like the logits), got {target.device}"
+            )
+        if tuple(target.shape) != (batch, num_classes):
+            raise ValueError(
+                f"target: expected a one-hot of shape {(batch, num_classes)} like the logits, "
+                f"got {tuple(target.shape)}"
+            )
+        if validate:
+            t = target.to(torch.float64)
+            if not bool(((t == 0) | (t == 1)).all()) or not bool((t.sum(dim=1) == 1).all()):
+                raise ValueError(
+                    "target: expected a one-hot (only 0/1, exactly one 1 per row), got other "
+                    "values (soft labels are not supported)"
+                )
+        if target.dtype == torch.bool:  # argmax has no bool kernel
+            target = target.to(torch.uint8)
+        return target.argmax(dim=1)
+    if isinstance(target, Tensor) and target.dim() != 1:
+        raise ValueError(
+            f"target: expected ({batch},) class indices or ({batch}, {num_classes}) one-hot, "
+            f"got shape {tuple(target.shape)}"
+        )
+    index = check_labels(
+        "target", target, n=batch, num_classes=num_classes, like=logits, validate=validate
+    )
+    return index.long()
 
 
 def _upcast(logits: Tensor) -> Tensor:
@@ -104,7 +180,7 @@ def normalize_scores(logits: Tensor, normalize: str = "softplus_mean") -> Tensor
     K >= 2 (values are not checked: NaN in, NaN out).
     """
     check_choice("normalize", normalize, NORMALIZATIONS)
-    return _normalize(check_logits(logits, validate=False), normalize)
+    return _normalize(_check_logits(logits, validate=False), normalize)
 
 
 def _normalize(logits: Tensor, normalize: str) -> Tensor:
@@ -127,9 +203,9 @@ def margin_differences(
     in [0, K) or a (B, K) one-hot, ``margin`` :math:`c \ge 0`. ``validate=False`` skips the
     range and one-hot checks (which cost host-device syncs).
     """
-    check_positive("margin", margin, allow_zero=True)
-    scores = check_logits(scores, validate=False, name="scores")
-    return _margins(scores, to_index_target(target, scores, validate=validate), margin)
+    margin = check_positive("margin", margin, allow_zero=True)
+    scores = _check_logits(scores, validate=False, name="scores")
+    return _margins(scores, class_indices(target, scores, validate=validate), margin)
 
 
 def _margins(scores: Tensor, target: Tensor, margin: float) -> Tensor:
@@ -139,28 +215,20 @@ def _margins(scores: Tensor, target: Tensor, margin: float) -> Tensor:
     return z.scatter_(1, index, 0.0)  # in place on a fresh tensor: one (B, K) pass less
 
 
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
-
-
 def _checked(
-    logits: Tensor, target: Tensor, normalize: str, reduction: str, validate: bool
+    logits: Tensor, target: Tensor, normalize: str, reduction: Reduction, validate: bool
 ) -> tuple[Tensor, Tensor, torch.dtype]:
     """Checked logits, upcast to float32 if half precision (see :func:`_upcast`), indices, and
     the input's dtype (the dtype of the result)."""
-    check_choice("reduction", reduction, REDUCTIONS)
+    check_reduction(reduction)
     check_choice("normalize", normalize, NORMALIZATIONS)
-    logits = check_logits(logits, validate=validate)
-    index = to_index_target(target, logits, validate=validate)
+    logits = _check_logits(logits, validate=validate)
+    index = class_indices(target, logits, validate=validate)
     return _upcast(logits), index, logits.dtype
 
 
 def _prepare(
-    logits: Tensor, target: Tensor, normalize: str, reduction: str, validate: bool
+    logits: Tensor, target: Tensor, normalize: str, reduction: Reduction, validate: bool
 ) -> tuple[Tensor, Tensor, torch.dtype]:
     logits, index, dtype = _checked(logits, target, normalize, reduction, validate)
     return _normalize(logits, normalize), index, dtype
@@ -245,7 +313,7 @@ def ldr_kl_loss(
     lam: float | Tensor = 10.0,
     margin: float = 0.1,
     normalize: str = "softplus_mean",
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     validate: bool = True,
 ) -> Tensor:
@@ -278,24 +346,26 @@ def ldr_kl_loss(
     gradient flows to a ``lam`` tensor.
     """
     if not isinstance(lam, Tensor):
-        check_positive("lam", lam)
-    check_positive("margin", margin, allow_zero=True)
+        lam = check_positive("lam", lam)
+    margin = check_positive("margin", margin, allow_zero=True)
     logits, index, dtype = _checked(logits, target, normalize, reduction, validate)
     if isinstance(lam, Tensor):
-        lam = _check_lambda_tensor("lam given as a tensor", lam, logits, validate)
-    return _reduce(_ldr_kl_rows(logits, index, lam, margin, normalize), reduction).to(dtype)
+        lam = _check_lambda_tensor("lam", lam, logits, validate)
+    return reduce(_ldr_kl_rows(logits, index, lam, margin, normalize), reduction).to(dtype)
 
 
 def _check_lambda_tensor(name: str, lam: object, scores: Tensor, validate: bool) -> Tensor:
+    """A per-example lambda: a floating (B,) tensor, finite and > 0 (checked if ``validate``)."""
     batch = scores.shape[0]
     if not isinstance(lam, Tensor):
-        raise TypeError(f"{name} must be a ({batch},) tensor, got {type(lam).__name__}")
+        raise TypeError(f"{name}: expected a ({batch},) tensor, got {type(lam).__name__}")
     if tuple(lam.shape) != (batch,) or not lam.is_floating_point():
         raise ValueError(
-            f"{name} must be floating with shape ({batch},), got {lam.dtype} {tuple(lam.shape)}"
+            f"{name}: expected a floating tensor of shape ({batch},), "
+            f"got {lam.dtype} {tuple(lam.shape)}"
         )
     if validate and not bool(((lam > 0) & torch.isfinite(lam)).all()):
-        raise ValueError(f"{name.split()[0]} must be finite and > 0 for every example")
+        raise ValueError(f"{name}: expected finite values > 0 for every example, got others")
     return lam.to(device=scores.device, dtype=scores.dtype)
 
 
@@ -304,7 +374,7 @@ def crammer_singer_loss(
     target: Tensor,
     margin: float = 1.0,
     normalize: str = "none",
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     validate: bool = True,
 ) -> Tensor:
@@ -313,10 +383,10 @@ def crammer_singer_loss(
     The :math:`\lambda \to 0` limit of LDR-KL (simplex, no regulariser). Shapes as
     :func:`ldr_kl_loss`; default margin 1 and raw logits, as the official ``CSLoss``.
     """
-    check_positive("margin", margin, allow_zero=True)
+    margin = check_positive("margin", margin, allow_zero=True)
     scores, index, dtype = _prepare(logits, target, normalize, reduction, validate)
     z = _margins(scores, index, margin)
-    return _reduce(z.amax(dim=1), reduction).to(dtype)
+    return reduce(z.amax(dim=1), reduction).to(dtype)
 
 
 def weston_watkins_loss(
@@ -324,7 +394,7 @@ def weston_watkins_loss(
     target: Tensor,
     margin: float = 1.0,
     normalize: str = "none",
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     validate: bool = True,
 ) -> Tensor:
@@ -338,10 +408,10 @@ def weston_watkins_loss(
     closed form of the box-set LDR loss and the usual Weston-Watkins definition). Multiply by
     ``1 / K`` to match it.
     """
-    check_positive("margin", margin, allow_zero=True)
+    margin = check_positive("margin", margin, allow_zero=True)
     scores, index, dtype = _prepare(logits, target, normalize, reduction, validate)
     z = _margins(scores, index, margin)
-    return _reduce(z.clamp_min(0.0).sum(dim=1), reduction).to(dtype)
+    return reduce(z.clamp_min(0.0).sum(dim=1), reduction).to(dtype)
 
 
 def ldr_loss(
@@ -352,7 +422,7 @@ def ldr_loss(
     region: str = "simplex",
     regularizer: str = "kl",
     normalize: str = "softplus_mean",
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     validate: bool = True,
 ) -> Tensor:
@@ -399,8 +469,8 @@ def worst_case_distribution(
     (default 10), ``margin`` >= 0 (default 0.1), ``normalize`` (default ``"softplus_mean"``), as
     :func:`ldr_kl_loss`. Returns (B, K) rows summing to one, in the dtype of ``logits``.
     """
-    check_positive("lam", lam)
-    check_positive("margin", margin, allow_zero=True)
+    lam = check_positive("lam", lam)
+    margin = check_positive("margin", margin, allow_zero=True)
     scores, index, dtype = _prepare(logits, target, normalize, "none", validate)
     return torch.softmax(_margins(scores, index, margin) / lam, dim=1).to(dtype)
 
@@ -419,7 +489,7 @@ def _check_aldr_params(lam0: float, alpha: float, margin: float) -> None:
     check_positive("alpha", alpha)
     if alpha <= 1:
         raise ValueError(
-            f"alpha must be > 1 (lambda_i stays in [lam0(1-1/alpha), lam0]), got {alpha}"
+            f"alpha: expected a value > 1 (lambda_i stays in [lam0(1-1/alpha), lam0]), got {alpha}"
         )
     check_positive("margin", margin, allow_zero=True)
 
@@ -458,7 +528,7 @@ def aldr_kl_loss(
     margin: float = 0.1,
     normalize: str = "l1",
     exact_p: bool = True,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     validate: bool = True,
 ) -> Tensor:
@@ -477,7 +547,7 @@ def aldr_kl_loss(
     logits, index, dtype = _checked(logits, target, normalize, reduction, validate)
     lambdas = _check_lambda_tensor("lambdas", lambdas, logits, validate)
     step = _aldr_step(logits, index, lambdas, lam0, alpha, margin, exact_p, normalize)
-    return _reduce(step.loss, reduction).to(dtype)
+    return reduce(step.loss, reduction).to(dtype)
 
 
 def _last_write_wins(rows: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
@@ -496,15 +566,15 @@ class LDRKLLoss(nn.Module):
         lam: float = 10.0,
         margin: float = 0.1,
         normalize: str = "softplus_mean",
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         *,
         validate: bool = True,
     ) -> None:
         super().__init__()
-        check_positive("lam", lam)
-        check_positive("margin", margin, allow_zero=True)
+        lam = check_positive("lam", lam)
+        margin = check_positive("margin", margin, allow_zero=True)
         check_choice("normalize", normalize, NORMALIZATIONS)
-        check_choice("reduction", reduction, REDUCTIONS)
+        check_reduction(reduction)
         self.lam, self.margin, self.normalize = lam, margin, normalize
         self.reduction, self.validate = reduction, validate
 
@@ -533,14 +603,14 @@ class _MarginLossModule(nn.Module):
         self,
         margin: float = 1.0,
         normalize: str = "none",
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         *,
         validate: bool = True,
     ) -> None:
         super().__init__()
-        check_positive("margin", margin, allow_zero=True)
+        margin = check_positive("margin", margin, allow_zero=True)
         check_choice("normalize", normalize, NORMALIZATIONS)
-        check_choice("reduction", reduction, REDUCTIONS)
+        check_reduction(reduction)
         self.margin, self.normalize, self.reduction, self.validate = (
             margin,
             normalize,
@@ -645,18 +715,15 @@ class ALDRKLLoss(nn.Module):
         margin: float = 0.1,
         normalize: str = "l1",
         exact_p: bool = True,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         *,
         validate: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int):
-            raise TypeError(f"num_samples must be an int, got {type(num_samples).__name__}")
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        num_samples = check_positive_int("num_samples", num_samples)
         _check_aldr_params(lam0, alpha, margin)
         check_choice("normalize", normalize, NORMALIZATIONS)
-        check_choice("reduction", reduction, REDUCTIONS)
+        check_reduction(reduction)
         self.num_samples, self.lam0, self.alpha, self.margin = num_samples, lam0, alpha, margin
         self.normalize, self.exact_p, self.reduction, self.validate = (
             normalize,
@@ -675,24 +742,21 @@ class ALDRKLLoss(nn.Module):
         self.last_kl = None
 
     def _check_index(self, index: object, batch: int) -> Tensor:
+        """The (B,) dataset indices on the table's device, checked against ``num_samples``."""
         if index is None:
             raise ValueError(
-                "index is required: pass the (B,) dataset indices of the examples in the batch "
-                "(the dataset must return them)"
+                "index: expected the (B,) dataset indices of the batch's examples (the dataset "
+                "must return them), got None"
             )
-        if not isinstance(index, Tensor):
-            raise TypeError(f"index must be a torch.Tensor, got {type(index).__name__}")
-        if index.is_floating_point() or index.dtype == torch.bool or index.is_complex():
-            raise TypeError(f"index must have an integer dtype, got {index.dtype}")
-        if tuple(index.shape) != (batch,):
-            raise ValueError(f"index must have shape ({batch},), got {tuple(index.shape)}")
-        index = index.to(device=self.lambdas.device, dtype=torch.long)
-        if self.validate and bool(((index < 0) | (index >= self.num_samples)).any()):
-            lo, hi = int(index.min()), int(index.max())
+        rows = check_labels("index", index, n=batch, validate=False)
+        rows = rows.to(device=self.lambdas.device, dtype=torch.long)
+        if self.validate and bool(((rows < 0) | (rows >= self.num_samples)).any()):
+            lo, hi = int(rows.min()), int(rows.max())
             raise ValueError(
-                f"index must lie in [0, num_samples={self.num_samples}), got range [{lo}, {hi}]"
+                f"index: expected values in [0, num_samples={self.num_samples}), "
+                f"got range [{lo}, {hi}]"
             )
-        return index
+        return rows
 
     def forward(self, logits: Tensor, target: Tensor, index: Tensor | None = None) -> Tensor:
         """logits (B, K), target (B,) indices or (B, K) one-hot, index (B,) dataset indices."""
@@ -714,7 +778,7 @@ class ALDRKLLoss(nn.Module):
         if self.training:
             self.lambdas.index_copy_(0, *_last_write_wins(rows, step.lambdas.to(self.lambdas)))
         self.last_lambdas, self.last_kl = step.lambdas, step.kl
-        return _reduce(step.loss, self.reduction).to(dtype)
+        return reduce(step.loss, self.reduction).to(dtype)
 
     def extra_repr(self) -> str:
         return (

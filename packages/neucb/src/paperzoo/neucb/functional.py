@@ -25,15 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from paperzoo.core.checks import Reduction, check_reduction, reduce
+
 __all__ = [
     "check_distribution",
     "fastcb_probs",
     "igw_probs",
-    "kl_loss_with_logits",
+    "kl_loss",
     "squared_loss",
 ]
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_gamma(gamma: float | Tensor) -> None:
@@ -170,18 +170,8 @@ def _check_loss_inputs(pred: Tensor, target: Tensor, pred_name: str) -> None:
         raise ValueError("target contains NaN or inf")
 
 
-def _reduce(values: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return values.mean()
-    if reduction == "sum":
-        return values.sum()
-    if reduction == "none":
-        return values
-    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
 def squared_loss(
-    pred: Tensor, target: Tensor, reduction: str = "mean", *, validate: bool = True
+    pred: Tensor, target: Tensor, reduction: Reduction = "mean", *, validate: bool = True
 ) -> Tensor:
     r"""Squared loss :math:`\tfrac12 (f - y)^2` of the NeuSquareCB oracle.
 
@@ -193,15 +183,14 @@ def squared_loss(
     Deviation: the factor 1/2 is kept so that the gradient is ``(f - y) * grad f``; the paper's
     analysis may omit it, which only rescales the learning rate.
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     if validate:
         _check_loss_inputs(pred, target, "pred")
-    return _reduce(0.5 * (pred - target).square(), reduction)
+    return reduce(0.5 * (pred - target).square(), reduction)
 
 
-def kl_loss_with_logits(
-    logits: Tensor, target: Tensor, reduction: str = "mean", *, validate: bool = True
+def kl_loss(
+    logits: Tensor, target: Tensor, reduction: Reduction = "mean", *, validate: bool = True
 ) -> Tensor:
     r"""Binary KL loss :math:`\mathrm{KL}(y \,\|\, \sigma(\text{logits}))` of the NeuFastCB oracle.
 
@@ -214,8 +203,7 @@ def kl_loss_with_logits(
         target: observed losses in ``[0, 1]`` of the same shape.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     if validate:
         _check_loss_inputs(logits, target, "logits")
         if bool(((target < 0) | (target > 1)).any()):
@@ -225,4 +213,4 @@ def kl_loss_with_logits(
             )
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     entropy = -(torch.xlogy(target, target) + torch.xlogy(1.0 - target, 1.0 - target))
-    return _reduce(bce - entropy, reduction)
+    return reduce(bce - entropy, reduction)

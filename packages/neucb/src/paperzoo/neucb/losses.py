@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from paperzoo.neucb.functional import _REDUCTIONS, kl_loss_with_logits, squared_loss
+from paperzoo.core.checks import Reduction, check_reduction
+from paperzoo.neucb.functional import kl_loss, squared_loss
 
 __all__ = ["KLLoss", "SquaredLoss"]
 
 
 class _ReducedLoss(nn.Module):
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: Reduction = "mean") -> None:
         super().__init__()
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction: Reduction = check_reduction(reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
@@ -40,4 +39,4 @@ class KLLoss(_ReducedLoss):
     """
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return kl_loss_with_logits(logits, target, self.reduction)
+        return kl_loss(logits, target, self.reduction)
