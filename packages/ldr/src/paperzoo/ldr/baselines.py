@@ -1,14 +1,16 @@
 r"""Comparison losses of the paper's experiments: generalised cross-entropy and MAE.
 
-They live here because no paperzoo package for the comp-sum family exists yet; when one does, they
-move there (one copy only).
+Both are members of the comp-sum family (GCE is ``tau = 1 + q``, MAE is ``tau = 2``), whose one
+implementation lives in :mod:`paperzoo.compsum`; this module keeps the LDR package's interface
+(one-hot targets, its messages, MAE as ``2 (1 - p_y)``, ``q`` up to 1) and delegates the value to
+:func:`paperzoo.compsum.comp_sum_loss`.
 """
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
+from paperzoo.compsum import comp_sum_loss
 from paperzoo.ldr._checks import (
     REDUCTIONS,
     check_choice,
@@ -16,16 +18,16 @@ from paperzoo.ldr._checks import (
     check_positive,
     to_index_target,
 )
-from paperzoo.ldr.losses import _reduce
 
 __all__ = ["GCELoss", "MAELoss", "gce_loss", "mae_loss"]
 
 
-def _true_class_log_prob(logits: Tensor, target: Tensor, reduction: str, validate: bool) -> Tensor:
+def _comp_sum(logits: Tensor, target: Tensor, tau: float, reduction: str, validate: bool) -> Tensor:
+    """The comp-sum loss at ``tau`` after the LDR package's own input checks."""
     check_choice("reduction", reduction, REDUCTIONS)
     logits = check_logits(logits, validate=validate)
     index = to_index_target(target, logits, validate=validate)
-    return torch.log_softmax(logits, dim=1).gather(1, index.unsqueeze(1)).squeeze(1)
+    return comp_sum_loss(logits, index, tau, reduction, validate=False)  # type: ignore[arg-type]
 
 
 def gce_loss(
@@ -40,14 +42,14 @@ def gce_loss(
 
     logits (B, K), target (B,) indices or (B, K) one-hot. q -> 0 gives cross-entropy, q = 1 gives
     MAE / 2. Default q = 0.7 (the value the LDR paper's grid and the GCE paper use). Computed as
-    :math:`(1 - \exp(q \log p_y)) / q` from ``log_softmax``, so it is stable for tiny :math:`p_y`.
+    :math:`(1 - \exp(q \log p_y)) / q` from ``log_softmax`` by :func:`paperzoo.compsum.comp_sum_loss`
+    (``tau = 1 + q``), so it is stable for tiny :math:`p_y`.
     The official code's ``GCELoss`` adds an optional truncation ``k`` (0 in its runs); not exposed.
     """
     check_positive("q", q)
     if q > 1:
         raise ValueError(f"q must lie in (0, 1], got {q}")
-    log_p = _true_class_log_prob(logits, target, reduction, validate)
-    return _reduce(-torch.expm1(q * log_p) / q, reduction)
+    return _comp_sum(logits, target, 1.0 + q, reduction, validate)
 
 
 def mae_loss(
@@ -60,8 +62,7 @@ def mae_loss(
     Deviation: the official ``MAELoss`` returns :math:`\sum_k (e_{y,k} - p_k)`, which is identically
     zero (both sum to one), so it trains nothing; we use the standard MAE of Ghosh et al. (2017).
     """
-    log_p = _true_class_log_prob(logits, target, reduction, validate)
-    return _reduce(2.0 * (1.0 - log_p.exp()), reduction)
+    return 2.0 * _comp_sum(logits, target, 2.0, reduction, validate)
 
 
 class GCELoss(nn.Module):
