@@ -8,7 +8,6 @@ conventions follow TRADES' ``trades.py`` (the model in eval mode while attacking
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,8 +38,6 @@ __all__ = [
     "robust_accuracy",
     "trades_kl_objective",
 ]
-
-log = logging.getLogger(__name__)
 
 Norm = Literal["linf", "l2"]
 PGDInit = Literal["normal", "uniform", "none"]

@@ -215,12 +215,12 @@ def _part_b(
         )
         for init in ("none", "uniform")
     ]
-    runs: list[tuple[str, str, float]] = []
+    runs: list[tuple[str, float]] = []  # (method, nu); nu is used by "acs" only
     for m in cfg.b_methods:
-        runs += [(m, "", nu) for nu in cfg.b_nus] if m == "acs" else [(m, "", 0.0)]
+        runs += [(m, nu) for nu in cfg.b_nus] if m == "acs" else [(m, 0.0)]
     curves: dict[str, list[float]] = {}
     for seed in ctx.seeds:
-        for method, _, nu in runs:
+        for method, nu in runs:
             seed_everything(seed)
             model: nn.Module = mlp(split.num_features, cfg.hidden, split.num_classes)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.b_lr)
