@@ -19,7 +19,9 @@ def test_registered_under_the_entry_point_group() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "match"),
     [
-        ("parts", "C", "parts"),
+        ("parts", "D", "parts"),
+        ("c_classes", (1, 100), "c_classes"),
+        ("c_epochs", 0, "c_epochs"),
         ("a_taus", (-1.0, 1.0), "a_taus"),
         ("a_taus", (0.0, 2.0), "a_taus"),
         ("b_methods", ("ce", "mart"), "b_methods"),
@@ -44,7 +46,9 @@ def test_smoke_run_gives_rows_and_checks() -> None:
     assert ("comp-sum tau=1 (CE)", "test_acc@epoch1") in metrics
     assert ("TRADES (beta=6)", "robust_acc_pgd20") in metrics
     assert ("ADV-COMP-SUM (tau=1, nu=0.5)", "clean_acc") in metrics
+    assert ("comp-sum tau=2 (MAE)", "test_acc@100classes") in metrics
     names = [c.name for c in res.checks]
     assert any("MAE" in n for n in names) and any("TRADES - 3 points" in n for n in names)
+    assert any(n.startswith("C: MAE's accuracy gap") for n in names)
     for r in res.rows:
         assert 0.0 <= r.mean <= 1.0

@@ -12,6 +12,11 @@ if it survives both. Methods: standard CE, PGD-AT, TRADES (beta 6), ADV-COMP-SUM
 ``nu``. Expected (spec): each adversarial method >= CE's robust accuracy + 20 points; ADV-COMP-SUM at
 ``nu <= 0.5`` >= TRADES - 3 points on clean and on robust accuracy; ``nu = 2`` collapses to the
 constant classifier (clean accuracy at chance), detected and reported.
+
+C (many classes; the spec's optional test of the paper's claim that MAE degrades most with many
+classes): a synthetic Gaussian mixture (``core.data.gaussian_mixture``, dimension 32, 100 training
+and 50 test points per class) with 10 and with 100 classes, MLP 32-256-256-K, Adam 1e-3, 10 epochs,
+``tau`` in {0, 1, 2}. Expected: CE's lead over MAE is larger with 100 classes than with 10.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from paperzoo.compsum.attacks import (
 from paperzoo.compsum.losses import comp_sum_loss
 from paperzoo.compsum.training import AdvCompSumTrainer, PGDATTrainer, TRADESTrainer
 from paperzoo.core.baseline import mlp
-from paperzoo.core.data import load_dataset, make_loader
+from paperzoo.core.data import gaussian_mixture, load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
@@ -45,7 +50,7 @@ from paperzoo.core.training import Callback, TrainState, fit
 
 __all__ = ["EXPERIMENT", "CompSumConfig", "run"]
 
-_PARTS = ("A", "B")
+_PARTS = ("A", "B", "C")
 _METHODS = ("ce", "pgd_at", "trades", "acs")
 
 
@@ -53,13 +58,14 @@ _METHODS = ("ce", "pgd_at", "trades", "acs")
 class CompSumConfig:
     """Config of the ``compsum`` reproduction (spec section 6 defaults; ``b_epochs`` 40 = spec).
 
-    ``parts``: ``"A,B"``, ``"A"`` or ``"B"``. Part A: ``a_*`` fields; part B: ``b_*`` fields and the
-    attack (``eps``, ``step_size``, ``train_steps``; evaluation ``test_steps`` / ``test_step_size``).
+    ``parts``: a comma list of ``A``, ``B``, ``C``. Part A: ``a_*`` fields; part B: ``b_*`` fields
+    and the attack (``eps``, ``step_size``, ``train_steps``; evaluation ``test_steps`` /
+    ``test_step_size``); part C: ``c_*`` fields (learning rate ``a_lr``).
     ``b_methods`` is a subset of ``ce, pgd_at, trades, acs`` (``acs`` = ADV-COMP-SUM, one run per
     value of ``b_nus``). ``max_threads`` caps torch's CPU threads.
     """
 
-    parts: str = "A,B"
+    parts: str = "A,B,C"
     a_taus: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
     a_epochs: int = 15
     a_early_epoch: int = 2
@@ -77,6 +83,12 @@ class CompSumConfig:
     train_steps: int = 10
     test_steps: int = 20
     test_step_size: float = 0.01
+    c_taus: tuple[float, ...] = (0.0, 1.0, 2.0)
+    c_classes: tuple[int, ...] = (10, 100)
+    c_per_class: int = 100
+    c_epochs: int = 10
+    c_dim: int = 32
+    c_separation: float = 4.0
     hidden: int = 256
     batch_size: int = 128
     max_threads: int = 1
@@ -84,7 +96,7 @@ class CompSumConfig:
     def __post_init__(self) -> None:
         parts = [p.strip() for p in self.parts.split(",") if p.strip()]
         if not parts or any(p not in _PARTS for p in parts):
-            raise ValueError(f"parts: expected a comma list of A, B, got {self.parts!r}")
+            raise ValueError(f"parts: expected a comma list of A, B, C, got {self.parts!r}")
         if not self.a_taus or any(not math.isfinite(t) or t < 0 for t in self.a_taus):
             raise ValueError(f"a_taus: expected finite values >= 0, got {self.a_taus!r}")
         if "A" in parts and 1.0 not in self.a_taus:
@@ -97,7 +109,21 @@ class CompSumConfig:
             raise ValueError(f"b_nus: expected finite values >= 0, got {self.b_nus!r}")
         if "acs" in self.b_methods and not self.b_nus:
             raise ValueError("b_nus: expected at least one value when b_methods holds 'acs'")
-        for name in ("a_epochs", "a_n_train", "b_epochs", "hidden", "batch_size", "max_threads"):
+        if not self.c_taus or any(not math.isfinite(t) or t < 0 for t in self.c_taus):
+            raise ValueError(f"c_taus: expected finite values >= 0, got {self.c_taus!r}")
+        if not self.c_classes or any(isinstance(k, bool) or k < 2 for k in self.c_classes):
+            raise ValueError(f"c_classes: expected class counts >= 2, got {self.c_classes!r}")
+        for name in (
+            "a_epochs",
+            "a_n_train",
+            "b_epochs",
+            "c_per_class",
+            "c_epochs",
+            "c_dim",
+            "hidden",
+            "batch_size",
+            "max_threads",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
@@ -110,7 +136,15 @@ class CompSumConfig:
                 f"a_early_epoch: expected a value in [1, a_epochs={self.a_epochs}], "
                 f"got {self.a_early_epoch}"
             )
-        for name in ("a_lr", "b_lr", "trades_beta", "eps", "step_size", "test_step_size"):
+        for name in (
+            "a_lr",
+            "b_lr",
+            "trades_beta",
+            "eps",
+            "step_size",
+            "test_step_size",
+            "c_separation",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name}: expected a finite value > 0, got {v!r}")
@@ -292,6 +326,39 @@ def _part_b(
     return curves
 
 
+def _part_c(cfg: CompSumConfig, ctx: RunContext, add: Callable[[str, str, float], None]) -> None:
+    """Many classes: a synthetic Gaussian mixture with each class count of ``c_classes``."""
+    for seed in ctx.seeds:
+        for k in cfg.c_classes:
+            n_train, n_test = cfg.c_per_class * k, (cfg.c_per_class // 2) * k
+            x, y = gaussian_mixture(
+                n_train + n_test, k, cfg.c_dim, separation=cfg.c_separation, seed=seed
+            )
+            for tau in cfg.c_taus:
+                seed_everything(seed)
+                model = mlp(cfg.c_dim, cfg.hidden, k)
+                opt = torch.optim.Adam(model.parameters(), lr=cfg.a_lr)
+                loader = make_loader(
+                    x[:n_train], y[:n_train], batch_size=cfg.batch_size, shuffle=True, seed=seed
+                )
+
+                def loss_fn(logits: Tensor, t: Tensor, tau: float = tau) -> Tensor:
+                    return comp_sum_loss(logits, t, tau, validate=False)
+
+                fit(
+                    model,
+                    loader,
+                    opt,
+                    loss_fn=loss_fn,
+                    epochs=cfg.c_epochs,
+                    device=ctx.device,
+                    progress=False,
+                )
+                acc = accuracy(model, x[n_train:], y[n_train:], device=ctx.device)
+                add(_tau_name(tau), f"test_acc@{k}classes", acc)
+                ctx.log.info("C seed %d, %d classes, tau %g: %.3f", seed, k, tau, acc)
+
+
 def _se(values: list[float]) -> float:
     return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
 
@@ -353,7 +420,33 @@ def _checks(cfg: CompSumConfig, rows: list[Row]) -> list[Check]:
                     f"clean {c.mean:.3f} (per seed {[round(v, 3) for v in c.values]})",
                 )
             )
+    checks += _many_class_checks(cfg, rows, names)
     return checks
+
+
+def _many_class_checks(
+    cfg: CompSumConfig, rows: list[Row], names: set[tuple[str, str]]
+) -> list[Check]:
+    ks = sorted(cfg.c_classes)
+    metric_lo, metric_hi = f"test_acc@{ks[0]}classes", f"test_acc@{ks[-1]}classes"
+    mae, ce = _tau_name(2.0), _tau_name(1.0)
+    need = {(mae, metric_lo), (ce, metric_lo), (mae, metric_hi), (ce, metric_hi)}
+    if len(ks) < 2 or not need <= names:
+        return []
+    gaps = []
+    for metric in (metric_lo, metric_hi):
+        a, c = find_row(rows, mae, metric), find_row(rows, ce, metric)
+        gaps.append([cv - av for cv, av in zip(c.values, a.values, strict=True)])
+    lo, hi = statistics.fmean(gaps[0]), statistics.fmean(gaps[1])
+    pooled = math.hypot(_se(gaps[0]), _se(gaps[1]))
+    return [
+        Check(
+            f"C: MAE's accuracy gap to CE is larger with {ks[-1]} classes than with {ks[0]} "
+            "(by > 2 pooled SE)",
+            len(gaps[0]) > 1 and hi - lo > 2 * pooled,
+            f"CE - MAE: {lo:.3f} at {ks[0]} classes, {hi:.3f} at {ks[-1]} (pooled SE {pooled:.3f})",
+        )
+    ]
 
 
 def _nu(method: str) -> float:
@@ -389,6 +482,8 @@ def run(config: CompSumConfig, ctx: RunContext) -> Result:
             [float(e + 1) for e in range(config.b_epochs)],
             b,
         )
+    if "C" in parts:
+        _part_c(config, ctx, add)
     rows = [Row.from_values(m, k, v) for (m, k), v in values.items()]
     return Result(
         rows=rows,
@@ -415,6 +510,9 @@ EXPERIMENT = Experiment(
             "train_steps": 2,
             "test_steps": 2,
             "hidden": 32,
+            "c_taus": (1.0, 2.0),
+            "c_per_class": 20,
+            "c_epochs": 1,
         },
         # quick: B shortened from the spec's 40 epochs to 20 to fit about 5 minutes of CPU time
         # (spec section 6: "fit 5 min by shortening the epochs")
