@@ -19,10 +19,10 @@ def test_smoke_run_reports_every_loss_the_verdicts_and_the_check() -> None:
     )
     for name in ("BCE", "hinge", "exponential", "EnsLoss"):
         for ds in ("MNIST 4-9", "breast cancer"):
-            row = find_row(res.rows, f"{name} | {ds}", "test_acc")
+            row = find_row(res.rows, f"{name} on {ds}", "test_acc")
             assert 0.0 <= row.mean <= 1.0 and len(row.values) == 1
-            gap = find_row(res.rows, f"{name} | {ds}", "gap").mean
-            train = find_row(res.rows, f"{name} | {ds}", "train_acc").mean
+            gap = find_row(res.rows, f"{name} on {ds}", "gap").mean
+            train = find_row(res.rows, f"{name} on {ds}", "train_acc").mean
             assert gap == pytest.approx(train - row.mean)
     counts = [find_row(res.rows, "EnsLoss vs BCE", k).mean for k in ("wins", "ties", "losses")]
     assert sum(counts) == 2  # one verdict per data set

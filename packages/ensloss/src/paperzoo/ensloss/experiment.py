@@ -293,7 +293,7 @@ def run(config: EnsLossConfig, ctx: RunContext) -> Result:
     for ds in datasets:
         for name in losses:
             for metric in ("test_acc", "train_acc", "gap"):
-                rows.append(Row.from_values(f"{name} | {ds}", metric, acc[(ds, name, metric)]))
+                rows.append(Row.from_values(f"{name} on {ds}", metric, acc[(ds, name, metric)]))
     if mnist:  # pooled over pairs: per seed, the mean over pairs
         for name in losses:
             for metric in ("test_acc", "gap"):
@@ -301,7 +301,7 @@ def run(config: EnsLossConfig, ctx: RunContext) -> Result:
                     statistics.fmean(acc[(d, name, metric)][i] for d in mnist)
                     for i in range(len(ctx.seeds))
                 ]
-                rows.append(Row.from_values(f"{name} | MNIST2 pooled", metric, per_seed))
+                rows.append(Row.from_values(f"{name} on MNIST2 pooled", metric, per_seed))
     verdicts: dict[str, dict[str, Any]] = {}
     for base in (b for b in losses if b != "EnsLoss"):
         count = {"wins": 0, "ties": 0, "losses": 0}
@@ -319,7 +319,7 @@ def run(config: EnsLossConfig, ctx: RunContext) -> Result:
             }
             rows.append(
                 Row.from_values(
-                    f"EnsLoss - {base} | {ds}",
+                    f"EnsLoss - {base} on {ds}",
                     "test_acc_diff",
                     [a - b for a, b in zip(ours, theirs, strict=True)],
                 )
