@@ -113,7 +113,13 @@ def test_cuda_update_matches_cpu_with_a_cuda_generator() -> None:
     t = torch.randint(0, 2, (256,), generator=torch.Generator().manual_seed(1))
     xc = x.cuda().requires_grad_(True)
     loss = EnsLoss(generator=torch.Generator(device="cuda").manual_seed(0), validate=False)
-    loss(xc, t.cuda()).backward()
+    tc = t.cuda()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # no host-device sync in forward or backward
+    try:
+        loss(xc, tc).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
     g = loss.last_derivatives
     assert g is not None and g.device.type == "cuda"
     y = (2.0 * t.double() - 1.0).cuda()

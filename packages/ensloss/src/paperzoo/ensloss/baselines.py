@@ -75,8 +75,10 @@ def exponential_loss(
     return _margin_loss("exp", logits, target, target_format, reduction, validate)
 
 
-class HingeLoss(nn.Module):
-    """:func:`hinge_loss` as a module. Shapes: ``(B,)``/``(B, 1)`` logits and targets -> scalar."""
+class _MarginLoss(nn.Module):
+    """The shared module state of the fixed margin losses (``kind`` set by each subclass)."""
+
+    kind = ""
 
     def __init__(
         self,
@@ -91,29 +93,24 @@ class HingeLoss(nn.Module):
         self.validate = validate
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """See :func:`hinge_loss`."""
+        """The loss of ``(B,)``/``(B, 1)`` logits and targets: a scalar, ``(B,)`` for ``"none"``."""
         return _margin_loss(
-            "hinge", logits, target, self.target_format, self.reduction, self.validate
+            self.kind, logits, target, self.target_format, self.reduction, self.validate
         )
 
 
-class ExponentialLoss(nn.Module):
-    """:func:`exponential_loss` as a module. Shapes: ``(B,)``/``(B, 1)`` logits and targets -> scalar."""
+class HingeLoss(_MarginLoss):
+    """:func:`hinge_loss` as a module (``target_format``, ``reduction``, ``validate`` as there).
 
-    def __init__(
-        self,
-        target_format: TargetFormat = "01",
-        reduction: Reduction = "mean",
-        *,
-        validate: bool = True,
-    ) -> None:
-        super().__init__()
-        self.target_format: TargetFormat = check_target_format(target_format)
-        self.reduction: Reduction = check_reduction(reduction)
-        self.validate = validate
+    Shapes: ``(B,)``/``(B, 1)`` logits and targets -> a scalar (``(B,)`` for ``"none"``).
+    """
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        """See :func:`exponential_loss`."""
-        return _margin_loss(
-            "exp", logits, target, self.target_format, self.reduction, self.validate
-        )
+    kind = "hinge"
+
+
+class ExponentialLoss(_MarginLoss):
+    """:func:`exponential_loss` as a module (``target_format``, ``reduction``, ``validate`` as
+    there). Shapes: ``(B,)``/``(B, 1)`` logits and targets -> a scalar (``(B,)`` for ``"none"``).
+    """
+
+    kind = "exp"

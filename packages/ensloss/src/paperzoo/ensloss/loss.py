@@ -100,8 +100,8 @@ def _derivatives(
     g_sorted = torch.sort(-inverse_box_cox(e.to(dtype), lam)).values.clamp_min(-clip)
     order = torch.argsort(z, stable=True)  # ties: by position (their order vanishes in expectation)
     g = torch.empty_like(g_sorted).scatter_(0, order, g_sorted)
-    g = torch.where(z > tail_start, g * (tail_start / z.clamp_min(tail_start)), g)
-    return g - eps
+    # tail: times t / z above t; below, t / max(z, t) = t / t = 1 exactly, so g is unchanged
+    return g * (tail_start / z.clamp_min(tail_start)) - eps
 
 
 def _check_generator(generator: object, like: Tensor) -> torch.Generator | None:
