@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,7 +29,7 @@ def test_smoke_run_reports_every_loss_the_verdicts_and_the_check() -> None:
     counts = [find_row(res.rows, "EnsLoss vs BCE", k).mean for k in ("wins", "ties", "losses")]
     assert sum(counts) == 2  # one verdict per data set
     assert len(res.checks) == 1 and "EnsLoss - BCE" in res.checks[0].name
-    assert "test_acc_mnist2" in res.curves
+    assert "test_acc_pairs" in res.curves
 
 
 @pytest.mark.parametrize(
@@ -69,3 +71,35 @@ def test_tab_mlp_has_the_reference_blocks() -> None:
     kinds = [type(m).__name__ for m in net]
     assert kinds == ["Linear", "ReLU", "BatchNorm1d"] * 3 + ["Linear"]
     assert net.eval()(torch.randn(4, 10)).shape == (4, 1)
+
+
+def test_data_root_runs_cifar10_pairs_from_the_binary_version(tmp_path: Path) -> None:
+    """A tiny folder in CIFAR-10's binary format (label byte + 3072 pixel bytes per record)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+
+    def records(n: int) -> bytes:
+        rec = rng.integers(0, 256, (n, 1 + 3072), dtype=np.uint8)
+        rec[:, 0] = rng.choice([3, 5, 7], n)
+        return rec.tobytes()
+
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}.bin").write_bytes(records(12))
+    (folder / "test_batch.bin").write_bytes(records(12))
+    cfg = EnsLossConfig(
+        pairs="3-5",
+        breast_cancer=False,
+        losses="BCE,EnsLoss",
+        data_root=str(tmp_path),
+        epochs=1,
+        hidden=8,
+        batch_size=8,
+    )
+    res = run_experiment(
+        EXPERIMENT, cfg, RunContext(seeds=[0, 1], device=torch.device("cpu"), budget="full")
+    )
+    row = find_row(res.rows, "EnsLoss on CIFAR10 3-5", "test_acc")
+    assert len(row.values) == 2 and 0.0 <= row.mean <= 1.0
+    assert find_row(res.rows, "BCE on CIFAR2 pooled", "test_acc").values
+    assert "CIFAR2" in res.checks[0].name
