@@ -69,7 +69,11 @@ def inverse_box_cox(e: Tensor, lam: float) -> Tensor:
         TypeError: ``e`` not a float tensor, ``lam`` not a real number. ValueError: ``lam`` not finite.
     """
     check_float_tensor("e", e)
-    lam = _check_lam(lam)
+    return _inverse_box_cox(e, _check_lam(lam))
+
+
+def _inverse_box_cox(e: Tensor, lam: float) -> Tensor:
+    """:func:`inverse_box_cox` without the argument checks (the hot path)."""
     if lam == 0.0:
         return torch.exp(e)
     return torch.exp(torch.log1p((lam * e).clamp_min(-1.0)) / lam)
@@ -97,7 +101,7 @@ def _derivatives(
     z = z.to(dtype)
     # the normal draws are float32 in every precision, so a seed gives the same losses in each
     e = torch.randn(z.shape[0], generator=generator, device=z.device, dtype=torch.float32)
-    g_sorted = torch.sort(-inverse_box_cox(e.to(dtype), lam)).values.clamp_min(-clip)
+    g_sorted = torch.sort(-_inverse_box_cox(e.to(dtype), lam)).values.clamp_min(-clip)
     order = torch.argsort(z, stable=True)  # ties: by position (their order vanishes in expectation)
     g = torch.empty_like(g_sorted).scatter_(0, order, g_sorted)
     # tail: times t / z above t; below, t / max(z, t) = t / t = 1 exactly, so g is unchanged
