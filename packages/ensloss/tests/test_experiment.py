@@ -103,3 +103,25 @@ def test_data_root_runs_cifar10_pairs_from_the_binary_version(tmp_path: Path) ->
     assert len(row.values) == 2 and 0.0 <= row.mean <= 1.0
     assert find_row(res.rows, "BCE on CIFAR2 pooled", "test_acc").values
     assert "CIFAR2" in res.checks[0].name
+
+
+def test_lambda_period_resamples_ensloss_lambda_at_the_reference_epochs() -> None:
+    from paperzoo.core.training import TrainState
+    from paperzoo.ensloss import EnsLoss
+    from paperzoo.ensloss.experiment import _loss_fn, _TestAccuracy
+
+    cfg = EnsLossConfig(lambda_period=2)
+    loss, resampler = _loss_fn("EnsLoss", cfg, 0, torch.device("cpu"))
+    assert isinstance(loss, EnsLoss) and resampler is not None
+    cb = _TestAccuracy(
+        torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), torch.device("cpu"), resampler
+    )
+    model = torch.nn.Linear(3, 1)
+    state = TrainState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    lams = []
+    for epoch in range(4):
+        state.epoch = epoch  # fit's 0-based epoch; the reference's e = epoch + 1
+        cb.on_epoch_begin(state)
+        lams.append(loss.lam)
+    assert lams[0] == 0.0 and lams[1] != 0.0 and lams[2] == lams[1] and lams[3] != lams[2]
+    assert _loss_fn("EnsLoss", EnsLossConfig(), 0, torch.device("cpu"))[1] is None
