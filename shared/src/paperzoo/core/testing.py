@@ -23,6 +23,8 @@ pytest collects every ``test_*`` method below for the subclass. ``torch.compile`
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -31,7 +33,7 @@ from torch import Tensor, nn
 
 from paperzoo.core.checks import Reduction
 
-__all__ = ["LayerContractTests", "LossContractTests"]
+__all__ = ["LayerContractTests", "LossContractTests", "markdown_examples"]
 
 _RAISES = (ValueError, TypeError)
 
@@ -412,3 +414,32 @@ class LayerContractTests:
             y = self._out(layer(self._x(device="cuda")))
         y.float().square().mean().backward()
         assert bool(torch.isfinite(y).all())
+
+
+_EXAMPLE = re.compile(
+    r"```python\n(?P<code>.*?)```\n"  # the example
+    r"(?:\n(?:prints|output)[^\n]*\n(?:[^\n`]+\n)*\n?```(?:text)?\n(?P<out>.*?)```)?",  # its output
+    re.S | re.I,
+)
+
+
+def markdown_examples(path: str | Path) -> list[tuple[str, str | None]]:
+    """The ```` ```python ```` examples of a Markdown file, each with the output shown under it.
+
+    An example's output is the fenced block that follows it after a paragraph starting with
+    "prints" or "Output" (``None`` when there is none). A block whose first line is ``# not run``
+    is left out. A test runs each example and compares what it prints with the output shown, so a
+    README cannot drift from its code::
+
+        for code, shown in markdown_examples("README.md"):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(code, "README.md", "exec"), {"__name__": "__example__"})
+            assert shown is None or out.getvalue() == shown
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    return [
+        (m.group("code"), m.group("out"))
+        for m in _EXAMPLE.finditer(text)
+        if not m.group("code").lstrip().startswith("# not run")
+    ]
