@@ -59,7 +59,8 @@ def test_ms_mixed_term_equals_slow_loop() -> None:
     per = {}
     for k in range(plan.size):
         a, i, j = (int(t[k]) for t in plan[:3])
-        m = F.normalize(lam * e[i] + (1 - lam) * e[j], dim=0)
+        ei, ej = F.normalize(e[i], dim=0), F.normalize(e[j], dim=0)
+        m = F.normalize(lam * ei + (1 - lam) * ej, dim=0)
         s = float(F.normalize(e[a], dim=0) @ m)
         yt = lam * float(y[a] == y[i]) + (1 - lam) * float(y[a] == y[j])
         p, n = per.get(a, (0.0, 0.0))
@@ -139,9 +140,42 @@ def test_proxy_anchor_metrix_soft_labels_per_proxy() -> None:
     loss = MetrixLoss(base)
     plan = mix_pairs(y, kind="anc_neg")
     got = loss(e, y, plan=plan, lam=0.25)["mixed"]
-    m = 0.25 * e[plan.i_idx] + 0.75 * e[plan.j_idx]
+    en = F.normalize(e, dim=1)
+    m = 0.25 * en[plan.i_idx] + 0.75 * en[plan.j_idx]
     yc = torch.zeros(5, plan.size, dtype=D64)
     for k in range(plan.size):
         yc[y[plan.i_idx[k]], k] += 0.25
         yc[y[plan.j_idx[k]], k] += 0.75
     torch.testing.assert_close(got, base.soft(m, yc))
+
+
+def test_gram_embedding_path_equals_materialised_mixes() -> None:
+    e, y = _batch()
+    en = F.normalize(e, dim=1)
+    for form in (contrastive_generic(), multi_similarity_generic()):
+        for renorm in (True, False):
+            loss = MetrixLoss(form, renormalize=renorm)
+            for kind in ("pos_neg", "anc_neg"):
+                plan = mix_pairs(y, kind=kind)  # type: ignore[arg-type]
+                m = 0.3 * en[plan.i_idx] + 0.7 * en[plan.j_idx]
+                gram = loss.embed_mixed_loss(e, y, plan, 0.3)
+                torch.testing.assert_close(
+                    gram, loss.mixed_loss(e, y, plan, 0.3, m), rtol=1e-10, atol=1e-12
+                )
+
+
+def test_gradcheck_embedding_level_metrix() -> None:
+    e, y = _batch()
+    plan = mix_pairs(y, kind="pos_neg")
+    for form in (contrastive_generic(), multi_similarity_generic()):
+        loss = MetrixLoss(form)
+
+        def f(t: torch.Tensor, loss: MetrixLoss = loss) -> torch.Tensor:
+            return loss(t, y, plan=plan, lam=0.35)["loss"]
+
+        assert torch.autograd.gradcheck(
+            f,
+            (e.clone().requires_grad_(),),
+            eps=1e-6,
+            atol=1e-5,
+        )
