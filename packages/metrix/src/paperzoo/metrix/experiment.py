@@ -4,7 +4,7 @@ Zero-shot retrieval on sklearn digits (the DML protocol scaled down from CUB-200
 with a ResNet-50): an MLP 64-256-128-64 (embeddings L2-normalised inside the losses) is trained on
 classes 0-4 with m-per-class batches (5 classes x 8, ``paperzoo.core.samplers.MPerClassSampler``)
 and evaluated on the unseen classes 5-9 by Recall@1, MAP@R and the utilization of the test set
-w.r.t. the training set. Methods: contrastive (official margins 0 / 0.5, avg-non-zero pairs) and
+w.r.t. the training set. The same MLP untrained is reported as a reference point. Methods: contrastive (official margins 0 / 0.5, avg-non-zero pairs) and
 Multi-Similarity (no mining) as base losses; Metrix at embedding level for both, at feature level
 (mixing the 256-d hidden layer) and input level (mixing the 64 pixels) for contrastive. w = 0.4,
 alpha = 2, the official coin between pos-neg and anchor-neg mixing, ``anc_neg_anchors="all"``.
@@ -40,6 +40,7 @@ __all__ = ["EXPERIMENT", "METHODS", "MetrixConfig", "run"]
 
 #: (method, base loss, Metrix level or None)
 METHODS: tuple[tuple[str, str, str | None], ...] = (
+    ("untrained MLP (reference)", "none", None),
     ("contrastive", "contrastive", None),
     ("contrastive + metrix/embed", "contrastive", "embed"),
     ("contrastive + metrix/feature", "contrastive", "feature"),
@@ -124,6 +125,8 @@ def _train(
 ) -> nn.Module:
     seed_everything(seed)
     model = mlp([x.shape[1], 256, 128, 64]).to(device)
+    if base == "none":
+        return model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sampler = MPerClassSampler(y, cfg.m, cfg.batch, length=cfg.iterations * cfg.batch, seed=seed)
     step = _step(base, level, cfg, x.to(device), y.to(device), seed)
