@@ -21,6 +21,7 @@ EXPECTED = [
     "map_at_r",
     "mix",
     "mix_pairs",
+    "mix_pairs_from_indices",
     "multi_similarity_generic",
     "pair_scores",
     "positivity",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from paperzoo.metrix import mix, mix_pairs, sample_lambda, soft_labels
+from paperzoo.metrix import mix, mix_pairs, mix_pairs_from_indices, sample_lambda, soft_labels
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,3 +113,22 @@ def test_lambda_follows_beta_mean_and_variance() -> None:
     lams = torch.tensor([sample_lambda(2.0, g) for _ in range(4000)])
     assert abs(float(lams.mean()) - 0.5) < 0.02
     assert abs(float(lams.var()) - 0.05) < 0.006  # Beta(2,2) variance 1/20
+
+
+def test_pml_style_all_pairs_tuple_gives_the_same_plan() -> None:
+    _, y = _batch()
+    n = len(y)
+    same = y[:, None] == y[None, :]
+    a1, p = (same & ~torch.eye(n, dtype=torch.bool)).nonzero(as_tuple=True)
+    a2, q = (~same).nonzero(as_tuple=True)
+    for kind in ("pos_neg", "anc_neg"):
+        got = mix_pairs_from_indices((a1, p, a2, q), n, kind)  # type: ignore[arg-type]
+        assert _triples(got) == _triples(mix_pairs(y, kind=kind))  # type: ignore[arg-type]
+
+
+def test_pml_style_mined_subset_restricts_the_plan() -> None:
+    _, y = _batch()
+    a1, p = torch.tensor([0, 2]), torch.tensor([1, 3])
+    a2, q = torch.tensor([0, 0, 2]), torch.tensor([5, 6, 0])
+    got = mix_pairs_from_indices((a1, p, a2, q), len(y))
+    assert _triples(got) == {(0, 1, 5), (0, 1, 6), (2, 3, 0)}

@@ -20,7 +20,16 @@ from .generic import (
     positivity,
 )
 from .metrix import MetrixLoss
-from .mixing import AncNegAnchors, MixKind, MixPlan, mix, mix_pairs, sample_lambda, soft_labels
+from .mixing import (
+    AncNegAnchors,
+    MixKind,
+    MixPlan,
+    mix,
+    mix_pairs,
+    mix_pairs_from_indices,
+    sample_lambda,
+    soft_labels,
+)
 from .proxy_anchor import ProxyAnchorGeneric, proxy_anchor_generic
 from .utilization import utilization
 
@@ -41,6 +50,7 @@ __all__ = [
     "map_at_r",
     "mix",
     "mix_pairs",
+    "mix_pairs_from_indices",
     "multi_similarity_generic",
     "pair_scores",
     "positivity",

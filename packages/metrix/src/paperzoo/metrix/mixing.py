@@ -38,6 +38,7 @@ __all__ = [
     "MixPlan",
     "mix",
     "mix_pairs",
+    "mix_pairs_from_indices",
     "sample_lambda",
     "soft_labels",
 ]
@@ -133,6 +134,37 @@ def mix_pairs(
         neg = neg & ~pos.any(1, keepdim=True)
     a, j = neg.nonzero(as_tuple=True)
     return MixPlan(a, a, j, "anc_neg")
+
+
+def mix_pairs_from_indices(
+    indices: tuple[Tensor, Tensor, Tensor, Tensor], batch_size: int, kind: MixKind = "pos_neg"
+) -> MixPlan:
+    """A :class:`MixPlan` from a PML-style pair tuple ``(a1, p, a2, n)`` (e.g. a miner's output).
+
+    ``"pos_neg"``: for every anchor, each of its mined positives ``p`` (pairs ``(a1, p)``) with each
+    of its mined negatives ``n`` (pairs ``(a2, n)``); ``"anc_neg"``: the mined ``(a2, n)`` pairs.
+
+    Raises:
+        ValueError: ``kind="random"`` (draw the coin yourself), tuples of unequal lengths.
+    """
+    check_choice("kind", kind, ("pos_neg", "anc_neg"))
+    check_positive_int("batch_size", batch_size)
+    a1, p, a2, n = indices
+    if a1.shape != p.shape or a2.shape != n.shape:
+        raise ValueError(
+            f"indices: expected a1/p and a2/n of equal lengths, got {tuple(a1.shape)}/"
+            f"{tuple(p.shape)} and {tuple(a2.shape)}/{tuple(n.shape)}"
+        )
+    dev = a2.device
+    neg = torch.zeros(batch_size, batch_size, dtype=torch.bool, device=dev)
+    neg[a2, n] = True
+    if kind == "anc_neg":
+        a, j = neg.nonzero(as_tuple=True)
+        return MixPlan(a, a, j, "anc_neg")
+    pos = torch.zeros_like(neg)
+    pos[a1, p] = True
+    a, i, j = (pos[:, :, None] & neg[:, None, :]).nonzero(as_tuple=True)
+    return MixPlan(a, i, j, "pos_neg")
 
 
 def soft_labels(
