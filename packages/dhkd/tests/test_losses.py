@@ -152,7 +152,10 @@ def test_kd_ignores_a_per_row_shift_while_binary_kl_norm_sees_it() -> None:
     zs, zt = _pair()
     c = torch.randn(zs.shape[0], 1, dtype=D)
     torch.testing.assert_close(
-        kd_loss(zs + c, zt, reduction="none"), kd_loss(zs, zt, reduction="none"), rtol=1e-10, atol=1e-12
+        kd_loss(zs + c, zt, reduction="none"),
+        kd_loss(zs, zt, reduction="none"),
+        rtol=1e-10,
+        atol=1e-12,
     )
     assert not torch.allclose(binary_kl_norm(zs + c, zt), binary_kl_norm(zs, zt))
     # the logit-level loss is invariant to shifting student and teacher together

@@ -45,7 +45,11 @@ def cross_entropy(logits: Tensor, target: Tensor, *, validate: bool = True) -> T
             (the messages name ``target``).
     """
     check_labels(
-        "target", target, n=logits.shape[0], num_classes=logits.shape[1], like=logits,
+        "target",
+        target,
+        n=logits.shape[0],
+        num_classes=logits.shape[1],
+        like=logits,
         validate=validate,
     )
     return F.cross_entropy(logits, target)
@@ -126,7 +130,10 @@ def _grads(loss: Tensor, params: Sequence[Tensor], retain: bool) -> list[Tensor 
 
 def _flat(grads: Sequence[Tensor | None], params: Sequence[Tensor]) -> Tensor:
     return torch.cat(
-        [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params, strict=True)]
+        [
+            (g if g is not None else torch.zeros_like(p)).reshape(-1)
+            for g, p in zip(grads, params, strict=True)
+        ]
     )
 
 
@@ -151,7 +158,8 @@ def gradient_cosine(loss_a: Tensor, loss_b: Tensor, params: Iterable[Tensor]) ->
     ga = _flat(_grads(loss_a, ps, True), ps)
     gb = _flat(_grads(loss_b, ps, True), ps)
     denom = (ga.norm() * gb.norm()).clamp_min(torch.finfo(ga.dtype).tiny)
-    return torch.dot(ga, gb) / denom
+    cos: Tensor = torch.dot(ga, gb) / denom
+    return cos
 
 
 class GradAlign:
@@ -220,8 +228,9 @@ class GradAlign:
         for i, gi in enumerate(flats[1:]):
             dot = torch.dot(gi, g0)
             if i == 0:
-                self.last_cosine = (dot / (norm2.sqrt() * gi.norm()).clamp_min(
-                    torch.finfo(g0.dtype).tiny)).detach()
+                self.last_cosine = (
+                    dot / (norm2.sqrt() * gi.norm()).clamp_min(torch.finfo(g0.dtype).tiny)
+                ).detach()
             total += gi - torch.clamp(dot, max=0.0) / norm2 * g0
         out: list[Tensor] = []
         k = 0
@@ -230,7 +239,7 @@ class GradAlign:
                 out.append(total[k : k + p.numel()].view_as(p))
                 k += p.numel()
             else:
-                parts = [r[j] for r in raw if r[j] is not None]
+                parts = [g for r in raw if (g := r[j]) is not None]
                 out.append(torch.stack(parts).sum(0) if parts else torch.zeros_like(p))
         return out
 

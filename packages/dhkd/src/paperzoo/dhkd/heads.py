@@ -40,6 +40,15 @@ class DualHeadOutput(NamedTuple):
     aux: Tensor
 
 
+def _reset(module: nn.Module) -> None:
+    """``reset_parameters`` of every leaf sub-module that has one (linear, conv, batch norm)."""
+    for m in module.modules():
+        if m is not module and not list(m.children()):
+            reset = getattr(m, "reset_parameters", None)
+            if callable(reset):
+                reset()
+
+
 class NonLinearHead(nn.Module):
     """The official non-linear auxiliary head (``models/classifier.py``):
     ``Linear(d, 200) -> Dropout(0.1) -> BatchNorm1d(200) -> ReLU -> Linear(200, K)``.
@@ -58,20 +67,20 @@ class NonLinearHead(nn.Module):
         d = check_positive_int("feat_dim", feat_dim)
         k = check_positive_int("num_classes", num_classes)
         h = check_positive_int("hidden", hidden)
+        self.feat_dim = d
         self.net = nn.Sequential(
             nn.Linear(d, h), nn.Dropout(dropout), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, k)
         )
 
     def reset_parameters(self) -> None:
-        """Re-draw the linear layers and reset the batch-norm statistics."""
-        for m in self.net:
-            if hasattr(m, "reset_parameters"):
-                m.reset_parameters()
-            if isinstance(m, nn.BatchNorm1d):
-                m.reset_running_stats()
+        """Re-draw the linear layers and reset the batch norm (affine and running statistics)."""
+        _reset(self)
 
     def forward(self, h: Tensor) -> Tensor:
-        """``(N, feat_dim)`` -> ``(N, K)``."""
+        """``(N, feat_dim)`` -> ``(N, K)``; ``ValueError`` for another shape or an empty batch."""
+        check_float_tensor("h", h, ndim=2, nonempty=True)
+        if h.shape[1] != self.feat_dim:
+            raise ValueError(f"h: expected (N, {self.feat_dim}) features, got {tuple(h.shape)}")
         out: Tensor = self.net(h)
         return out
 
@@ -84,12 +93,6 @@ def _make_aux(aux_head: AuxHead, feat_dim: int, num_classes: int) -> nn.Module:
     if aux_head == "nonlinear":
         return NonLinearHead(feat_dim, num_classes)
     raise ValueError(f"aux_head: expected 'linear', 'nonlinear' or an nn.Module, got {aux_head!r}")
-
-
-def _reset(module: nn.Module) -> None:
-    for m in module.modules():
-        if m is not module and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
 
 
 class DualHeadClassifier(nn.Module):
@@ -196,7 +199,9 @@ def add_aux_head(
         parent = model.get_submodule(parent_name) if parent_name else model
         head = getattr(parent, leaf)
     except AttributeError:
-        raise ValueError(f"head_attr: {type(model).__name__} has no sub-module {head_attr!r}") from None
+        raise ValueError(
+            f"head_attr: {type(model).__name__} has no sub-module {head_attr!r}"
+        ) from None
     if not isinstance(head, nn.Linear):
         raise ValueError(
             f"head_attr: expected {head_attr!r} to be an nn.Linear, got {type(head).__name__}"

@@ -94,9 +94,7 @@ def train_teacher(
     similar accuracy but logits 2x larger (std 19, max 117), which made linear-aux DHKD collapse.
     ``loader`` yields ``(x, y)``.
     """
-    opt = torch.optim.SGD(
-        teacher.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
-    )
+    opt = torch.optim.SGD(teacher.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     return fit(
         teacher,
@@ -216,9 +214,7 @@ def distill(
             return z
 
         teacher_logits_of = from_teacher
-    opt = torch.optim.SGD(
-        student.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
-    )
+    opt = torch.optim.SGD(student.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     ga = GradAlign(opt) if grad_align else None
     step = distillation_step(
         method,
