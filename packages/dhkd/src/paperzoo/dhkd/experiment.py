@@ -134,7 +134,9 @@ def _cosines(
         kd = cfg.alpha * binary_kl(out.main, zt, cfg.temperature)
     res = {"grad_cos_backbone_last": float(gradient_cosine(ce, kd, _last_backbone_layer(model)))}
     if objective != "dhkd":  # one head shared by both terms
-        res["grad_cos_W"] = float(gradient_cosine(ce, kd, [model.fc.weight]))
+        weight = model.fc.weight
+        assert isinstance(weight, Tensor)
+        res["grad_cos_W"] = float(gradient_cosine(ce, kd, [weight]))
     model.train(was[0])
     model.return_both = was[1]
     return res
