@@ -96,3 +96,13 @@ def test_smoke_reproduction_produces_rows_and_checks() -> None:
         assert 0.0 <= find_row(res.rows, label, "test_top1").mean <= 1.0
     assert -1.0 <= find_row(res.rows, "single head CE + BinaryKL", "grad_cos_W").mean <= 1.0
     assert len(res.checks) == 3
+
+
+def test_torchdistill_peer_equals_kd_loss() -> None:
+    pytest.importorskip("torchdistill")
+    from paperzoo.dhkd.bench import _torchdistill_kd
+
+    peer = _torchdistill_kd(4.0)
+    assert peer is not None
+    zs, zt = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
+    torch.testing.assert_close(peer(zs, zt), kd_loss(zs, zt, 4.0))

@@ -54,7 +54,8 @@ def _torchdistill_kd(temperature: float) -> Callable[[Tensor, Tensor], Tensor] |
         mid = importlib.import_module("torchdistill.losses.mid_level")
     except ImportError:  # the bench dependency group is not installed
         return None
-    loss = mid.KDLoss("s", "out", "t", "out", temperature=temperature, alpha=None)
+    # alpha = 0: the soft term alone (KLDivLoss "batchmean" of the tempered distributions)
+    loss = mid.KDLoss("s", "out", "t", "out", temperature=temperature, alpha=0.0, beta=1.0)
 
     def f(zs: Tensor, zt: Tensor) -> Tensor:
         out: Tensor = loss({"s": {"out": zs}}, {"t": {"out": zt}}) * temperature**2

@@ -19,6 +19,7 @@ Deviation (from the spec's API): no ``"batchmean"`` string and no per-element ``
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -101,9 +102,30 @@ def _finish(per_elem: Tensor, reduction: Reduction, temperature: float) -> Tenso
     return reduce(per_example, reduction)
 
 
+class _LogCoshGap(torch.autograd.Function):
+    """``log cosh((zs - zt) * c)`` element-wise, with the one-pass backward ``c * tanh(.)``.
+
+    Autograd through :func:`log_cosh` would keep ``|u|``, ``-2|u|`` and the softplus for the
+    backward (three extra element-wise passes and buffers); this saves ``u`` only.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, zs: Tensor, zt: Tensor, c: float) -> Tensor:
+        u = (zs - zt) * c
+        ctx.save_for_backward(u)
+        ctx.c = c
+        return log_cosh(u)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (u,) = ctx.saved_tensors
+        return grad * torch.tanh(u) * ctx.c, None, None
+
+
 def _binary_kl_norm_core(zs: Tensor, zt: Tensor, temperature: float) -> Tensor:
     """Per-element ``log cosh((zs - zt) / (2T))`` (before ``T^2``)."""
-    return log_cosh((zs - zt.detach()) / (2.0 * temperature))
+    out: Tensor = _LogCoshGap.apply(zs, zt.detach(), 0.5 / temperature)
+    return out
 
 
 def _binary_kl_core(zs: Tensor, zt: Tensor, temperature: float) -> Tensor:
