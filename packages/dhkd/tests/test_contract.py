@@ -91,19 +91,9 @@ class TestDualHeadNonLinearContract(_DualHeadInputs, LayerContractTests):
         )
 
 
-class TestNonLinearHeadContract(LayerContractTests):
+class TestNonLinearHeadContract(_DualHeadInputs, LayerContractTests):
     checks_nonfinite = False  # a plain head: the DualHeadClassifier checks its input
 
     def make_layer(self) -> nn.Module:
         # dropout off: gradcheck needs a deterministic function (the dropout is torch's own)
         return NonLinearHead(6, K, dropout=0.0)
-
-    def make_input(
-        self,
-        batch: int,
-        *,
-        dtype: torch.dtype,
-        device: torch.device | str,
-        generator: torch.Generator,
-    ) -> Tensor:
-        return torch.randn(batch, 6, generator=generator, dtype=torch.float64).to(device, dtype)

@@ -19,6 +19,7 @@ Deviation (from the spec's API): no ``"batchmean"`` string and no per-element ``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -258,58 +259,54 @@ def kd_loss(
 
 
 class _PairLoss(nn.Module):
-    """Shared module body: ``forward(student_logits, teacher_logits)``."""
+    """Shared module body over a functional twin ``fn(zs, zt, temperature, reduction, validate=)``."""
 
-    def __init__(self, temperature: float, reduction: Reduction, validate: bool) -> None:
+    _fn: Callable[..., Tensor]
+    default_temperature: float
+
+    def __init__(
+        self,
+        temperature: float | None = None,
+        reduction: Reduction = "mean",
+        *,
+        validate: bool = True,
+    ) -> None:
         super().__init__()
-        self.temperature = check_positive("temperature", temperature)
+        t = self.default_temperature if temperature is None else temperature
+        self.temperature = check_positive("temperature", t)
         self.reduction: Reduction = check_reduction(reduction)
         self.validate = validate
+
+    def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
+        """``(N, K[, *])`` logits -> scalar, or ``(N, *)`` with ``reduction="none"``."""
+        fn = type(self)._fn
+        return fn(
+            student_logits, teacher_logits, self.temperature, self.reduction, validate=self.validate
+        )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, reduction={self.reduction!r}"
 
 
 class BinaryKLNormLoss(_PairLoss):
-    """Module twin of :func:`binary_kl_norm` (``T = 2`` by default); ``forward(zs, zt)``."""
+    """Module twin of :func:`binary_kl_norm`: ``BinaryKLNormLoss(temperature=2.0,
+    reduction="mean", validate=True)``, ``forward(student_logits, teacher_logits)``."""
 
-    def __init__(
-        self, temperature: float = 2.0, reduction: Reduction = "mean", *, validate: bool = True
-    ) -> None:
-        super().__init__(temperature, reduction, validate)
-
-    def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-        """``(N, K[, *])`` logits -> scalar, or ``(N, *)`` with ``reduction="none"``."""
-        return binary_kl_norm(
-            student_logits, teacher_logits, self.temperature, self.reduction, validate=self.validate
-        )
+    _fn = binary_kl_norm
+    default_temperature = 2.0
 
 
 class BinaryKLLoss(_PairLoss):
-    """Module twin of :func:`binary_kl` (``T = 2`` by default); ``forward(zs, zt)``."""
+    """Module twin of :func:`binary_kl`: ``BinaryKLLoss(temperature=2.0, reduction="mean",
+    validate=True)``, ``forward(student_logits, teacher_logits)``."""
 
-    def __init__(
-        self, temperature: float = 2.0, reduction: Reduction = "mean", *, validate: bool = True
-    ) -> None:
-        super().__init__(temperature, reduction, validate)
-
-    def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-        """``(N, K[, *])`` logits -> scalar, or ``(N, *)`` with ``reduction="none"``."""
-        return binary_kl(
-            student_logits, teacher_logits, self.temperature, self.reduction, validate=self.validate
-        )
+    _fn = binary_kl
+    default_temperature = 2.0
 
 
 class KDLoss(_PairLoss):
-    """Module twin of :func:`kd_loss` (``T = 4`` by default); ``forward(zs, zt)``."""
+    """Module twin of :func:`kd_loss`: ``KDLoss(temperature=4.0, reduction="mean",
+    validate=True)``, ``forward(student_logits, teacher_logits)``."""
 
-    def __init__(
-        self, temperature: float = 4.0, reduction: Reduction = "mean", *, validate: bool = True
-    ) -> None:
-        super().__init__(temperature, reduction, validate)
-
-    def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-        """``(N, K[, *])`` logits -> scalar, or ``(N, *)`` with ``reduction="none"``."""
-        return kd_loss(
-            student_logits, teacher_logits, self.temperature, self.reduction, validate=self.validate
-        )
+    _fn = kd_loss
+    default_temperature = 4.0
