@@ -106,3 +106,28 @@ def test_torchdistill_peer_equals_kd_loss() -> None:
     assert peer is not None
     zs, zt = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
     torch.testing.assert_close(peer(zs, zt), kd_loss(zs, zt, 4.0))
+
+
+def test_checks_use_two_pooled_standard_errors() -> None:
+    from paperzoo.core.experiments import Row
+    from paperzoo.dhkd.experiment import METHOD_LABELS, _checks
+
+    methods = ("ce", "dhkd", "dhkd_nl_ga")
+
+    def rows(ce: list[float], lin: list[float], nl: list[float]) -> list[Row]:
+        return [
+            Row.from_values(METHOD_LABELS["ce"], "test_top1", ce),
+            Row.from_values(METHOD_LABELS["dhkd"], "test_top1", lin),
+            Row.from_values(METHOD_LABELS["dhkd_nl_ga"], "test_top1", nl),
+        ]
+
+    # sample variances 1e-4 each over 3 seeds: pooled SE = sqrt(2e-4 / 3) = 0.008165
+    ce = [0.64, 0.65, 0.66]
+    inside = [v - 0.016 for v in ce]  # 1.6 points below: within 2 SE (1.63 points)
+    outside = [v - 0.017 for v in ce]  # 1.7 points below: outside
+    got = _checks(rows(ce, inside, outside), methods)
+    by_name = {c.name: c.passed for c in got}
+    assert by_name["DHKD linear aux not below CE by more than 2 pooled standard errors"]
+    assert not by_name["DHKD nonlinear aux + GA not below CE by more than 2 pooled standard errors"]
+    assert not by_name["DHKD nonlinear aux + GA mean >= CE mean"]
+    assert _checks(rows(ce, ce, ce), ("dhkd",)) == []
