@@ -1,36 +1,36 @@
 r"""Comparison losses of the paper's experiments: generalised cross-entropy and MAE.
 
-They live here because no paperzoo package for the comp-sum family exists yet; when one does, they
-move there (one copy only).
+Both are members of the comp-sum family (GCE is ``tau = 1 + q``, MAE is twice ``tau = 2``), whose one
+implementation lives in :func:`paperzoo.compsum.comp_sum_loss`; this module keeps the LDR package's
+interface (one-hot targets accepted, MAE as ``2 (1 - p_y)``, ``q`` in (0, 1]) and delegates the value.
 """
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
+from paperzoo.compsum import comp_sum_loss
 from paperzoo.core.checks import (
     Reduction,
     check_finite,
     check_float_tensor,
     check_positive,
     check_reduction,
-    reduce,
 )
 from paperzoo.ldr.losses import class_indices
 
 __all__ = ["GCELoss", "MAELoss", "gce_loss", "mae_loss"]
 
 
-def _true_class_log_prob(
-    logits: Tensor, target: Tensor, reduction: Reduction, validate: bool
+def _comp_sum(
+    logits: Tensor, target: Tensor, tau: float, reduction: Reduction, validate: bool
 ) -> Tensor:
-    r"""(B,) :math:`\log p_y` of (B, K) logits and a (B,) index or (B, K) one-hot target."""
+    """The comp-sum loss at ``tau`` of (B, K) logits and a (B,) index or (B, K) one-hot target."""
     check_reduction(reduction)
     logits = check_float_tensor("logits", logits, ndim=2, nonempty=True)
     check_finite("logits", logits, validate=validate)
     index = class_indices(target, logits, validate=validate)
-    return torch.log_softmax(logits, dim=1).gather(1, index.unsqueeze(1)).squeeze(1)
+    return comp_sum_loss(logits, index, tau, reduction, validate=False)
 
 
 def _check_q(q: float) -> float:
@@ -52,13 +52,12 @@ def gce_loss(
 
     logits (B, K), target (B,) indices or (B, K) one-hot. q -> 0 gives cross-entropy, q = 1 gives
     MAE / 2. Default q = 0.7 (the value the LDR paper's grid and the GCE paper use). Computed as
-    :math:`(1 - \exp(q \log p_y)) / q` from ``log_softmax``, so it is stable for tiny :math:`p_y`.
+    :math:`(1 - \exp(q \log p_y)) / q` from ``log_softmax`` by
+    :func:`paperzoo.compsum.comp_sum_loss` (``tau = 1 + q``), so it is stable for tiny :math:`p_y`.
     The official code's ``GCELoss`` adds an optional truncation ``k`` (0 in its runs); not exposed.
     Returns a scalar, or (B,) with ``reduction="none"``.
     """
-    q = _check_q(q)
-    log_p = _true_class_log_prob(logits, target, reduction, validate)
-    return reduce(-torch.expm1(q * log_p) / q, reduction)
+    return _comp_sum(logits, target, 1.0 + _check_q(q), reduction, validate)
 
 
 def mae_loss(
@@ -72,8 +71,7 @@ def mae_loss(
     Deviation: the official ``MAELoss`` returns :math:`\sum_k (e_{y,k} - p_k)`, which is identically
     zero (both sum to one), so it trains nothing; we use the standard MAE of Ghosh et al. (2017).
     """
-    log_p = _true_class_log_prob(logits, target, reduction, validate)
-    return reduce(2.0 * (1.0 - log_p.exp()), reduction)
+    return 2.0 * _comp_sum(logits, target, 2.0, reduction, validate)
 
 
 class GCELoss(nn.Module):
