@@ -150,6 +150,21 @@ def bump(name: str, version: str, root: Path = ROOT) -> None:
     log.write_text(head + "\n" + entry + rest)
 
 
+def _local_dependencies(folder: Path, mem: dict[str, Path]) -> list[str]:
+    """The distribution names of the workspace members ``folder`` depends on, transitively."""
+    by_dist = {dist_name(f): f for f in mem.values()}
+    out: list[str] = []
+    todo = [folder]
+    while todo:
+        project = tomllib.loads((todo.pop() / "pyproject.toml").read_text())["project"]
+        for req in project.get("dependencies", []):
+            dep = re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0]
+            if dep in by_dist and dep not in out:
+                out.append(dep)
+                todo.append(by_dist[dep])
+    return out
+
+
 def verify(name: str, run_tests: bool, root: Path = ROOT) -> None:
     """Build one member alone, install its wheel in a clean venv, import it, optionally run its tests."""
     mem = members(root)
@@ -173,13 +188,15 @@ def verify(name: str, run_tests: bool, root: Path = ROOT) -> None:
             cwd=root,
             check=True,
         )
-        if name != "core":
+        # the workspace members it depends on (the core, a sibling package) are built too, so the
+        # wheel installs against the local, unreleased versions
+        for dep in _local_dependencies(folder, mem):
             subprocess.run(
                 [
                     "uv",
                     "build",
                     "--package",
-                    "paperzoo-core",
+                    dep,
                     "--wheel",
                     "--out-dir",
                     str(dist),
@@ -203,8 +220,7 @@ def verify(name: str, run_tests: bool, root: Path = ROOT) -> None:
                 "--find-links",
                 str(dist),
                 # never a cached wheel of ours with the same file name (a stale paperzoo-core)
-                "--refresh-package",
-                "paperzoo-core",
+                *(f"--refresh-package={d}" for d in _local_dependencies(folder, mem)),
                 "--refresh-package",
                 dist_name(folder),
                 f"{wheel}{extras}",
