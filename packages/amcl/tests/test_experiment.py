@@ -9,6 +9,7 @@ from paperzoo.amcl.augment import AUGMENTATIONS, augment
 from paperzoo.core.experiments import RunContext, UserError, find_row, get_experiment
 
 
+@pytest.mark.slow
 def test_smoke_reproduction_produces_rows_and_checks() -> None:
     exp = get_experiment("amcl")
     cfg = exp.make_config("smoke", ["n_train=128", "n_test=64", "batch_size=64"])
