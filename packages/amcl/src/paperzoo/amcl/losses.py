@@ -230,9 +230,9 @@ def amcl_ntxent_loss(
         The loss (a scalar, or ``(B,)`` with ``reduction="none"``).
 
     Raises:
-        TypeError: non-float features or a wrong temperature object. ValueError: shape mismatch,
-        not 2-/3-D, ``B < 2``, heads not matching ``temperature``, ``beta < 0``, ``omega_kappa
-        <= 0``, an unknown ``negatives`` mode, NaN/inf features.
+        TypeError: non-float features or a wrong temperature object.
+        ValueError: shape mismatch, not 2-/3-D, ``B < 2``, heads not matching ``temperature``,
+            ``beta < 0``, ``omega_kappa <= 0``, an unknown ``negatives`` mode, NaN/inf features.
 
     Deviation: ``"logsumexp"`` is the library default (the table's ``"max"`` and the v2
     ``"topk"`` collapsed the projections in the prototype; kept as parity modes); its negative
@@ -342,8 +342,8 @@ def amcl_moco_loss(
         The loss (a scalar, or ``(B,)`` with ``reduction="none"``).
 
     Raises:
-        TypeError/ValueError: as :func:`amcl_ntxent_loss`, and a queue whose heads or dimension
-        differ from ``q``'s.
+        TypeError/ValueError: as :func:`amcl_ntxent_loss`, and a queue whose heads or
+            dimension differ from ``q``'s.
     """
     red = check_reduction(reduction)
     b, mode, kk, kap = _check_args(temperature, beta, negatives, topk, omega_kappa)
