@@ -8,6 +8,7 @@ from pathlib import Path
 import paperzoo.amcl as amcl
 
 EXPECTED = [
+    "AMCLBarlowTwinsLoss",
     "AMCLConfig",
     "AMCLInfoNCELoss",
     "AMCLMoCoLoss",
@@ -19,6 +20,7 @@ EXPECTED = [
     "MultiHeadProjector",
     "PairTemperature",
     "TemperatureNet",
+    "amcl_barlow_twins_loss",
     "amcl_infonce_loss",
     "amcl_moco_loss",
     "amcl_ntxent_loss",

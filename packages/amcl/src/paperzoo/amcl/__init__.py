@@ -4,6 +4,7 @@
 temperature, regularised by :math:`\\Omega(\\tau)`; AMCL forms of NT-Xent (SimCLR), InfoNCE and MoCo.
 """
 
+from paperzoo.amcl.barlow import AMCLBarlowTwinsLoss, amcl_barlow_twins_loss
 from paperzoo.amcl.guard import CollapseGuard, CollapseWarning, mean_pairwise_cosine
 from paperzoo.amcl.heads import MultiHeadProjector
 from paperzoo.amcl.losses import (
@@ -18,6 +19,7 @@ from paperzoo.amcl.simclr import AMCLConfig, AMCLSimCLR
 from paperzoo.amcl.temperature import ConstantTemperature, PairTemperature, TemperatureNet, omega
 
 __all__ = [
+    "AMCLBarlowTwinsLoss",
     "AMCLConfig",
     "AMCLInfoNCELoss",
     "AMCLMoCoLoss",
@@ -29,6 +31,7 @@ __all__ = [
     "MultiHeadProjector",
     "PairTemperature",
     "TemperatureNet",
+    "amcl_barlow_twins_loss",
     "amcl_infonce_loss",
     "amcl_moco_loss",
     "amcl_ntxent_loss",
