@@ -33,7 +33,7 @@ def test_mean_pairwise_cosine_matches_a_pair_loop() -> None:
 
 
 def test_collapse_guard_fires_on_collapsed_projections_only() -> None:
-    guard = CollapseGuard(threshold=0.9)
+    guard = CollapseGuard(threshold=0.9, start=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not guard(torch.randn(3, 64, 16))
@@ -86,3 +86,42 @@ def test_amcl_simclr_trains_and_reports_stats() -> None:
         opt.step()
     assert float(loss.detach()) < first
     assert stats["tau_pos"].shape == (3,)
+
+
+def _digits_toy(negatives: str) -> tuple[float, CollapseGuard]:
+    """Spec test 11, scaled: 300 Adam steps of AMCL-SimCLR (C = 3, d' = 32, batch 64, five
+    augmentations) on the bundled 8x8 digits; the held-out projections' mean pairwise cosine."""
+    from paperzoo.amcl.augment import AUGMENTATIONS, augment
+    from paperzoo.core.data import load_dataset
+
+    split = load_dataset("digits", seed=0)
+    x, xt = split.x_train.view(-1, 8, 8), split.x_test.view(-1, 8, 8)
+    torch.manual_seed(0)
+    backbone = nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU()
+    )
+    guard = CollapseGuard(threshold=0.9, every=50, start=150)
+    model = AMCLSimCLR(
+        backbone, 128, AMCLConfig(out_dim=32, head_hidden=64, negatives=negatives), guard=guard
+    )  # type: ignore[arg-type]
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        xb = x[torch.randint(0, x.shape[0], (64,), generator=g)]
+        loss, _ = model(augment(xb, AUGMENTATIONS, g), augment(xb, AUGMENTATIONS, g))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float(mean_pairwise_cosine(model.project(xt)).max()), guard
+
+
+@pytest.mark.slow
+def test_default_logsumexp_keeps_projections_apart_and_max_mode_collapses() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapseWarning)
+        cos, guard = _digits_toy("logsumexp")
+    assert cos < 0.6 and not guard.fired
+    with pytest.warns(CollapseWarning):
+        cos_max, guard_max = _digits_toy("max")
+    assert cos_max > 0.9 and guard_max.fired  # documented behaviour of the table's form

@@ -47,14 +47,19 @@ class CollapseGuard:
     ``threshold`` (default 0.9; a healthy SimCLR run sits near 0-0.3, the collapsed AMCL max mode
     at 0.96-1.0). Each check is one host sync.
 
+    Freshly initialised networks often give aligned projections (mean cosine ~0.99 for an MLP on
+    the digits), so checks start after ``start`` calls.
+
     Args:
         threshold: cosine above which to warn, in ``[0, 1]``.
         every: check every ``every``-th call (default 1).
+        start: calls to skip before the first check (default 100).
     """
 
-    def __init__(self, threshold: float = 0.9, every: int = 1) -> None:
+    def __init__(self, threshold: float = 0.9, every: int = 1, start: int = 100) -> None:
         self.threshold = check_unit_interval("threshold", threshold)
         self.every = check_positive_int("every", every)
+        self.start = check_positive_int("start", start, minimum=0)
         self.calls = 0
         self.history: list[float] = []
         self.fired = False
@@ -63,7 +68,7 @@ class CollapseGuard:
     def __call__(self, z: Tensor) -> bool:
         """Check ``z``; returns True when this call fired the warning."""
         self.calls += 1
-        if (self.calls - 1) % self.every:
+        if self.calls <= self.start or (self.calls - 1 - self.start) % self.every:
             return False
         cos = float(mean_pairwise_cosine(z.detach()).max())
         self.history.append(cos)
