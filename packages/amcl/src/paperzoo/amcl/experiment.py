@@ -11,12 +11,12 @@ NT-Xent), ``AMCL-C1``/``AMCL-C3`` (library defaults: logsumexp, tau in [0.05, 1]
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paperzoo.amcl.augment import AUGMENTATIONS, augment
@@ -26,9 +26,10 @@ from paperzoo.core.checks import UserError, check_choice, check_positive, check_
 from paperzoo.core.data import load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.experiments import Check, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.probes import knn_accuracy
 from paperzoo.core.training import fit
 
-__all__ = ["EXPERIMENT", "ReproConfig", "knn_accuracy", "linear_probe_accuracy", "run"]
+__all__ = ["EXPERIMENT", "ReproConfig", "run", "sklearn_probe_accuracy"]
 
 METHODS = ("SimCLR-t0.5", "SimCLR-t0.1", "AMCL-C1", "AMCL-C3", "AMCL-C3-max", "AMCL-C3-official")
 AUG_SETS: dict[str, tuple[str, ...]] = {"five": AUGMENTATIONS, "one": ("translate",)}
@@ -149,18 +150,9 @@ def _backbone(cfg: ReproConfig, in_features: int) -> nn.Module:
     )
 
 
-def knn_accuracy(
-    train: Tensor, y_train: Tensor, test: Tensor, y_test: Tensor, k: int = 20
-) -> float:
-    """Cosine kNN (majority vote of the ``k`` nearest training rows) accuracy on ``test``."""
-    sim = F.normalize(test, dim=1) @ F.normalize(train, dim=1).T
-    idx = sim.topk(min(k, train.shape[0]), dim=1).indices
-    votes = F.one_hot(y_train[idx], int(y_train.max()) + 1).sum(1)
-    return float((votes.argmax(1) == y_test).double().mean())
-
-
-def linear_probe_accuracy(train: Tensor, y_train: Tensor, test: Tensor, y_test: Tensor) -> float:
-    """Logistic regression (scikit-learn, standardised features, C = 1) accuracy on ``test``."""
+def sklearn_probe_accuracy(train: Tensor, y_train: Tensor, test: Tensor, y_test: Tensor) -> float:
+    """Logistic regression (scikit-learn, standardised features, C = 1) accuracy on ``test``: the
+    protocol of the official lightly-based evaluation (the core's torch probe fits the same model)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -221,8 +213,8 @@ def _pretrain_one(
         model.loss(model.project(augment(xb, kinds, gen)), model.project(augment(xb, kinds, gen)))
         stats = {k: float(v.mean()) for k, v in model.loss.last_stats.items()}
     return {
-        "knn_acc": knn_accuracy(f_tr, y_tr, f_te, y_te, cfg.knn_k),
-        "probe_acc": linear_probe_accuracy(f_tr, y_tr, f_te, y_te),
+        "knn_acc": knn_accuracy(f_tr, y_tr, f_te, y_te, k=cfg.knn_k, temperature=math.inf),
+        "probe_acc": sklearn_probe_accuracy(f_tr, y_tr, f_te, y_te),
         "proj_cos": cos,
         "tau_pos": stats["tau_pos"],
         "tau_neg": stats["tau_neg"],
@@ -238,7 +230,9 @@ def run(cfg: ReproConfig, ctx: RunContext) -> Result:
     raw_te = data[2].reshape(data[2].shape[0], -1)
     rows.append(
         Row.from_values(
-            "raw-input", "knn_acc", [knn_accuracy(raw_x, data[1], raw_te, data[3], cfg.knn_k)]
+            "raw-input",
+            "knn_acc",
+            [knn_accuracy(raw_x, data[1], raw_te, data[3], k=cfg.knn_k, temperature=math.inf)],
         )
     )
     for aug in cfg.aug_list:
