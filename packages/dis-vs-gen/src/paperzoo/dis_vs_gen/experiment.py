@@ -160,7 +160,7 @@ def _probe_sets(config: DisVsGenConfig, seed: int) -> dict[str, tuple[Tensor, ..
     with torch.no_grad():
         f_pre = encoder(xp)
         f_rand = random_encoder(xp)
-    sets = {
+    sets: dict[str, tuple[Tensor, ...]] = {
         "pretrained MLP": (f_pre[~test], yp[~test], f_pre[test], yp[test]),
         "random MLP": (f_rand[~test], yp[~test], f_rand[test], yp[test]),
     }

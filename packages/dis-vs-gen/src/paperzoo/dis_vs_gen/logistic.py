@@ -112,6 +112,7 @@ class LogisticHead(nn.Module):
         n_features: ``n``; n_classes: ``K >= 2`` (see the module note on ``K = 2``).
         C: inverse regularisation strength, ``> 0`` (default 1.0).
         max_iter: L-BFGS iterations (default 1000, the reference's).
+        dtype: of the weights (default float64, as scikit-learn).
         tol: stop when the largest absolute gradient entry of the objective divided by ``C m``
             is below ``tol`` (default ``1e-6``).
 
@@ -128,7 +129,7 @@ class LogisticHead(nn.Module):
         max_iter: int = 1000,
         tol: float = 1e-6,
         *,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
@@ -158,13 +159,16 @@ class LogisticHead(nn.Module):
         check_finite("x", x, validate=validate)
 
     def forward(self, x: Tensor, *, validate: bool = True) -> Tensor:
-        """Logits ``x W^T + b``, ``(B, K)``, for ``x (B, n)``."""
+        """Logits ``x W^T + b``, ``(B, K)``, for ``x (B, n)``; computed in the weights' dtype,
+        returned in ``x``'s."""
         self._check_x(x, validate)
-        return x @ self.weight.T + self.bias
+        out = x.to(self.weight.dtype) @ self.weight.T + self.bias
+        return out.to(x.dtype)
 
     def predict(self, x: Tensor) -> Tensor:
         """The most probable class, ``(B,)`` int64."""
-        return self(x).argmax(dim=1)
+        logits: Tensor = self(x)
+        return logits.argmax(dim=1)
 
     def objective(self, x: Tensor, y: Tensor, reduction: Reduction = "sum") -> Tensor:
         """:func:`logistic_objective` of the head's weights on ``x (m, n)``, ``y (m,)``."""

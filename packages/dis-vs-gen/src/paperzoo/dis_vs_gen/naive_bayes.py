@@ -376,11 +376,13 @@ class GaussianNBHead(nn.Module):
 
     def predict_proba(self, x: Tensor) -> Tensor:
         """Posterior ``p(y = k | x)``, ``(B, K)``."""
-        return self(x).softmax(dim=1)
+        logits: Tensor = self(x)
+        return logits.softmax(dim=1)
 
     def predict(self, x: Tensor) -> Tensor:
         """The most probable class, ``(B,)`` int64."""
-        return self(x).argmax(dim=1)
+        logits: Tensor = self(x)
+        return logits.argmax(dim=1)
 
     def as_linear(self) -> nn.Linear:
         """The equivalent linear head: ``W_k = mu_k / sigma^2``, ``b_k = log pi_k - 1/2 sum mu^2/sigma^2``.

@@ -121,8 +121,9 @@ def gaussian_mixture(
 
 def _linear_bayes_scores(x: Tensor, means: Tensor, cov: Tensor, log_prior: Tensor) -> Tensor:
     """Bayes scores of a shared-covariance Gaussian mixture (class-independent terms dropped)."""
-    proj = torch.linalg.solve(cov, means.T)  # (n, K) = Sigma^-1 mu_k
-    return x @ proj - 0.5 * (means * proj.T).sum(1) + log_prior
+    proj: Tensor = torch.linalg.solve(cov, means.T)  # (n, K) = Sigma^-1 mu_k
+    scores: Tensor = x @ proj - 0.5 * (means * proj.T).sum(1) + log_prior
+    return scores
 
 
 def bayes_error(
