@@ -311,3 +311,10 @@ def test_bad_inputs_get_clear_errors() -> None:
     head.fit(x, y)
     with pytest.raises(ValueError, match="x: expected 5 features"):
         head(x[:, :2])
+
+
+def test_relative_smoothing_warns_on_a_huge_scale_spread() -> None:
+    x, y = blobs(m=40, n=3, k=2)
+    x = x * torch.tensor([1e-4, 1.0, 1e4], dtype=torch.float64)
+    with pytest.warns(UserWarning, match="1e6"):
+        gaussian_nb_fit(x, y, 2, smoothing="relative")

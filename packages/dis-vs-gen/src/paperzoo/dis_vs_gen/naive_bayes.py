@@ -22,6 +22,7 @@ chunks with Chan et al.'s parallel update, so :meth:`GaussianNBHead.partial_fit`
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 import torch
@@ -135,7 +136,15 @@ def _finish(
     else:  # sklearn: var_smoothing * max over features of the variance of all rows
         grand = (counts.unsqueeze(1) * means).sum(0) / m
         total_m2 = m2.sum(0) + (counts.unsqueeze(1) * (means - grand).square()).sum(0)
-        eps = var_smoothing * (total_m2 / m).max()
+        total_var = total_m2 / m
+        eps = var_smoothing * total_var.max()
+        if bool(total_var.max() > 1e6 * total_var.min().clamp_min(1e-300)):
+            warnings.warn(
+                "x: feature variances span more than a factor 1e6; relative var_smoothing adds "
+                "a fraction of the largest to every feature (scale the features first, e.g. "
+                "minmax_scale)",
+                stacklevel=4,
+            )
     if covariance == "pooled":
         var = m2.sum(0) / m + eps  # = sum_k pi_k v_k + eps
     else:
