@@ -1,4 +1,7 @@
-"""The paper's small reproduction (spec section 6), two parts, every model trained with ``fit``.
+"""The paper's small reproduction (spec section 6), every model trained with ``fit``.
+
+One concept (the spec's reproduction): the parts share the config, the seeds, the data loaders and
+the row/check assembly, so they stay in one module of about 500 lines.
 
 A (clean family sweep): mnist5k (4000 train / 1000 test), MLP 784-256-256-10, Adam 1e-3, batch 128;
 one run per ``tau`` and seed; test accuracy after every epoch. Expected (spec): at epoch 2 MAE

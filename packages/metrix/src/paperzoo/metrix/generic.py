@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paperzoo.core.checks import (
+    REDUCTIONS,
     check_choice,
     check_finite,
     check_float_tensor,
@@ -54,7 +55,7 @@ __all__ = [
 PairSimilarity = Literal["cosine", "euclidean"]
 #: the core's reductions plus the official contrastive pair reduction
 PairReduction = Literal["mean", "sum", "none", "avg_nonzero_pairs"]
-_REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none", "avg_nonzero_pairs")
+_PAIR_REDUCTIONS: tuple[str, ...] = (*REDUCTIONS, "avg_nonzero_pairs")
 _SIMS: tuple[str, ...] = ("cosine", "euclidean")
 _NORM_EPS = 1e-12
 Elementwise = Callable[[Tensor], Tensor]
@@ -202,7 +203,7 @@ def generic_pair_loss(
         TypeError: non-float embeddings or ``y``, non-bool ``valid``.
         ValueError: shapes, non-finite input, ``y`` outside [0, 1], unknown reduction.
     """
-    check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("reduction", reduction, _PAIR_REDUCTIONS)
     check_choice("similarity", similarity, _SIMS)
     _check_pair_inputs(anchor_emb, cand_emb, y, valid, validate)
     score = pair_scores(anchor_emb, cand_emb, similarity, normalize)
@@ -240,7 +241,7 @@ class GenericPairLoss(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        check_choice("reduction", reduction, _REDUCTIONS)
+        check_choice("reduction", reduction, _PAIR_REDUCTIONS)
         check_choice("similarity", similarity, _SIMS)
         self.rho_pos, self.rho_neg = rho_pos, rho_neg
         self.sigma_pos, self.sigma_neg, self.tau = sigma_pos, sigma_neg, tau
