@@ -103,12 +103,12 @@ class HypOCConfig:
 
 
 _LABELS = {
-    "hyp": "Hyp-OC (PC w)",
+    "hyp": "Hyp-OC (PC {w})",
     "hyp_nopc": "Hyp-OC, no Hyp-PC",
-    "hyp_pc1": "Hyp-OC, PC weight 1 (official)",
-    "euc": "Euclidean twin (PC w)",
+    "hyp_pc1": "Hyp-OC, Hyp-PC weight 1 (official)",
+    "euc": "Euclidean twin (PC {w})",
     "euc_nopc": "Euclidean twin, no PC",
-    "hyp_official": "Hyp-OC, official quirks (PC w)",
+    "hyp_official": "Hyp-OC, official quirks (PC {w})",
     "ocsvm": "OC-SVM (RBF)",
 }
 
@@ -210,7 +210,7 @@ def run(config: HypOCConfig, ctx: RunContext) -> Result:
         feats.update({a: enc(v) for a, v in attacks.items()})
         n_test = int(x_te.shape[0])
         for key in keys:
-            label = _LABELS[key].replace("PC w", f"PC {config.pc_weight:g}")
+            label = _LABELS[key].format(w=f"{config.pc_weight:g}")
             if key == "ocsvm":
                 from sklearn.svm import OneClassSVM
 
@@ -304,8 +304,8 @@ def _checks(rows: list[Row], cfg: HypOCConfig, keys: list[str]) -> list[Check]:
         )
     for hk, ek, tag in (("hyp", "euc", w), ("hyp_nopc", "euc_nopc", "no PC")):
         if hk in keys and ek in keys:
-            h_lab = _LABELS[hk].replace("PC w", w)
-            e_lab = _LABELS[ek].replace("PC w", w)
+            h_lab = _LABELS[hk].format(w=f"{cfg.pc_weight:g}")
+            e_lab = _LABELS[ek].format(w=f"{cfg.pc_weight:g}")
             diffs = {
                 a: find_row(rows, h_lab, f"auc_{a}").mean - find_row(rows, e_lab, f"auc_{a}").mean
                 for a in ATTACKS
