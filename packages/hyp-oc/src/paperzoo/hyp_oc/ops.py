@@ -261,9 +261,9 @@ def project(x: Tensor, c: float, eps: float = BALL_EPS) -> Tensor:
         raise ValueError(f"eps: expected a value in [0, 1), got {eps!r}")
     x0 = _point("x", x)
     xu = _up(x0)
-    n = _norm(xu)
     maxnorm = (1.0 - e) / math.sqrt(c)
-    return torch.where(n > maxnorm, xu / n * maxnorm, xu).to(x0.dtype)
+    # one scale factor per point: exactly 1 inside (x * 1 == x), maxnorm / |x| outside
+    return (xu * (maxnorm / _norm(xu)).clamp(max=1.0)).to(x0.dtype)
 
 
 def _dist(x: Tensor, y: Tensor, c: float, eps: float) -> Tensor:
