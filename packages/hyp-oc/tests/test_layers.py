@@ -11,6 +11,7 @@ import torch
 from paperzoo.hyp_oc import (
     HyperbolicMLR,
     ToPoincare,
+    clip_norm,
     expmap0,
     hyperbolic_mlr_logits,
     mobius_add,
@@ -126,14 +127,17 @@ def test_mlr_logit_is_zero_on_the_gyroplane_and_signed_by_side() -> None:
 
 
 def test_official_mobius_eps_shifts_mlr_logits_only_slightly() -> None:
+    """Inside the clipped region (|z| <= 1.77 at c = 0.1) the official +1e-5 shifts the MLR
+    logits by about 1e-3 (spec: measured 9e-4), never by nothing."""
     c = 0.1
-    z = expmap0(torch.randn(30, 4, dtype=D64) * 2, c)
-    p = expmap0(torch.randn(2, 4, dtype=D64) * 0.5, c)
-    a = torch.randn(2, 4, dtype=D64)
+    g = torch.Generator().manual_seed(0)
+    z = expmap0(clip_norm(torch.randn(200, 4, generator=g, dtype=D64) * 2, 2.0), c)
+    p = expmap0(torch.randn(2, 4, generator=g, dtype=D64) * 0.5, c)
+    a = torch.randn(2, 4, generator=g, dtype=D64)
     exact = hyperbolic_mlr_logits(z, p, a, c)
     off = hyperbolic_mlr_logits(z, p, a, c, mobius_eps=1e-5)
     diff = float((exact - off).abs().max())
-    assert 0 < diff < 1e-2
+    assert 1e-6 < diff < 2e-3
 
 
 def test_gradcheck_of_ops_mlr_and_layer() -> None:
