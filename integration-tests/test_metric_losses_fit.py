@@ -71,9 +71,10 @@ def test_few_shot_loss_on_core_episodes_beats_chance_on_unseen_classes() -> None
     history = []
     for idx in EpisodicBatchSampler(y_tr, n_way, k, q, 150, seed=0):
         e = model(x_tr[idx])
-        loss, parts = crit(e[: n_way * k], sl, e[n_way * k :], ql)
+        out = crit(e[: n_way * k], sl, e[n_way * k :], ql)
+        loss = out["loss"]
         history.append(float(loss.detach()))
-        assert set(parts) == {"ce", "proto_triplet", "icnn"}
+        assert set(out) == {"loss", "ce", "proto_triplet", "icnn"}
         opt.zero_grad()
         loss.backward()
         opt.step()

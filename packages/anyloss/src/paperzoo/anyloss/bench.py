@@ -20,6 +20,7 @@ from torch import Tensor
 
 from paperzoo.anyloss.losses import anyloss
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 
 __all__ = ["BENCHMARK", "OURS", "run_bench"]
 
@@ -62,9 +63,13 @@ def _impls(batch: int, device: torch.device) -> dict[str, Callable[[], object]]:
 
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
+    """Every case with one torch thread (the count is restored afterwards)."""
+    with torch_threads(1):
+        return _run_bench(ctx)
+
+
+def _run_bench(ctx: BenchContext) -> list[BenchRow]:
     """``B`` = 1e3, 1e5, 1e6 (``quick``: 1e3, 1e5); CPU timings with one torch thread."""
-    if ctx.device.type == "cpu":
-        torch.set_num_threads(1)
     sizes = (1_000, 100_000) if ctx.quick else (1_000, 100_000, 1_000_000)
     rows: list[BenchRow] = []
     for b in sizes:

@@ -259,8 +259,6 @@ def _train_and_eval(
 
 def run(config: AnyLossConfig, ctx: RunContext) -> Result:
     """Every dataset x fold (seed): one stack of all methods; then the L sweep; rows and checks."""
-    if ctx.device.type == "cpu":
-        torch.set_num_threads(config.threads)
     values: dict[tuple[str, str], list[float]] = {}
 
     def add(method: str, metric: str, v: float) -> None:

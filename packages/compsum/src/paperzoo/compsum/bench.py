@@ -25,8 +25,9 @@ from paperzoo.compsum.attacks import (
 )
 from paperzoo.compsum.losses import comp_sum_loss
 from paperzoo.compsum.training import AdvCompSumTrainer, PGDATTrainer, TRADESTrainer
-from paperzoo.core.baseline import mlp
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
+from paperzoo.core.models import mlp
 
 __all__ = ["BENCHMARK", "run_bench", "softmax_power_gce"]
 
@@ -82,7 +83,7 @@ def _loss_cases(ctx: BenchContext, rt: float) -> list[BenchRow]:
 
 def _train_steps(dev: torch.device, batch: int, steps: int) -> dict[str, Callable[[], object]]:
     torch.manual_seed(0)
-    base = mlp(64, 256, 10).to(dev)
+    base = mlp([64, 256, 256, 10]).to(dev)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 64, generator=g).to(dev)
     y = torch.randint(0, 10, (batch,), generator=g).to(dev)
@@ -120,10 +121,14 @@ def _try_torchattacks() -> Any:
 
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
+    """Every case with one torch thread (the count is restored afterwards)."""
+    with torch_threads(1):
+        return _run_bench(ctx)
+
+
+def _run_bench(ctx: BenchContext) -> list[BenchRow]:
     """All cases; ``ctx.quick`` drops n = 32000 and the batch-512 step and times shorter."""
     dev = ctx.device
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
     rt = 0.3 if ctx.quick else 1.0
     rows = _loss_cases(ctx, rt)
     batches = (128,) if ctx.quick else (128, 512)
@@ -138,7 +143,7 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
             memory=False,
         )
     torch.manual_seed(0)
-    model: nn.Module = mlp(64, 256, 10).to(dev).eval()
+    model: nn.Module = mlp([64, 256, 256, 10]).to(dev).eval()
     g = torch.Generator().manual_seed(1)
     x = torch.rand(512, 64, generator=g).to(dev)
     y = torch.randint(0, 10, (512,), generator=g).to(dev)

@@ -44,11 +44,11 @@ from paperzoo.compsum.attacks import (
 )
 from paperzoo.compsum.losses import comp_sum_loss
 from paperzoo.compsum.training import AdvCompSumTrainer, PGDATTrainer, TRADESTrainer
-from paperzoo.core.baseline import mlp
 from paperzoo.core.data import gaussian_mixture, load_dataset, make_loader
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
+from paperzoo.core.models import mlp
 from paperzoo.core.training import Callback, TrainState, fit
 
 __all__ = ["EXPERIMENT", "CompSumConfig", "run"]
@@ -65,7 +65,7 @@ class CompSumConfig:
     and the attack (``eps``, ``step_size``, ``train_steps``; evaluation ``test_steps`` /
     ``test_step_size``); part C: ``c_*`` fields (learning rate ``a_lr``).
     ``b_methods`` is a subset of ``ce, pgd_at, trades, acs`` (``acs`` = ADV-COMP-SUM, one run per
-    value of ``b_nus``). ``max_threads`` caps torch's CPU threads.
+    value of ``b_nus``). ``threads`` is the torch CPU thread count the run scopes (restored afterwards).
     """
 
     parts: str = "A,B,C"
@@ -94,7 +94,7 @@ class CompSumConfig:
     c_separation: float = 4.0
     hidden: int = 256
     batch_size: int = 128
-    max_threads: int = 1
+    threads: int = 1
 
     def __post_init__(self) -> None:
         parts = [p.strip() for p in self.parts.split(",") if p.strip()]
@@ -125,7 +125,7 @@ class CompSumConfig:
             "c_dim",
             "hidden",
             "batch_size",
-            "max_threads",
+            "threads",
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -186,7 +186,7 @@ def _part_a(
     for seed in ctx.seeds:
         for tau in cfg.a_taus:
             seed_everything(seed)
-            model = mlp(split.num_features, cfg.hidden, split.num_classes)
+            model = mlp([split.num_features, cfg.hidden, cfg.hidden, split.num_classes])
             opt = torch.optim.Adam(model.parameters(), lr=cfg.a_lr)
             loader = make_loader(x_tr, y_tr, batch_size=cfg.batch_size, shuffle=True, seed=seed)
 
@@ -259,7 +259,7 @@ def _part_b(
     for seed in ctx.seeds:
         for method, nu in runs:
             seed_everything(seed)
-            model: nn.Module = mlp(split.num_features, cfg.hidden, split.num_classes)
+            model: nn.Module = mlp([split.num_features, cfg.hidden, cfg.hidden, split.num_classes])
             opt = torch.optim.Adam(model.parameters(), lr=cfg.b_lr)
             loader = make_loader(x_tr, y_tr, batch_size=cfg.batch_size, shuffle=True, seed=seed)
             cb = _TestAccuracy(x_te, y_te, ctx.device)
@@ -339,7 +339,7 @@ def _part_c(cfg: CompSumConfig, ctx: RunContext, add: Callable[[str, str, float]
             )
             for tau in cfg.c_taus:
                 seed_everything(seed)
-                model = mlp(cfg.c_dim, cfg.hidden, k)
+                model = mlp([cfg.c_dim, cfg.hidden, cfg.hidden, k])
                 opt = torch.optim.Adam(model.parameters(), lr=cfg.a_lr)
                 loader = make_loader(
                     x[:n_train], y[:n_train], batch_size=cfg.batch_size, shuffle=True, seed=seed
@@ -458,8 +458,6 @@ def _nu(method: str) -> float:
 
 def run(config: CompSumConfig, ctx: RunContext) -> Result:
     """Parts A and B per seed; rows over seeds; the spec's checks from the rows."""
-    if ctx.device.type == "cpu" and torch.get_num_threads() > config.max_threads:
-        torch.set_num_threads(config.max_threads)
     values: dict[tuple[str, str], list[float]] = {}
 
     def add(method: str, metric: str, v: float) -> None:

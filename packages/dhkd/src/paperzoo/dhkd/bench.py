@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 from paperzoo.core.models import mlp
 from paperzoo.dhkd.dhkd import GradAlign
 from paperzoo.dhkd.heads import DualHeadClassifier
@@ -127,10 +128,14 @@ def _step_impls(
 
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
+    """Every case with one torch thread (the count is restored afterwards)."""
+    with torch_threads(1):
+        return _run_bench(ctx)
+
+
+def _run_bench(ctx: BenchContext) -> list[BenchRow]:
     """Loss cases (float32, and bfloat16 unless ``quick``) and training-step cases."""
     dev = ctx.device
-    if dev.type == "cpu":
-        torch.set_num_threads(1)  # the README's timings: one thread on the 2-core CPU
     rt = 0.2 if ctx.quick else 0.6
     rows: list[BenchRow] = []
     dtypes = (torch.float32,) if ctx.quick else (torch.float32, torch.bfloat16)

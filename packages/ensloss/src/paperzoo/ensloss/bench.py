@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 from paperzoo.ensloss.baselines import hinge_loss
 from paperzoo.ensloss.experiment import tab_mlp
 from paperzoo.ensloss.loss import EnsLoss
@@ -110,10 +111,14 @@ def _step_cases(batch: int, device: torch.device) -> dict[str, Callable[[], obje
 
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
+    """Every case with one torch thread (the count is restored afterwards)."""
+    with torch_threads(1):
+        return _run_bench(ctx)
+
+
+def _run_bench(ctx: BenchContext) -> list[BenchRow]:
     """Every case; ``ctx.quick`` drops B = 65536 and shortens the timings."""
     dev = ctx.device
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
     rt = 0.3 if ctx.quick else 1.0
     rows: list[BenchRow] = []
     batches = (128, 1024) if ctx.quick else (128, 1024, 65536)

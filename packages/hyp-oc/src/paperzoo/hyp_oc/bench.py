@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 from paperzoo.hyp_oc.layers import hyperbolic_mlr_logits
 from paperzoo.hyp_oc.losses import hyp_pc_loss
 from paperzoo.hyp_oc.model import HypOC
@@ -258,10 +259,14 @@ def _sampler_and_step_cases(dev: torch.device, quick: bool, rt: float) -> list[B
 
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
+    """Every case with one torch thread (the count is restored afterwards)."""
+    with torch_threads(1):
+        return _run_bench(ctx)
+
+
+def _run_bench(ctx: BenchContext) -> list[BenchRow]:
     """All cases; ``ctx.quick`` drops d = 512, F = 1024/4096 and shortens the timings."""
     dev = ctx.device
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
     rt = 0.2 if ctx.quick else 0.6
     return (
         _ops_cases(dev, ctx.quick, rt)

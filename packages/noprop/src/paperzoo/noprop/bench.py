@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from paperzoo.core.bench import BenchContext, Benchmark, BenchRow, compare
+from paperzoo.core.devices import torch_threads
 from paperzoo.noprop.blocks import MLPDenoiseBlock
 from paperzoo.noprop.ct import NoPropCT
 from paperzoo.noprop.dt import NoPropDT, backprop_chain_loss
@@ -79,8 +80,13 @@ def _inference_impls(T: int, B: int, dev: torch.device) -> dict[str, Callable[[]
 
 
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
+    """Every case with one torch thread (the count is restored afterwards)."""
+    with torch_threads(1):
+        return _run_bench(ctx)
+
+
+def _run_bench(ctx: BenchContext) -> list[BenchRow]:
     """Race the training steps for T ∈ {5, 10, 20} × batch ∈ {64, 256} (quick: fewer)."""
-    torch.set_num_threads(1)  # a shared 2-core machine: one thread per process
     dev = ctx.device
     Ts = (5, 10) if ctx.quick else (5, 10, 20)
     Bs = (64,) if ctx.quick else (64, 256)
