@@ -1,5 +1,8 @@
 """The training loop and its parts: step, epoch, callbacks, progress, checkpoints, RNG state, DDP.
 
+One concept (about 550 lines): these parts are what exact resume needs together (the checkpoint
+holds the model, optimiser, callbacks, RNG and loader state that the loop advances).
+
 ``fit`` covers the plain supervised case. Methods whose training is not a plain loop (bilevel search,
 bandits, local per-block losses) build their own loop from the same parts: :func:`train_epoch`,
 :func:`save_checkpoint` / :func:`load_checkpoint`, :func:`rng_state` / :func:`set_rng_state`,

@@ -1,5 +1,8 @@
 """The spherical loss family: the Z-loss and the other members used as baselines.
 
+One concept (about 510 lines): every member is a function of the same sufficient statistics of the
+outputs and shares their computation and input checks with the factored head.
+
 A loss is *spherical* (Vincent et al., 2015) when it depends on the ``D`` output pre-activations
 ``o = W h`` only through the target output(s) ``o_c``, their sum ``s = Σ_k o_k`` and their squared
 norm ``q = Σ_k o_k²``. Every loss here therefore has two doors over one private formula:
