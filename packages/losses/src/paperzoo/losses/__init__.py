@@ -10,7 +10,7 @@ ranks) and :class:`FocalLoss`, the one baseline no other package holds.
 
 from paperzoo.losses.baselines import FocalLoss, focal_loss
 from paperzoo.losses.metrics import classification_metrics, g_mean
-from paperzoo.losses.registry import CONTESTANTS, Contestant, Task, TwoLogitMargin, contestants_for
+from paperzoo.losses.registry import CONTESTANTS, Contestant, Task, contestants_for
 from paperzoo.losses.settings import (
     Noisy,
     apply_setting,
@@ -33,7 +33,6 @@ __all__ = [
     "Noisy",
     "PairedTest",
     "Task",
-    "TwoLogitMargin",
     "__version__",
     "apply_setting",
     "average_ranks",

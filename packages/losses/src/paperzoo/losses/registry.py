@@ -6,7 +6,7 @@ experiment gives every contestant the same selection on validation over at most 
 
 All losses see the same model: an MLP with ``K`` outputs (``K = 2`` for binary tasks). Binary
 margin losses (AnyLoss, EnsLoss, hinge) take one score; they get the logit difference
-``s = o_1 - o_0`` (:class:`TwoLogitMargin`), so ``argmax`` and ``sign(s)`` predict the same class and
+``s = o_1 - o_0`` (the private adapter ``_TwoLogitMargin``), so ``argmax`` and ``sign(s)`` predict the same class and
 ``softmax(o)_1 = sigmoid(s)`` is the probability the calibration error is measured on.
 """
 
@@ -26,7 +26,7 @@ from paperzoo.ldr import ALDRKLLoss, LDRKLLoss
 from paperzoo.losses.baselines import FocalLoss
 from paperzoo.zloss import ZLoss
 
-__all__ = ["CONTESTANTS", "Contestant", "Task", "TwoLogitMargin", "contestants_for"]
+__all__ = ["CONTESTANTS", "Contestant", "Task", "contestants_for"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Task:
     num_train: int
 
 
-class TwoLogitMargin(nn.Module):
+class _TwoLogitMargin(nn.Module):
     """Feed a binary loss of one score the margin ``o[:, 1] - o[:, 0]`` of ``(N, 2)`` logits."""
 
     def __init__(self, inner: nn.Module) -> None:
@@ -49,7 +49,7 @@ class TwoLogitMargin(nn.Module):
         return self.inner(logits[:, 1] - logits[:, 0], target.to(logits.dtype))  # type: ignore[no-any-return]
 
 
-class LabelSmoothingCE(nn.Module):
+class _LabelSmoothingCE(nn.Module):
     """Cross-entropy with label smoothing ``epsilon`` (``torch.nn.functional.cross_entropy``)."""
 
     def __init__(self, epsilon: float) -> None:
@@ -61,7 +61,7 @@ class LabelSmoothingCE(nn.Module):
         return F.cross_entropy(logits, target, label_smoothing=self.epsilon)
 
 
-class WithIndex(nn.Module):
+class _WithIndex(nn.Module):
     """ALDR-KL needs each example's dataset index; the experiment's step passes it through."""
 
     def __init__(self, inner: ALDRKLLoss) -> None:
@@ -102,17 +102,17 @@ def _ce(p: Mapping[str, Any], t: Task) -> nn.Module:
 
 
 def _aldr(p: Mapping[str, Any], t: Task) -> nn.Module:
-    return WithIndex(ALDRKLLoss(t.num_train, lam0=float(p["lam0"]), validate=False))
+    return _WithIndex(ALDRKLLoss(t.num_train, lam0=float(p["lam0"]), validate=False))
 
 
 def _anyloss(p: Mapping[str, Any], t: Task) -> nn.Module:
     if t.num_classes == 2:
-        return TwoLogitMargin(AnyLoss(str(p["metric"]), validate=False))  # type: ignore[arg-type]
+        return _TwoLogitMargin(AnyLoss(str(p["metric"]), validate=False))  # type: ignore[arg-type]
     return OneVsRestAnyLoss(str(p["metric"]), t.num_classes, validate=False)  # type: ignore[arg-type]
 
 
 def _ensloss(p: Mapping[str, Any], t: Task) -> nn.Module:
-    return TwoLogitMargin(EnsLoss(lam=float(p["lam"]), validate=False))
+    return _TwoLogitMargin(EnsLoss(lam=float(p["lam"]), validate=False))
 
 
 CONTESTANTS: tuple[Contestant, ...] = (
@@ -127,7 +127,7 @@ CONTESTANTS: tuple[Contestant, ...] = (
     Contestant(
         "label_smoothing",
         "torch",
-        lambda p, t: LabelSmoothingCE(float(p["epsilon"])),
+        lambda p, t: _LabelSmoothingCE(float(p["epsilon"])),
         {"epsilon": (0.1, 0.3)},
         {"epsilon": (0.05, 0.1, 0.2, 0.3)},
     ),
@@ -179,7 +179,7 @@ CONTESTANTS: tuple[Contestant, ...] = (
     Contestant(
         "hinge",
         "paperzoo-ensloss",
-        lambda p, t: TwoLogitMargin(HingeLoss(validate=False)),
+        lambda p, t: _TwoLogitMargin(HingeLoss(validate=False)),
         binary_only=True,
     ),
 )
