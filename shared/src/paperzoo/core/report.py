@@ -8,7 +8,7 @@ import os
 import platform
 import subprocess
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from importlib.metadata import distributions
 from pathlib import Path
@@ -18,7 +18,15 @@ import torch
 
 from paperzoo.core.experiments import Curve, Result
 
-__all__ = ["environment", "plot_curve", "result_markdown", "write_bench", "write_result"]
+__all__ = [
+    "environment",
+    "plot_curve",
+    "result_markdown",
+    "results_page",
+    "split_metric",
+    "write_bench",
+    "write_result",
+]
 
 log = logging.getLogger(__name__)
 
@@ -195,3 +203,93 @@ def write_bench(
         )
     (folder / "bench.md").write_text("\n".join(lines) + "\n")
     return folder
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def split_metric(metric: str) -> tuple[str, str]:
+    """``"digits/uniform40/top1"`` -> ``("digits/uniform40", "top1")``; no ``/``: ``("", metric)``."""
+    group, _, name = metric.rpartition("/")
+    return group, name
+
+
+def _pivot(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One Markdown table: a line per method, a column per metric, cells ``mean ± std``."""
+    methods: list[str] = []
+    metrics: list[str] = []
+    cells: dict[tuple[str, str], str] = {}
+    for r in rows:
+        _, name = split_metric(r["metric"])
+        if r["method"] not in methods:
+            methods.append(r["method"])
+        if name not in metrics:
+            metrics.append(name)
+        cells[(r["method"], name)] = f"{_fmt(r['mean'])} ± {_fmt(r['std'])}"
+    lines = [
+        "| method | " + " | ".join(_cell(m) for m in metrics) + " |",
+        "|---|" + "---|" * len(metrics),
+    ]
+    for m in methods:
+        vals = [cells.get((m, k), "") for k in metrics]
+        lines.append(f"| {_cell(m)} | " + " | ".join(vals) + " |")
+    return lines
+
+
+def results_page(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    image_uri: Callable[[Path, str], str | None] | None = None,
+) -> str:
+    """A Markdown page of the result.json files at ``paths`` (the docs' generated results page).
+
+    Per experiment (sorted by name): its budget, seeds, device and wall time; its checks as they
+    came out (passed or not, with their detail); its rows as tables, one per metric group (a
+    metric ``"<group>/<name>"`` is column ``name`` of the table ``group``; ``mean ± std`` over
+    seeds, four significant digits); and each curve's plot where ``image_uri(result_json, key)``
+    gives a link (``None``: the plot is not committed, so not referenced). Every number on the
+    page is formatted from the file; nothing is typed by hand.
+    """
+    payloads = []
+    for p in paths:
+        path = Path(p)
+        try:
+            payloads.append((path, json.loads(path.read_text())))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: expected a readable result.json, got {err}") from None
+    lines = [
+        "# Results",
+        "",
+        "Generated from the committed `results/<experiment>/result.json` files by "
+        "`paperzoo.core.report.results_page`; cells are `mean ± std` over seeds.",
+        "",
+    ]
+    if not payloads:
+        lines.append("No result.json is committed yet.")
+    for path, pl in sorted(payloads, key=lambda t: str(t[1]["experiment"])):
+        lines += [
+            f"## {pl['experiment']}",
+            "",
+            f"Budget `{pl['budget']}`, seeds {pl['seeds']}, device `{pl['device']}`, "
+            f"wall time {pl['wall_s']:.1f} s.",
+            "",
+        ]
+        if pl.get("checks"):
+            lines += ["| check | passed | detail |", "|---|---|---|"]
+            for c in pl["checks"]:
+                passed = "yes" if c["passed"] else "**no**"
+                lines.append(f"| {_cell(c['name'])} | {passed} | {_cell(c['detail'])} |")
+            lines.append("")
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for r in pl["rows"]:
+            groups.setdefault(split_metric(r["metric"])[0], []).append(r)
+        for group, rows in groups.items():
+            if group:
+                lines += [f"### {pl['experiment']}: {group}", ""]
+            lines += [*_pivot(rows), ""]
+        for key, curve in pl.get("curves", {}).items():
+            uri = image_uri(path, key) if image_uri is not None else None
+            if uri is not None:
+                lines += [f"![{_cell(curve.get('title', key))}]({uri})", ""]
+    return "\n".join(lines).rstrip() + "\n"
