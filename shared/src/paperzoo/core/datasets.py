@@ -53,6 +53,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from paperzoo.core.checks import UserError, check_positive_int
+from paperzoo.core.data import Split, split_indices
 
 __all__ = [
     "REAL_DATASETS",
@@ -64,6 +65,7 @@ __all__ = [
     "available_real_datasets",
     "build_vocabulary",
     "load_real_dataset",
+    "load_real_split",
     "make_real_loader",
     "standard_transform",
 ]
@@ -874,3 +876,131 @@ def make_real_loader(
         return DataLoader(ds, sampler=sampler, **common)
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(ds, shuffle=shuffle, generator=gen, **common)
+
+
+def _materialise(real: RealDataset, batch_size: int = 512) -> tuple[Tensor, Tensor]:
+    """All items of ``real`` as ``(N, F)`` float32 features and ``(N,)`` int64 labels."""
+    ds = real.dataset
+    if isinstance(ds, ImageArrayDataset) and ds.transform is _unit_scale:
+        x = torch.from_numpy(ds.images).flatten(1).float().div_(255.0)
+        return x, torch.from_numpy(ds.labels)
+    if isinstance(ds, TableDataset) and ds.transform is None:
+        return ds.x.float(), ds.y.long()
+    xs, ys = [], []
+    for xb, yb in DataLoader(ds, batch_size=batch_size, shuffle=False):
+        xs.append(xb.flatten(1).float())
+        ys.append(yb.long())
+    if not xs:
+        raise _missing(real.name, f"at least one example in split {real.split!r}")
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _unit_scale(img: Tensor) -> Tensor:
+    """uint8 ``(C, H, W)`` -> float32 in [0, 1] (module level: picklable, and recognised)."""
+    return img.float().div_(255.0)
+
+
+def _subset(x: Tensor, y: Tensor, limit: int | None, seed: int) -> tuple[Tensor, Tensor]:
+    if limit is None or limit >= len(y):
+        return x, y
+    keep = torch.from_numpy(np.random.default_rng(seed).permutation(len(y))[:limit].copy())
+    return x[keep], y[keep]
+
+
+def load_real_split(
+    name: str,
+    root: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    limit: int | None = None,
+    image_size: int = 32,
+    **options: Any,
+) -> Split:
+    """A real data set as the in-memory train/val/test :class:`~paperzoo.core.data.Split`.
+
+    The bridge from the real readers to every experiment written over ``load_dataset``'s
+    tensors: the official train and test splits, no augmentation, a seeded stratified
+    validation share carved out of train (tables with a ``valid`` file use it instead).
+
+    Args:
+        name: a classification data set of :func:`available_real_datasets` (not
+            ``text-corpus``, which is a token stream: use :func:`load_real_dataset`).
+        root: the folder (see :func:`load_real_dataset`).
+        seed: the seed of the validation carve-out and of ``limit``'s subsets.
+        val_fraction: share of train held out for validation, in [0, 1).
+        limit: keep at most this many examples per split (a seeded random subset), e.g. for a
+            quick look at a large set; ``None`` keeps all.
+        image_size: the crop size of image-folder sets (images are materialised, so small).
+        **options: passed on to :func:`load_real_dataset` (``cifar100_labels``,
+            ``trust_pickle``, ``class_split``, ``label_column``).
+
+    Returns:
+        Float32 features ``(N, F)``: MNIST, Fashion-MNIST and CIFAR pixels scaled to [0, 1] as
+        ``load_dataset``'s image sets are; image folders after the deterministic test
+        transform (resize, center crop, ImageNet normalisation); tables standardised with the
+        training split's mean and standard deviation. Labels int64 ``(N,)``. For the retrieval
+        sets (``cub200``, ``cars196``, ``sop``) train/val and test hold disjoint classes,
+        test relabelled from 0, and ``num_classes`` counts the training classes.
+
+    Raises:
+        UserError: an unknown or non-classification name, a missing or malformed folder.
+        ValueError: ``val_fraction`` outside [0, 1) or a non-positive ``limit``.
+
+    Memory grows with the data set: MNIST is 0.2 GB, CIFAR-10 0.6 GB as float32. Paper-scale
+    training on image folders streams with :func:`load_real_dataset` and
+    :func:`make_real_loader` instead.
+    """
+    if name == "text-corpus":
+        raise UserError(
+            "dataset: text-corpus is a token stream, not a classification split; "
+            "use load_real_dataset('text-corpus', ...)"
+        )
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction: expected a value in [0, 1), got {val_fraction}")
+    if limit is not None:
+        check_positive_int("limit", limit)
+    arrays = name in ("mnist", "fashion-mnist", "cifar10", "cifar100")
+    kw: dict[str, Any] = {"augment": False, "image_size": image_size, **options}
+    if arrays:
+        kw["transform"] = _unit_scale
+    train = load_real_dataset(name, root, split="train", **kw)
+    test = load_real_dataset(name, root, split="test", **kw)
+    x_tr, y_tr = _materialise(train)
+    x_te, y_te = _materialise(test)
+    valid = None
+    if name == "table" and Path(root).is_dir():
+        try:
+            valid = load_real_dataset(name, root, split="valid", **kw)
+        except UserError:
+            valid = None
+    if valid is not None:
+        x_va, y_va = _materialise(valid)
+    else:
+        tr, va, _ = split_indices(y_tr.numpy(), True, seed, val_fraction, 0.0)
+        tr_i, va_i = torch.from_numpy(tr.astype(np.int64)), torch.from_numpy(va.astype(np.int64))
+        x_tr, y_tr, x_va, y_va = x_tr[tr_i], y_tr[tr_i], x_tr[va_i], y_tr[va_i]
+    x_tr, y_tr = _subset(x_tr, y_tr, limit, seed)
+    x_va, y_va = _subset(x_va, y_va, limit, seed + 1)
+    x_te, y_te = _subset(x_te, y_te, limit, seed + 2)
+    if name == "table":
+        mu = x_tr.mean(dim=0)
+        sd = x_tr.std(dim=0, unbiased=False)
+        sd = torch.where(sd > 0, sd, torch.ones_like(sd))
+        x_tr, x_va, x_te = ((v - mu) / sd for v in (x_tr, x_va, x_te))
+    num_classes = train.num_classes
+    if name == "table":
+        num_classes = int(max(int(y.max()) if y.numel() else -1 for y in (y_tr, y_va, y_te))) + 1
+    shape = train.input_shape or (int(x_tr.shape[1]),)
+    return Split(
+        x_train=x_tr.contiguous(),
+        y_train=y_tr,
+        x_val=x_va.contiguous(),
+        y_val=y_va,
+        x_test=x_te.contiguous(),
+        y_test=y_te,
+        num_classes=num_classes,
+        task="classification",
+        name=name,
+        input_shape=tuple(shape),
+    )
