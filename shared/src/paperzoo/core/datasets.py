@@ -53,7 +53,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from paperzoo.core.checks import UserError, check_positive_int
-from paperzoo.core.data import Split, split_indices
+from paperzoo.core.data import Split, load_dataset, split_indices
 
 __all__ = [
     "REAL_DATASETS",
@@ -66,6 +66,7 @@ __all__ = [
     "build_vocabulary",
     "load_real_dataset",
     "load_real_split",
+    "load_split",
     "make_real_loader",
     "standard_transform",
 ]
@@ -1004,3 +1005,42 @@ def load_real_split(
         name=name,
         input_shape=tuple(shape),
     )
+
+
+def load_split(
+    dataset: str,
+    *,
+    data_root: str | os.PathLike[str] = "",
+    real_dataset: str = "",
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    **options: Any,
+) -> Split:
+    """An experiment's data: the offline ``dataset``, or the paper's real one when given a folder.
+
+    The one switch every experiment's ``data_root`` config key goes through: with an empty
+    ``data_root`` this is ``load_dataset(dataset, seed=, val_fraction=, test_fraction=)``;
+    otherwise ``load_real_split(real_dataset, data_root, seed=, val_fraction=, **options)``,
+    whose test split is the data set's official one (``test_fraction`` does not apply).
+
+    Args:
+        dataset: an offline name of :func:`paperzoo.core.data.available_datasets`.
+        data_root: a folder holding ``real_dataset`` in its official layout, or ``""``.
+        real_dataset: a name of :func:`available_real_datasets` (needed with ``data_root``).
+        seed, val_fraction, test_fraction: the split (see the two loaders).
+        **options: passed on to :func:`load_real_split` (``limit``, ``image_size``, ...).
+
+    Raises:
+        UserError: ``data_root`` without a known ``real_dataset``, or what the loaders raise.
+    """
+    if not str(data_root):
+        return load_dataset(
+            dataset, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction
+        )
+    if real_dataset not in REAL_DATASETS:
+        raise UserError(
+            f"real_dataset: expected one of {', '.join(available_real_datasets())} with "
+            f"data_root, got {real_dataset!r}"
+        )
+    return load_real_split(real_dataset, data_root, seed=seed, val_fraction=val_fraction, **options)
