@@ -21,6 +21,7 @@ pytest.importorskip("torchvision")
 # experiment -> (fixture data sets written into one folder, extra --set overrides)
 CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "af-kan": (("mnist", "fashion-mnist"), ("real_datasets=mnist",)),
+    "noprop": (("cifar10",), ("real_dataset=cifar10",)),
 }
 
 
