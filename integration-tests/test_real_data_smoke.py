@@ -22,6 +22,7 @@ pytest.importorskip("torchvision")
 CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "af-kan": (("mnist", "fashion-mnist"), ("real_datasets=mnist",)),
     "noprop": (("cifar10",), ("real_dataset=cifar10",)),
+    "rarts": (("cifar10",), ()),
 }
 
 
