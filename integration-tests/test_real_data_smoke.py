@@ -23,6 +23,7 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "af-kan": (("mnist", "fashion-mnist"), ("real_datasets=mnist",)),
     "noprop": (("cifar10",), ("real_dataset=cifar10",)),
     "rarts": (("cifar10",), ()),
+    "hpm": (("image-folder",), ("real_dataset=image-folder", "image_size=16", "batch_size=16")),
 }
 
 
