@@ -23,12 +23,15 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "af-kan": (("mnist", "fashion-mnist"), ("real_datasets=mnist",)),
     "noprop": (("cifar10",), ("real_dataset=cifar10",)),
     "rarts": (("cifar10",), ()),
+    "ldr": (("table",), ()),
     "hpm": (("image-folder",), ("real_dataset=image-folder", "image_size=16", "batch_size=16")),
 }
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
