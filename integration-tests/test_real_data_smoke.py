@@ -23,6 +23,8 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "af-kan": (("mnist", "fashion-mnist"), ("real_datasets=mnist",)),
     "noprop": (("cifar10",), ("real_dataset=cifar10",)),
     "rarts": (("cifar10",), ()),
+    "metric-losses": (("cub200",), ("image_size=8", "retrieval_batch=32")),
+    "metrix": (("cub200",), ("image_size=8", "batch=32")),
     "ldr": (("table",), ()),
     "hpm": (("image-folder",), ("real_dataset=image-folder", "image_size=16", "batch_size=16")),
 }

@@ -66,6 +66,7 @@ __all__ = [
     "build_vocabulary",
     "load_real_dataset",
     "load_real_split",
+    "load_retrieval_set",
     "load_split",
     "make_real_loader",
     "standard_transform",
@@ -1044,3 +1045,24 @@ def load_split(
             f"data_root, got {real_dataset!r}"
         )
     return load_real_split(real_dataset, data_root, seed=seed, val_fraction=val_fraction, **options)
+
+
+def load_retrieval_set(
+    name: str, root: str | os.PathLike[str], *, image_size: int = 32, **options: Any
+) -> tuple[Tensor, Tensor, int]:
+    """A retrieval set's images as one labelled pool, for the zero-shot (unseen classes) protocol.
+
+    Args:
+        name: ``cub200``, ``cars196``, ``sop`` (or ``image-folder`` with ``class_split=True``).
+        root: the folder (see :func:`load_real_dataset`).
+        image_size: the center crop the images are resized to before flattening.
+        **options: passed on to :func:`load_real_split`.
+
+    Returns:
+        ``(x, y, k)``: features ``(N, F)`` (the deterministic test transform, flattened), labels
+        ``(N,)`` with the ``k`` training classes as ``0..k-1`` and the unseen test classes as
+        ``k, k+1, ...``: train on ``y < k``, retrieve among ``y >= k``.
+    """
+    s = load_real_split(name, root, val_fraction=0.0, image_size=image_size, **options)
+    k = s.num_classes
+    return torch.cat([s.x_train, s.x_test]), torch.cat([s.y_train, s.y_test + k]), k
