@@ -116,3 +116,18 @@ def test_fixture_images_carry_a_learnable_class_signal(tmp_path: Path) -> None:
     means = torch.stack([s.x_train[s.y_train == k].mean(0) for k in range(10)])
     nearest = torch.cdist(s.x_test, means).argmin(1)
     assert float((nearest == s.y_test).float().mean()) == 1.0
+
+
+def test_one_table_file_is_split_three_ways_stratified_and_seeded(tmp_path: Path) -> None:
+    write_fixture("table", tmp_path, per_class=20)
+    one = tmp_path / "train.csv"  # 60 rows, 3 classes, read as split "all"
+    s = load_real_split("table", one, val_fraction=0.2, test_fraction=0.3, seed=5)
+    assert (len(s.y_train), len(s.y_val), len(s.y_test)) == (30, 12, 18)
+    assert s.y_test.bincount().tolist() == [6, 6, 6]
+    rows = torch.cat([s.x_train, s.x_val, s.x_test])
+    assert torch.unique(rows, dim=0).shape[0] == 60  # disjoint parts covering the file
+    assert torch.equal(
+        load_real_split("table", one, val_fraction=0.2, test_fraction=0.3, seed=5).x_test, s.x_test
+    )
+    with pytest.raises(ValueError, match="val_fraction \\+ test_fraction"):
+        load_real_split("table", one, val_fraction=0.5, test_fraction=0.5)

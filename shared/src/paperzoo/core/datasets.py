@@ -915,6 +915,7 @@ def load_real_split(
     *,
     seed: int = 0,
     val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
     limit: int | None = None,
     image_size: int = 32,
     **options: Any,
@@ -931,6 +932,8 @@ def load_real_split(
         root: the folder (see :func:`load_real_dataset`).
         seed: the seed of the validation carve-out and of ``limit``'s subsets.
         val_fraction: share of train held out for validation, in [0, 1).
+        test_fraction: only for a ``table`` given as one file (split ``"all"``): the share of
+            its rows held out for test, in [0, 1) (a seeded stratified 3-way split).
         limit: keep at most this many examples per split (a seeded random subset), e.g. for a
             quick look at a large set; ``None`` keeps all.
         image_size: the crop size of image-folder sets (images are materialised, so small).
@@ -958,26 +961,38 @@ def load_real_split(
             "dataset: text-corpus is a token stream, not a classification split; "
             "use load_real_dataset('text-corpus', ...)"
         )
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction: expected a value in [0, 1), got {val_fraction}")
+    for arg, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"{arg}: expected a value in [0, 1), got {v}")
     if limit is not None:
         check_positive_int("limit", limit)
     arrays = name in ("mnist", "fashion-mnist", "cifar10", "cifar100")
     kw: dict[str, Any] = {"augment": False, "image_size": image_size, **options}
     if arrays:
         kw["transform"] = _unit_scale
-    train = load_real_dataset(name, root, split="train", **kw)
-    test = load_real_dataset(name, root, split="test", **kw)
-    x_tr, y_tr = _materialise(train)
-    x_te, y_te = _materialise(test)
-    valid = None
+    valid: tuple[Tensor, Tensor] | None = None
+    if name == "table" and Path(root).is_file():  # one file: a seeded stratified 3-way split
+        if val_fraction + test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction: expected < 1, got {val_fraction + test_fraction}"
+            )
+        train = load_real_dataset(name, root, split="all", **kw)
+        x_all, y_all = _materialise(train)
+        tr, va, te = split_indices(y_all.numpy(), True, seed, val_fraction, test_fraction)
+        x_tr, y_tr = x_all[torch.from_numpy(tr)], y_all[torch.from_numpy(tr)]
+        x_te, y_te = x_all[torch.from_numpy(te)], y_all[torch.from_numpy(te)]
+        valid = (x_all[torch.from_numpy(va)], y_all[torch.from_numpy(va)])
+    else:
+        train = load_real_dataset(name, root, split="train", **kw)
+        x_tr, y_tr = _materialise(train)
+        x_te, y_te = _materialise(load_real_dataset(name, root, split="test", **kw))
     if name == "table" and Path(root).is_dir():
         try:
-            valid = load_real_dataset(name, root, split="valid", **kw)
+            valid = _materialise(load_real_dataset(name, root, split="valid", **kw))
         except UserError:
             valid = None
     if valid is not None:
-        x_va, y_va = _materialise(valid)
+        x_va, y_va = valid
     else:
         tr, va, _ = split_indices(y_tr.numpy(), True, seed, val_fraction, 0.0)
         tr_i, va_i = torch.from_numpy(tr.astype(np.int64)), torch.from_numpy(va.astype(np.int64))
