@@ -25,6 +25,7 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "rarts": (("cifar10",), ()),
     "metric-losses": (("cub200",), ("image_size=8", "retrieval_batch=32")),
     "metrix": (("cub200",), ("image_size=8", "batch=32")),
+    "neucb": (("table",), ()),
     "zloss": (("text-corpus",), ("run_quality=false", "run_many=false")),
     "ldr": (("table",), ()),
     "hpm": (("image-folder",), ("real_dataset=image-folder", "image_size=16", "batch_size=16")),
