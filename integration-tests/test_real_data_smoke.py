@@ -25,6 +25,7 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "rarts": (("cifar10",), ()),
     "metric-losses": (("cub200",), ("image_size=8", "retrieval_batch=32")),
     "metrix": (("cub200",), ("image_size=8", "batch=32")),
+    "amcl": (("mnist",), ("n_train=60", "n_test=30", "batch_size=32")),
     "neucb": (("table",), ()),
     "zloss": (("text-corpus",), ("run_quality=false", "run_many=false")),
     "ldr": (("table",), ()),
