@@ -26,6 +26,7 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "metric-losses": (("cub200",), ("image_size=8", "retrieval_batch=32")),
     "metrix": (("cub200",), ("image_size=8", "batch=32")),
     "amcl": (("mnist",), ("n_train=60", "n_test=30", "batch_size=32")),
+    "compsum": (("cifar10",), ("parts=A,B",)),
     "neucb": (("table",), ()),
     "zloss": (("text-corpus",), ("run_quality=false", "run_many=false")),
     "ldr": (("table",), ()),
