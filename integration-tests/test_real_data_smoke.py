@@ -18,13 +18,14 @@ from paperzoo.core.fixtures import write_fixture
 
 pytest.importorskip("torchvision")
 
-# experiment -> (fixture data sets written into one folder, extra --set overrides)
+# experiment -> (fixture data sets written into one folder ("name:K" writes K classes), extra --set)
 CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "af-kan": (("mnist", "fashion-mnist"), ("real_datasets=mnist",)),
     "noprop": (("cifar10",), ("real_dataset=cifar10",)),
     "rarts": (("cifar10",), ()),
     "metric-losses": (("cub200",), ("image_size=8", "retrieval_batch=32")),
     "metrix": (("cub200",), ("image_size=8", "batch=32")),
+    "anyloss": (("table:2",), ("n_folds=2", "l_sweep=false", "n_samples=40")),
     "amcl": (("mnist",), ("n_train=60", "n_test=30", "batch_size=32")),
     "compsum": (("cifar10",), ("parts=A,B",)),
     "dis-vs-gen": (("cifar10",), ("probe_test_per_class=4", "probe_shots=1,2")),
@@ -47,7 +48,8 @@ def test_smoke_on_the_fixture_of_the_papers_data_set(tmp_path: Path, name: str) 
     fixtures, sets = CASES[name]
     data = tmp_path / "data"
     for fixture in fixtures:
-        write_fixture(fixture, data)
+        name_, _, k = fixture.partition(":")
+        write_fixture(name_, data, num_classes=int(k) if k else None)
     before = _files(data)
     args = ["run", name, "--smoke", "--device", "cpu", "--out", str(tmp_path / "out")]
     for kv in (f"data_root={data}", *sets):
