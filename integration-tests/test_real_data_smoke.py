@@ -29,6 +29,7 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "amcl": (("mnist",), ("n_train=60", "n_test=30", "batch_size=32")),
     "compsum": (("cifar10",), ("parts=A,B",)),
     "dis-vs-gen": (("cifar10",), ("probe_test_per_class=4", "probe_shots=1,2")),
+    "ensloss": (("cifar10",), ("batch_size=8",)),
     "dhkd": (("cifar100",), ()),
     "neucb": (("table",), ()),
     "zloss": (("text-corpus",), ("run_quality=false", "run_many=false")),
