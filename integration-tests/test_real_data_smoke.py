@@ -32,6 +32,7 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ensloss": (("cifar10",), ("batch_size=8",)),
     "dhkd": (("cifar100",), ()),
     "neucb": (("table",), ()),
+    "unpg": (("cars196:12",), ("batch_size=8",)),  # cars196's fixture is a flat class tree
     "zloss": (("text-corpus",), ("run_quality=false", "run_many=false")),
     "ldr": (("table",), ()),
     "hpm": (("image-folder",), ("real_dataset=image-folder", "image_size=16", "batch_size=16")),
