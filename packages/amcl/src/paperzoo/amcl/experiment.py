@@ -7,6 +7,11 @@ on sklearn's 8x8 digits) with :class:`~paperzoo.amcl.simclr.AMCLSimCLR` through 
 cosine measures collapse. Methods: ``SimCLR-t0.5``/``SimCLR-t0.1`` (one head, fixed tau,
 NT-Xent), ``AMCL-C1``/``AMCL-C3`` (library defaults: logsumexp, tau in [0.05, 1]),
 ``AMCL-C3-max`` (the table's hardest-negative form) and ``AMCL-C3-official`` (the v2 preset).
+
+At paper scale, ``--set data_root=DIR`` pre-trains on ``real_dataset`` (MNIST or Fashion-MNIST's
+idx files, read by ``paperzoo.core.datasets``; images ``(28, 28)`` for the same five image
+augmentations and the MLP encoder) instead of ``dataset``. CIFAR-10 / ImageNet, the paper's other
+sets, need colour augmentations and a ResNet, which this package does not have.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from paperzoo.amcl.augment import AUGMENTATIONS, augment
 from paperzoo.amcl.guard import mean_pairwise_cosine
 from paperzoo.amcl.simclr import AMCLConfig, AMCLSimCLR
 from paperzoo.core.checks import UserError, check_choice, check_positive, check_positive_int
-from paperzoo.core.data import load_dataset, make_loader
+from paperzoo.core.data import make_loader
+from paperzoo.core.datasets import load_split
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.experiments import Check, Experiment, Result, Row, RunContext, find_row
 from paperzoo.core.probes import knn_accuracy
@@ -43,6 +49,8 @@ class ReproConfig:
     """
 
     dataset: str = "mnist1d"
+    data_root: str = ""  # a folder with MNIST / Fashion-MNIST: real_dataset replaces dataset
+    real_dataset: str = "mnist"  # mnist or fashion-mnist
     n_train: int = 4000
     n_test: int = 1000
     epochs: int = 60
@@ -65,6 +73,7 @@ class ReproConfig:
     def __post_init__(self) -> None:
         """Check every field (a bad ``--set`` value is one clear error)."""
         check_choice("dataset", self.dataset, ("mnist1d", "digits"))
+        check_choice("real_dataset", self.real_dataset, ("mnist", "fashion-mnist"))
         check_choice("temp_form", self.temp_form, ("concat", "dot"))
         check_positive_int("temp_hidden", self.temp_hidden)
         for name in (
@@ -143,10 +152,14 @@ class _Conv1dEncoder(nn.Module):
 
 
 def _backbone(cfg: ReproConfig, in_features: int) -> nn.Module:
-    if cfg.dataset == "mnist1d":
+    if cfg.dataset == "mnist1d" and not cfg.data_root:
         return _Conv1dEncoder(cfg.channels, cfg.feat_dim)
-    return nn.Sequential(
-        nn.Linear(in_features, 256), nn.ReLU(), nn.Linear(256, cfg.feat_dim), nn.ReLU()
+    return nn.Sequential(  # images (N, H, W) are flattened first
+        nn.Flatten(),
+        nn.Linear(in_features, 256),
+        nn.ReLU(),
+        nn.Linear(256, cfg.feat_dim),
+        nn.ReLU(),
     )
 
 
@@ -164,16 +177,20 @@ def sklearn_probe_accuracy(train: Tensor, y_train: Tensor, test: Tensor, y_test:
 
 def _data(cfg: ReproConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     total = cfg.n_train + cfg.n_test
-    split = load_dataset(cfg.dataset, seed=0, val_fraction=0.0, test_fraction=0.2)
+    split = load_split(
+        cfg.dataset, data_root=cfg.data_root, real_dataset=cfg.real_dataset, seed=0,
+        val_fraction=0.0, test_fraction=0.2,
+    )  # fmt: skip
     x = torch.cat([split.x_train, split.x_test])
     y = torch.cat([split.y_train, split.y_test])
     if total > x.shape[0]:
         raise UserError(
-            f"n_train + n_test: expected at most {x.shape[0]} for {cfg.dataset}, got {total}"
+            f"n_train + n_test: expected at most {x.shape[0]} for {split.name}, got {total}"
         )
     n_tr = min(cfg.n_train, split.x_train.shape[0])
     n_te = min(cfg.n_test, split.x_test.shape[0])
-    xs = x.view(-1, 8, 8) if cfg.dataset == "digits" else x
+    images = len(split.input_shape) > 1  # (1, H, W) or (H, W): the augmentations take (N, H, W)
+    xs = x.view(-1, *split.input_shape[-2:]) if images else x
     n0 = split.x_train.shape[0]
     return xs[:n_tr], y[:n_tr], xs[n0 : n0 + n_te], y[n0 : n0 + n_te]
 

@@ -20,6 +20,10 @@ C (many classes; the spec's optional test of the paper's claim that MAE degrades
 classes): a synthetic Gaussian mixture (``core.data.gaussian_mixture``, dimension 32, 100 training
 and 50 test points per class) with 10 and with 100 classes, MLP 32-256-256-K, Adam 1e-3, 10 epochs,
 ``tau`` in {0, 1, 2}. Expected: CE's lead over MAE is larger with 100 classes than with 10.
+
+At paper scale, ``--set data_root=DIR`` runs A and B on ``real_dataset`` (CIFAR-10 by default,
+CIFAR-100, MNIST or Fashion-MNIST, read by ``paperzoo.core.datasets``: the official split, pixels in
+[0, 1], flattened for the same MLPs) instead of mnist5k and digits; C stays synthetic.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ from paperzoo.compsum.attacks import (
 )
 from paperzoo.compsum.losses import comp_sum_loss
 from paperzoo.compsum.training import AdvCompSumTrainer, PGDATTrainer, TRADESTrainer
-from paperzoo.core.data import gaussian_mixture, load_dataset, make_loader
+from paperzoo.core.checks import check_choice
+from paperzoo.core.data import gaussian_mixture, make_loader
+from paperzoo.core.datasets import load_split
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
@@ -95,8 +101,13 @@ class CompSumConfig:
     hidden: int = 256
     batch_size: int = 128
     threads: int = 1
+    data_root: str = ""  # a folder with the paper's data set: A and B run on real_dataset
+    real_dataset: str = "cifar10"  # cifar10, cifar100, mnist or fashion-mnist
 
     def __post_init__(self) -> None:
+        check_choice(
+            "real_dataset", self.real_dataset, ("cifar10", "cifar100", "mnist", "fashion-mnist")
+        )
         parts = [p.strip() for p in self.parts.split(",") if p.strip()]
         if not parts or any(p not in _PARTS for p in parts):
             raise ValueError(f"parts: expected a comma list of A, B, C, got {self.parts!r}")
@@ -179,7 +190,10 @@ def _tau_name(tau: float) -> str:
 def _part_a(
     cfg: CompSumConfig, ctx: RunContext, add: Callable[[str, str, float], None]
 ) -> dict[str, list[float]]:
-    split = load_dataset("mnist5k", seed=0, val_fraction=0.0, test_fraction=0.2)
+    split = load_split(
+        "mnist5k", data_root=cfg.data_root, real_dataset=cfg.real_dataset, seed=0,
+        val_fraction=0.0, test_fraction=0.2,
+    )  # fmt: skip
     x_tr, y_tr = split.x_train[: cfg.a_n_train], split.y_train[: cfg.a_n_train]
     x_te, y_te = split.x_test, split.y_test
     curves: dict[str, list[float]] = {}
@@ -235,7 +249,10 @@ def _attack(cfg: CompSumConfig, objective: Any, init: PGDInit = "normal") -> PGD
 def _part_b(
     cfg: CompSumConfig, ctx: RunContext, add: Callable[[str, str, float], None]
 ) -> dict[str, list[float]]:
-    split = load_dataset("digits", seed=0, val_fraction=0.0, test_fraction=0.2)
+    split = load_split(
+        "digits", data_root=cfg.data_root, real_dataset=cfg.real_dataset, seed=0,
+        val_fraction=0.0, test_fraction=0.2,
+    )  # fmt: skip
     x_tr, y_tr = split.x_train, split.y_train
     x_te, y_te = split.x_test, split.y_test
     if cfg.b_n_test:

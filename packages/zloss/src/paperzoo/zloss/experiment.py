@@ -75,6 +75,8 @@ _SPEED_KEYS: Mapping[str, str] = {
         "z_lr",
         "z_a",
         "z_b",
+        "data_root",
+        "context",
     )
 }
 
@@ -128,6 +130,8 @@ class ZLossConfig:
     z_lr: float = SpeedConfig.z_lr
     z_a: float = SpeedConfig.z_a
     z_b: float = SpeedConfig.z_b
+    data_root: str = SpeedConfig.data_root  # a word-level corpus for B (next-word prediction)
+    context: int = SpeedConfig.context
 
     def __post_init__(self) -> None:
         self.quality()
