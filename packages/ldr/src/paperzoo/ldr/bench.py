@@ -18,6 +18,9 @@ from paperzoo.core.devices import torch_threads
 from paperzoo.ldr.baselines import gce_loss
 from paperzoo.ldr.losses import (
     ALDRKLLoss,
+    _aldr_step,
+    _checked,
+    _ldr_kl_rows,
     crammer_singer_loss,
     ldr_kl_loss,
     weston_watkins_loss,
@@ -44,9 +47,19 @@ def _loss_cases(ctx: BenchContext, batch: int, k: int, rt: float, memory: bool) 
     n = 60_000
     idx = torch.randperm(n, generator=g)[:batch].to(dev)
     aldr = ALDRKLLoss(n).to(dev)
+    aldr_nv = ALDRKLLoss(n, validate=False).to(dev)
 
     def ce(f: Tensor, t: Tensor) -> Tensor:
         return F.cross_entropy(f, t)
+
+    def previous_ldr(f: Tensor, t: Tensor) -> Tensor:  # the 0.3 kernel (recomputes in backward)
+        logits, index, _ = _checked(f, t, "softplus_mean", "mean", False)
+        return _ldr_kl_rows(logits, index, 10.0, 0.1, "softplus_mean", impl="recompute").mean()
+
+    def previous_aldr(f: Tensor, t: Tensor) -> Tensor:  # the 0.3 path, without the table write
+        logits, index, _ = _checked(f, t, "l1", "mean", False)
+        prev = aldr.lambdas.index_select(0, idx)
+        return _aldr_step(logits, index, prev, 10.0, 2.0, 0.1, True, "l1", "recompute").loss.mean()
 
     rows = compare(
         f"LDR-KL fwd+bwd, B={batch}, K={k}",
@@ -55,6 +68,7 @@ def _loss_cases(ctx: BenchContext, batch: int, k: int, rt: float, memory: bool) 
             "LDR-KL validate=False": _fwd_bwd(
                 lambda f, t: ldr_kl_loss(f, t, validate=False), logits, y
             ),
+            "LDR-KL previous kernel, validate=False": _fwd_bwd(previous_ldr, logits, y),
             "F.cross_entropy": _fwd_bwd(ce, logits, y),
             "GCE": _fwd_bwd(gce_loss, logits, y),
             "Crammer-Singer": _fwd_bwd(crammer_singer_loss, logits, y),
@@ -69,6 +83,8 @@ def _loss_cases(ctx: BenchContext, batch: int, k: int, rt: float, memory: bool) 
         f"ALDR-KL fwd+bwd, B={batch}, K={k}, N={n}",
         {
             "ALDR-KL (ours)": _fwd_bwd(lambda f, t: aldr(f, t, idx), logits, y),
+            "ALDR-KL validate=False": _fwd_bwd(lambda f, t: aldr_nv(f, t, idx), logits, y),
+            "ALDR-KL previous path, validate=False": _fwd_bwd(previous_aldr, logits, y),
             "F.cross_entropy": _fwd_bwd(ce, logits, y),
         },
         ours="ALDR-KL (ours)",
