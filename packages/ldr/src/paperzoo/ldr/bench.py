@@ -132,8 +132,38 @@ def _train_step_cases(ctx: BenchContext, rt: float) -> list[BenchRow]:
     )
 
 
+def _floor_cases(ctx: BenchContext, rt: float) -> list[BenchRow]:
+    """The single passes that bound LDR-KL's default, against the whole cross-entropy step.
+
+    B = 256, K = 1000: ``F.softplus`` (the ``softplus_mean`` normalisation), ``torch.sigmoid``
+    (its derivative), ``torch.softmax`` (the loss and its gradient) and one plain (B, K)
+    multiply, each alone, raced with ``F.cross_entropy`` forward + backward.
+    """
+    dev = ctx.device
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(256, 1000, generator=g)).to(dev)
+    y = torch.randint(0, 1000, (256,), generator=g).to(dev)
+    out = torch.empty_like(logits)
+    impls: dict[str, Callable[[], object]] = {
+        "F.cross_entropy fwd+bwd": _fwd_bwd(F.cross_entropy, logits, y),
+        "F.softplus pass": lambda: F.softplus(logits),
+        "torch.sigmoid pass": lambda: torch.sigmoid(logits, out=out),
+        "torch.softmax pass": lambda: torch.softmax(logits, dim=1),
+        "one (B, K) multiply": lambda: torch.mul(logits, 2.0, out=out),
+    }
+    return compare(
+        "floor: single passes, B=256, K=1000",
+        impls,
+        ours="F.cross_entropy fwd+bwd",
+        device=dev,
+        min_run_time=rt,
+        memory=False,
+    )
+
+
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
-    """Loss forward+backward for K in {10, 1000, 100000} (quick: 10, 1000) and a training step."""
+    """Loss forward+backward for K in {10, 1000, 100000} (quick: 10, 1000), a training step and
+    the single passes that bound the loss (:func:`_floor_cases`)."""
     # one thread on the CPU: on a shared CPU, OpenMP workers spin-waiting for each other dominate
     # the timings of small kernels and make the ratios noise (the count is restored afterwards)
     with torch_threads(1 if ctx.device.type == "cpu" else None):
@@ -142,6 +172,7 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
         for k in (10, 1000) if ctx.quick else (10, 1000, 100_000):
             rows += _loss_cases(ctx, 256, k, rt, memory=not ctx.quick)
         rows += _train_step_cases(ctx, rt)
+        rows += _floor_cases(ctx, rt)
         return rows
 
 
