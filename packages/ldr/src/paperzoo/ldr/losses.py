@@ -259,7 +259,7 @@ class _LDRKLRecomputeFunction(torch.autograd.Function):
     """The previous LDR-KL kernel (kept as the reference of the fused one, ``impl="recompute"``).
 
     Forward keeps only the logits and the (B,) log-sum-exp; backward recomputes the normalisation
-    and the softmax. dl/ds = softmax(z / lam) - e_y (as for cross-entropy); then through the
+    and the exponentials. dl/ds = softmax(z / lam) - e_y (as for cross-entropy); then through the
     normalisation: ``l1``: (g - sign(f) <g, s> / K) / m; ``softplus_mean``:
     (g - <g, s> / K) / m * sigmoid(f).
     """
@@ -496,15 +496,16 @@ def ldr_kl_loss(
     Returns:
         The reduced loss (scalar) or per-example losses (B,), in the dtype of ``logits``.
 
-    float16/bfloat16 logits are computed in float32 (a float32 copy of the logits is kept for
-    backward), as autocast does for ``F.cross_entropy``; the same holds for every loss here.
+    float16/bfloat16 logits are computed in float32 (the gradient kept for backward is float32),
+    as autocast does for ``F.cross_entropy``; the same holds for every loss here.
 
     Computed as :math:`\lambda(\operatorname{logsumexp}(z/\lambda) - \log K)`; the official code
     subtracts a detached row maximum by hand, which gives the same value and gradient. A fused
-    autograd function keeps only the logits and the (B,) log-sum-exp for backward and recomputes
-    the rest (:math:`\partial\ell/\partial\tilde f = \mathrm{softmax}(z/\lambda) - e_y`, then
-    through the normalisation); first-order gradients only (no double backward), and no
-    gradient flows to a ``lam`` tensor.
+    autograd function computes the rows and their gradient in one forward sweep (one softmax
+    pass: :math:`\partial\ell/\partial\tilde f = \mathrm{softmax}(z/\lambda) - e_y`, then
+    through the normalisation in closed form) and keeps only that (B, K) gradient for backward,
+    as ``F.cross_entropy`` keeps its log-softmax; without grad mode the gradient is not formed.
+    First-order gradients only (no double backward), and no gradient flows to a ``lam`` tensor.
     """
     if not isinstance(lam, Tensor):
         lam = check_positive("lam", lam)
