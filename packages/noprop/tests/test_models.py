@@ -266,3 +266,28 @@ def test_select_prototypes_returns_the_class_medoid_of_a_seeded_sample() -> None
         torch.testing.assert_close(protos[k], X[best])
     emb = LabelEmbedding(3, kind="prototype", prototypes=protos)
     torch.testing.assert_close(emb(torch.tensor([2])), protos[2:3])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("head", ["softmax", "linear"])
+def test_batched_all_block_losses_equal_the_per_block_form(dtype: torch.dtype, head: str) -> None:
+    """issue 19: the default all-blocks losses (terms batched over blocks) = the previous form."""
+    torch.manual_seed(0)
+    emb = LabelEmbedding(K, kind="learned")
+    out = K if head == "softmax" else emb.dim
+    model = NoPropDT(lambda: MLPDenoiseBlock(16, emb.dim, out, hidden=8), K, T=4, embedding=emb)
+    model = model.to(dtype)
+    x, y = torch.rand(10, 16, dtype=dtype), torch.randint(0, K, (10,))
+    results = []
+    for impl in ("batched", "per_block"):
+        model.zero_grad(set_to_none=True)
+        gen = torch.Generator().manual_seed(3)
+        losses = model.all_block_losses(x, y, generator=gen, _impl=impl)
+        (losses * torch.arange(1.0, 5.0, dtype=dtype)).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((losses.detach(), grads))
+    tol = {"atol": 1e-12, "rtol": 1e-12} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-5}
+    torch.testing.assert_close(results[0][0], results[1][0], **tol)
+    assert len(results[0][1]) == len(results[1][1]) > 0
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(a, b, **tol)

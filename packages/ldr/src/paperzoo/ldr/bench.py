@@ -18,6 +18,9 @@ from paperzoo.core.devices import torch_threads
 from paperzoo.ldr.baselines import gce_loss
 from paperzoo.ldr.losses import (
     ALDRKLLoss,
+    _aldr_step,
+    _checked,
+    _ldr_kl_rows,
     crammer_singer_loss,
     ldr_kl_loss,
     weston_watkins_loss,
@@ -44,9 +47,19 @@ def _loss_cases(ctx: BenchContext, batch: int, k: int, rt: float, memory: bool) 
     n = 60_000
     idx = torch.randperm(n, generator=g)[:batch].to(dev)
     aldr = ALDRKLLoss(n).to(dev)
+    aldr_nv = ALDRKLLoss(n, validate=False).to(dev)
 
     def ce(f: Tensor, t: Tensor) -> Tensor:
         return F.cross_entropy(f, t)
+
+    def previous_ldr(f: Tensor, t: Tensor) -> Tensor:  # the 0.3 kernel (recomputes in backward)
+        logits, index, _ = _checked(f, t, "softplus_mean", "mean", False)
+        return _ldr_kl_rows(logits, index, 10.0, 0.1, "softplus_mean", impl="recompute").mean()
+
+    def previous_aldr(f: Tensor, t: Tensor) -> Tensor:  # the 0.3 path, without the table write
+        logits, index, _ = _checked(f, t, "l1", "mean", False)
+        prev = aldr.lambdas.index_select(0, idx)
+        return _aldr_step(logits, index, prev, 10.0, 2.0, 0.1, True, "l1", "recompute").loss.mean()
 
     rows = compare(
         f"LDR-KL fwd+bwd, B={batch}, K={k}",
@@ -55,6 +68,7 @@ def _loss_cases(ctx: BenchContext, batch: int, k: int, rt: float, memory: bool) 
             "LDR-KL validate=False": _fwd_bwd(
                 lambda f, t: ldr_kl_loss(f, t, validate=False), logits, y
             ),
+            "LDR-KL previous kernel, validate=False": _fwd_bwd(previous_ldr, logits, y),
             "F.cross_entropy": _fwd_bwd(ce, logits, y),
             "GCE": _fwd_bwd(gce_loss, logits, y),
             "Crammer-Singer": _fwd_bwd(crammer_singer_loss, logits, y),
@@ -69,6 +83,8 @@ def _loss_cases(ctx: BenchContext, batch: int, k: int, rt: float, memory: bool) 
         f"ALDR-KL fwd+bwd, B={batch}, K={k}, N={n}",
         {
             "ALDR-KL (ours)": _fwd_bwd(lambda f, t: aldr(f, t, idx), logits, y),
+            "ALDR-KL validate=False": _fwd_bwd(lambda f, t: aldr_nv(f, t, idx), logits, y),
+            "ALDR-KL previous path, validate=False": _fwd_bwd(previous_aldr, logits, y),
             "F.cross_entropy": _fwd_bwd(ce, logits, y),
         },
         ours="ALDR-KL (ours)",
@@ -116,8 +132,38 @@ def _train_step_cases(ctx: BenchContext, rt: float) -> list[BenchRow]:
     )
 
 
+def _floor_cases(ctx: BenchContext, rt: float) -> list[BenchRow]:
+    """The single passes that bound LDR-KL's default, against the whole cross-entropy step.
+
+    B = 256, K = 1000: ``F.softplus`` (the ``softplus_mean`` normalisation), ``torch.sigmoid``
+    (its derivative), ``torch.softmax`` (the loss and its gradient) and one plain (B, K)
+    multiply, each alone, raced with ``F.cross_entropy`` forward + backward.
+    """
+    dev = ctx.device
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(256, 1000, generator=g)).to(dev)
+    y = torch.randint(0, 1000, (256,), generator=g).to(dev)
+    out = torch.empty_like(logits)
+    impls: dict[str, Callable[[], object]] = {
+        "F.cross_entropy fwd+bwd": _fwd_bwd(F.cross_entropy, logits, y),
+        "F.softplus pass": lambda: F.softplus(logits),
+        "torch.sigmoid pass": lambda: torch.sigmoid(logits, out=out),
+        "torch.softmax pass": lambda: torch.softmax(logits, dim=1),
+        "one (B, K) multiply": lambda: torch.mul(logits, 2.0, out=out),
+    }
+    return compare(
+        "floor: single passes, B=256, K=1000",
+        impls,
+        ours="F.cross_entropy fwd+bwd",
+        device=dev,
+        min_run_time=rt,
+        memory=False,
+    )
+
+
 def run_bench(ctx: BenchContext) -> list[BenchRow]:
-    """Loss forward+backward for K in {10, 1000, 100000} (quick: 10, 1000) and a training step."""
+    """Loss forward+backward for K in {10, 1000, 100000} (quick: 10, 1000), a training step and
+    the single passes that bound the loss (:func:`_floor_cases`)."""
     # one thread on the CPU: on a shared CPU, OpenMP workers spin-waiting for each other dominate
     # the timings of small kernels and make the ratios noise (the count is restored afterwards)
     with torch_threads(1 if ctx.device.type == "cpu" else None):
@@ -126,6 +172,7 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
         for k in (10, 1000) if ctx.quick else (10, 1000, 100_000):
             rows += _loss_cases(ctx, 256, k, rt, memory=not ctx.quick)
         rows += _train_step_cases(ctx, rt)
+        rows += _floor_cases(ctx, rt)
         return rows
 
 

@@ -256,22 +256,42 @@ class NoPropDT(nn.Module):
         return reduce(per_example, reduction)
 
     def all_block_losses(
-        self, x: Tensor, y: Tensor, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        y: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        _impl: str = "batched",
     ) -> Tensor:
         """Mean loss of every block on one minibatch, ``(T,)``, by a loop over blocks.
 
         The sequential twin of :func:`train_blocks_vmapped` (same noise draws for the same
         generator state). Summing and back-propagating gives each block its own gradient.
+        Only the T block calls are a loop: the noised inputs z_{t-1}, the denoising terms, the
+        T cross-entropies of linear(z_T) and the KL term (the same for every block) are computed
+        once for all blocks. ``_impl="per_block"`` is the previous form (every term per block,
+        the KL T times), kept as the reference the batched form is tested against.
         """
         if self.validate:
             check_inputs(x, y, self.num_classes, self.classifier.weight)
         u_y = self.embedding.weight[y]  # y checked above (when validating)
         eps, eps_T = self._draw_noise(self.T, u_y, generator)
-        losses = []
-        for t in range(1, self.T + 1):
-            den, ce, kl, _ = self._block_terms(t, x, y, u_y, eps[t - 1], eps_T[t - 1])
-            losses.append((den + ce + kl).mean())
-        out = torch.stack(losses)
+        if _impl == "per_block":
+            losses = []
+            for t in range(1, self.T + 1):
+                den, ce, kl, _ = self._block_terms(t, x, y, u_y, eps[t - 1], eps_T[t - 1])
+                losses.append((den + ce + kl).mean())
+            out = torch.stack(losses)
+        else:
+            abar, snr = self.schedule.alpha_bar, self.schedule.snr
+            sa = abar[:-1].sqrt().to(u_y.dtype)[:, None, None]
+            sn = (1 - abar[:-1]).sqrt().to(u_y.dtype)[:, None, None]
+            z_prev = sa * u_y + sn * eps  # (T, B, e)
+            u_hat = torch.stack([self.denoise(t, x, z_prev[t - 1]) for t in range(1, self.T + 1)])
+            delta = (snr[1:] - snr[:-1]).to(u_hat.dtype)[:, None]
+            den = 0.5 * self.T * self.eta * delta * (u_hat - u_y).pow(2).sum(-1)  # (T, B)
+            ce, kl = self._shared_terms(u_y, y, eps_T)  # (T, B), (B,)
+            out = (den + ce + kl).mean(-1)
         if self.validate:
             raise_nonfinite(
                 torch.isfinite(out), [f"the loss of block t={t}" for t in range(1, self.T + 1)]
