@@ -274,17 +274,22 @@ class LinearMDP:
     def rollout(
         self, policy: Tensor, loss: Tensor, generator: torch.Generator | None = None
     ) -> Trajectory:
-        """Play one episode of ``policy`` from ``s0``; observe the losses along the path."""
-        states = torch.zeros(self.H, dtype=torch.long)
-        actions = torch.zeros(self.H, dtype=torch.long)
+        """Play one episode of ``policy`` from ``s0``; observe the losses along the path.
+
+        One ``torch.rand(2H)`` draw per episode, inverted through each row's CDF on the host (the
+        rows are short; this avoids ``2H`` ``torch.multinomial`` calls and their syncs).
+        """
+        u = torch.rand(2 * self.H, generator=generator, dtype=torch.float64).tolist()
+        states, actions = [0] * self.H, [0] * self.H
         s = 0
         for h in range(self.H):
             states[h] = s
-            a = int(torch.multinomial(policy[h, s], 1, generator=generator))
+            a = _inverse_cdf(policy[h, s].tolist(), u[2 * h])
             actions[h] = a
             if h < self.H - 1:
-                s = int(torch.multinomial(self.transitions[h, s, a], 1, generator=generator))
-        return Trajectory(states, actions, loss[torch.arange(self.H), states, actions])
+                s = _inverse_cdf(self.transitions[h, s, a].tolist(), u[2 * h + 1])
+        st, ac = torch.tensor(states), torch.tensor(actions)
+        return Trajectory(st, ac, loss[torch.arange(self.H), st, ac])
 
     def check_trajectory(self, trajectory: Trajectory) -> Trajectory:
         """``trajectory`` if its three fields have length ``H``.
@@ -299,6 +304,19 @@ class LinearMDP:
                     f"trajectory.{name}: expected length H = {self.H}, got shape {tuple(t.shape)}"
                 )
         return trajectory
+
+
+def _inverse_cdf(probs: list[float], u: float) -> int:
+    """The first index whose cumulative probability exceeds ``u`` (the last positive one at most)."""
+    total = 0.0
+    last = 0
+    for i, p in enumerate(probs):
+        if p > 0:
+            last = i
+            total += p
+            if u < total:
+                return i
+    return last
 
 
 def _warn_trivial(n_actions: int) -> None:
