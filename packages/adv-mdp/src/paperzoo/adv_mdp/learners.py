@@ -118,21 +118,37 @@ class FullInfoPO(Learner):
 
 
 class _BanditPO(Learner):
-    """The shared bandit-feedback skeleton: estimate, bonus, running sum, FTRL."""
+    """The shared bandit-feedback skeleton: estimate, bonus, running sum, FTRL.
+
+    Subclasses set the theory schedule (``_schedule``), the FTRL step and the estimate transform.
+    """
 
     def __init__(
         self,
         env: LinearMDP,
         K: int,
-        eta: float,
-        gamma: float,
-        beta: float,
+        *,
+        eta: float | None = None,
+        gamma: float | None = None,
+        beta: float | None = None,
+        c_e: float = 1.0,
+        c_b: float = 1.0,
+        c_g: float = 1.0,
     ) -> None:
         super().__init__(env, K)
-        self.eta = check_positive("eta", eta)
-        self.gamma = check_positive("gamma", gamma, allow_zero=True)
-        self.beta = check_positive("beta", beta, allow_zero=True)
+        consts = (check_positive(n, v) for n, v in (("c_e", c_e), ("c_b", c_b), ("c_g", c_g)))
+        eta_th, gamma_th, beta_th = self._schedule(env, self.K, *consts)
+        self.eta = check_positive("eta", eta_th if eta is None else eta)
+        self.gamma = check_positive("gamma", gamma_th if gamma is None else gamma, allow_zero=True)
+        self.beta = check_positive("beta", beta_th if beta is None else beta, allow_zero=True)
         self.G = torch.zeros_like(self._policy)
+
+    @staticmethod
+    def _schedule(
+        env: LinearMDP, K: int, c_e: float, c_b: float, c_g: float
+    ) -> tuple[float, float, float]:
+        """``(eta, gamma, beta)`` of the theory schedule (the module table)."""
+        raise NotImplementedError
 
     def _estimate(self, q_hat: Tensor) -> Tensor:
         return q_hat
@@ -162,34 +178,17 @@ class _BanditPO(Learner):
         self._policy = self._ftrl(self.G)
 
 
-def _theory(
-    env: LinearMDP,
-    K: int,
-    eta: float | None,
-    gamma: float | None,
-    beta: float | None,
-    eta_th: float,
-    gamma_th: float,
-    beta_th: float,
-) -> tuple[float, float, float]:
-    del env, K
-    return (
-        eta_th if eta is None else eta,
-        gamma_th if gamma is None else gamma,
-        beta_th if beta is None else beta,
-    )
-
-
 class LogBarrierPO(_BanditPO):
     """Dai et al. (2023) Alg 1: policy optimisation with log-barrier FTRL and dilated bonuses.
 
     The log-barrier tolerates arbitrarily negative estimates, so ``gamma`` no longer caps ``eta``:
-    ``O~(sqrt K)`` regret with poly(A).
+    ``O~(sqrt K)`` regret with poly(A). Schedule: ``eta = c_e sqrt(A / (d H^3 K))``,
+    ``gamma = c_g / K``, ``beta = c_b H / sqrt(K)`` (the reproduction pins ``c_e = 30, c_b = 0.01,
+    c_g = 1``).
 
     Args:
         env, K: as :class:`Learner`. eta, gamma, beta: explicit values (default: the theory
-            schedule of the module table). c_e, c_b, c_g: its constants (default 1; the
-            reproduction pins ``c_e = 30, c_b = 0.01, c_g = 1``).
+            schedule). c_e, c_b, c_g: its constants (default 1).
 
     Raises:
         ValueError: ``eta <= 0``, ``gamma < 0``, ``beta < 0``, ``K < 1``, non-positive constants.
@@ -197,34 +196,12 @@ class LogBarrierPO(_BanditPO):
 
     name = "LogBarrierPO"
 
-    def __init__(
-        self,
-        env: LinearMDP,
-        K: int,
-        *,
-        eta: float | None = None,
-        gamma: float | None = None,
-        beta: float | None = None,
-        c_e: float = 1.0,
-        c_b: float = 1.0,
-        c_g: float = 1.0,
-    ) -> None:
-        K = check_positive_int("K", K)
+    @staticmethod
+    def _schedule(
+        env: LinearMDP, K: int, c_e: float, c_b: float, c_g: float
+    ) -> tuple[float, float, float]:
         H, d, A = env.H, env.dim, env.n_actions
-        c_e, c_b, c_g = (
-            check_positive(n, v) for n, v in (("c_e", c_e), ("c_b", c_b), ("c_g", c_g))
-        )
-        e, g, b = _theory(
-            env,
-            K,
-            eta,
-            gamma,
-            beta,
-            c_e * math.sqrt(A / (d * H**3 * K)),
-            c_g / K,
-            c_b * H / math.sqrt(K),
-        )
-        super().__init__(env, K, e, g, b)
+        return c_e * math.sqrt(A / (d * H**3 * K)), c_g / K, c_b * H / math.sqrt(K)
 
     def _ftrl(self, G: Tensor) -> Tensor:
         return log_barrier(G, self.eta, validate=False)
@@ -234,42 +211,25 @@ class MagnitudeReducedPO(_BanditPO):
     """Dai et al. (2023) Alg 2 (experimental): Hedge on magnitude-reduced estimates.
 
     ``Qtilde = max(Qhat, -1/eta)`` (:func:`~paperzoo.adv_mdp.estimators.magnitude_reduced`), so
-    ``eta Qtilde >= -1`` and Hedge's stability holds with ``ln A`` in place of ``A``.
+    ``eta Qtilde >= -1`` and Hedge's stability holds with ``ln A`` in place of ``A``. Schedule: as
+    :class:`LogBarrierPO` with ``eta = c_e sqrt(ln A / (d H^3 K))``.
     Deviation: our reconstruction of the estimator (the paper body was not reachable).
 
-    Args / Raises: as :class:`LogBarrierPO` (``eta = c_e sqrt(ln A / (d H^3 K))``).
+    Args:
+        env, K, eta, gamma, beta, c_e, c_b, c_g: as :class:`LogBarrierPO`.
+
+    Raises:
+        ValueError: as :class:`LogBarrierPO`.
     """
 
     name = "MagnitudeReducedPO"
 
-    def __init__(
-        self,
-        env: LinearMDP,
-        K: int,
-        *,
-        eta: float | None = None,
-        gamma: float | None = None,
-        beta: float | None = None,
-        c_e: float = 1.0,
-        c_b: float = 1.0,
-        c_g: float = 1.0,
-    ) -> None:
-        K = check_positive_int("K", K)
+    @staticmethod
+    def _schedule(
+        env: LinearMDP, K: int, c_e: float, c_b: float, c_g: float
+    ) -> tuple[float, float, float]:
         H, d, A = env.H, env.dim, env.n_actions
-        c_e, c_b, c_g = (
-            check_positive(n, v) for n, v in (("c_e", c_e), ("c_b", c_b), ("c_g", c_g))
-        )
-        e, g, b = _theory(
-            env,
-            K,
-            eta,
-            gamma,
-            beta,
-            c_e * math.sqrt(math.log(A) / (d * H**3 * K)),
-            c_g / K,
-            c_b * H / math.sqrt(K),
-        )
-        super().__init__(env, K, e, g, b)
+        return c_e * math.sqrt(math.log(A) / (d * H**3 * K)), c_g / K, c_b * H / math.sqrt(K)
 
     def _estimate(self, q_hat: Tensor) -> Tensor:
         return magnitude_reduced(q_hat, self.eta)
@@ -278,9 +238,15 @@ class MagnitudeReducedPO(_BanditPO):
 class DilatedBonusPO(_BanditPO):
     """Luo, Wei & Lee (2021): Hedge with dilated bonuses; ``eta |Qhat| <= 1`` couples ``eta = gamma/(2H)``.
 
-    ``O~(K^{2/3})`` regret with a simulator.
+    ``O~(K^{2/3})`` regret with a simulator. Schedule: ``gamma = c_g K^(-2/3)``,
+    ``beta = c_b H K^(-1/3)``, ``eta = gamma / (2H)`` (from the explicit ``gamma`` if one is given;
+    ``c_e`` is unused).
 
-    Args / Raises: as :class:`LogBarrierPO` (``c_e`` unused: ``eta`` follows ``gamma``).
+    Args:
+        env, K, eta, gamma, beta, c_e, c_b, c_g: as :class:`LogBarrierPO`.
+
+    Raises:
+        ValueError: as :class:`LogBarrierPO`.
     """
 
     name = "DilatedBonusPO"
@@ -293,39 +259,39 @@ class DilatedBonusPO(_BanditPO):
         eta: float | None = None,
         gamma: float | None = None,
         beta: float | None = None,
+        c_e: float = 1.0,
         c_b: float = 1.0,
         c_g: float = 1.0,
     ) -> None:
-        K = check_positive_int("K", K)
-        H = env.H
-        c_b, c_g = (check_positive(n, v) for n, v in (("c_b", c_b), ("c_g", c_g)))
-        gam = c_g * K ** (-2.0 / 3.0) if gamma is None else gamma
-        e, g, b = _theory(env, K, eta, gamma, beta, gam / (2 * H), gam, c_b * H * K ** (-1.0 / 3.0))
-        super().__init__(env, K, e, g, b)
+        if eta is None and gamma is not None:
+            eta = check_positive("gamma", gamma) / (2 * env.H)
+        super().__init__(env, K, eta=eta, gamma=gamma, beta=beta, c_e=c_e, c_b=c_b, c_g=c_g)
+
+    @staticmethod
+    def _schedule(
+        env: LinearMDP, K: int, c_e: float, c_b: float, c_g: float
+    ) -> tuple[float, float, float]:
+        gamma = c_g * K ** (-2.0 / 3.0)
+        return gamma / (2 * env.H), gamma, c_b * env.H * K ** (-1.0 / 3.0)
 
 
 class NaivePO(_BanditPO):
     """Hedge on gamma-regularised linear estimates with no bonus and ``eta`` not coupled to ``gamma``.
 
-    Args / Raises: as :class:`LogBarrierPO` (``beta`` is 0; ``c_b`` absent).
+    Schedule: ``eta = c_e sqrt(ln A / (d H^3 K))``, ``gamma = c_g / K``, ``beta = 0``.
+
+    Args:
+        env, K, eta, gamma, beta, c_e, c_b, c_g: as :class:`LogBarrierPO` (``c_b`` unused).
+
+    Raises:
+        ValueError: as :class:`LogBarrierPO`.
     """
 
     name = "NaivePO"
 
-    def __init__(
-        self,
-        env: LinearMDP,
-        K: int,
-        *,
-        eta: float | None = None,
-        gamma: float | None = None,
-        c_e: float = 1.0,
-        c_g: float = 1.0,
-    ) -> None:
-        K = check_positive_int("K", K)
+    @staticmethod
+    def _schedule(
+        env: LinearMDP, K: int, c_e: float, c_b: float, c_g: float
+    ) -> tuple[float, float, float]:
         H, d, A = env.H, env.dim, env.n_actions
-        c_e, c_g = (check_positive(n, v) for n, v in (("c_e", c_e), ("c_g", c_g)))
-        e, g, _ = _theory(
-            env, K, eta, gamma, 0.0, c_e * math.sqrt(math.log(A) / (d * H**3 * K)), c_g / K, 0.0
-        )
-        super().__init__(env, K, e, g, 0.0)
+        return c_e * math.sqrt(math.log(A) / (d * H**3 * K)), c_g / K, 0.0
