@@ -220,8 +220,10 @@ def run_experiment(cfg: AdvMDPConfig, ctx: RunContext) -> Result:
         for m in methods:
             ratios = [a / u for a, u in zip(regret[m, top], regret["Uniform", top], strict=True)]
             rows.append(Row.from_values(m, f"ratio_to_uniform_K{top}", ratios))
-    checks = _checks(rows, Ks[-1]) if set(SPEC_METHODS) <= set(methods) else []
-    checks.append(_interior_check(tuned, {m: factories[m][1] for m in tuned}))
+    checks: list[Check] = []
+    if set(SPEC_METHODS) <= set(methods):  # the checks are defined on the full table
+        checks = _checks(rows, Ks[-1])
+        checks.append(_interior_check(tuned, {m: factories[m][1] for m in tuned}))
     return Result(
         rows=rows,
         checks=checks,
