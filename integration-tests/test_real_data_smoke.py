@@ -18,7 +18,8 @@ from paperzoo.core.fixtures import write_fixture
 
 pytest.importorskip("torchvision")
 
-# experiment -> (fixture data sets written into one folder ("name:K" writes K classes), extra --set)
+# experiment -> (fixture data sets written into one folder ("name:K" writes K classes,
+# "image-folder:a,b" names the class folders), extra --set overrides)
 CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "af-kan": (("mnist", "fashion-mnist"), ("real_datasets=mnist",)),
     "noprop": (("cifar10",), ("real_dataset=cifar10",)),
@@ -34,6 +35,7 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "neucb": (("table",), ()),
     "unpg": (("cars196:12",), ("batch_size=8",)),  # cars196's fixture is a flat class tree
     "zloss": (("text-corpus",), ("run_quality=false", "run_many=false")),
+    "hyp-oc": (("image-folder:print,real,replay",), ("image_size=8", "pca_dim=4", "batch_size=4")),
     "ldr": (("table",), ()),
     "hpm": (("image-folder",), ("real_dataset=image-folder", "image_size=16", "batch_size=16")),
 }
@@ -51,7 +53,10 @@ def test_smoke_on_the_fixture_of_the_papers_data_set(tmp_path: Path, name: str) 
     data = tmp_path / "data"
     for fixture in fixtures:
         name_, _, k = fixture.partition(":")
-        write_fixture(name_, data, num_classes=int(k) if k else None)
+        if "," in k:
+            write_fixture(name_, data, class_names=k.split(","))
+        else:
+            write_fixture(name_, data, num_classes=int(k) if k else None)
     before = _files(data)
     args = ["run", name, "--smoke", "--device", "cpu", "--out", str(tmp_path / "out")]
     for kv in (f"data_root={data}", *sets):

@@ -131,3 +131,11 @@ def test_one_table_file_is_split_three_ways_stratified_and_seeded(tmp_path: Path
     )
     with pytest.raises(ValueError, match="val_fraction \\+ test_fraction"):
         load_real_split("table", one, val_fraction=0.5, test_fraction=0.5)
+
+
+def test_image_folder_fixture_takes_class_names(tmp_path: Path) -> None:
+    write_fixture("image-folder", tmp_path, per_class=4, class_names=["real", "print"])
+    train = load_real_dataset("image-folder", tmp_path, split="train", image_size=8)
+    assert train.classes == ("print", "real") and len(train) == 8
+    with pytest.raises(ValueError, match="class_names"):
+        write_fixture("image-folder", tmp_path / "b", class_names=["real", "real"])

@@ -20,7 +20,7 @@ need pillow (the core's ``vision`` extra); the others need only numpy.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -110,8 +110,14 @@ def _png_tree(
     return written
 
 
-def _folder(root: Path, per_class: int, num_classes: int, rng: np.random.Generator) -> None:
-    classes = [f"class{k:02d}" for k in range(num_classes)]
+def _folder(
+    root: Path,
+    per_class: int,
+    num_classes: int,
+    rng: np.random.Generator,
+    names: Sequence[str] | None = None,
+) -> None:
+    classes = list(names) if names else [f"class{k:02d}" for k in range(num_classes)]
     _png_tree(root / "train", classes, per_class, rng)
     _png_tree(root / "test", classes, max(2, per_class // 2), rng)
 
@@ -190,6 +196,7 @@ def write_fixture(
     per_class: int = 8,
     num_classes: int | None = None,
     seed: int = 0,
+    class_names: Sequence[str] | None = None,
 ) -> Path:
     """Write a tiny copy of data set ``name`` in its official layout under ``root``.
 
@@ -202,6 +209,8 @@ def write_fixture(
             0..9 of its 100), 8 for the retrieval sets (4 train and 4 test classes), 4 for an
             image folder, 3 for a table; for the text corpus it scales the vocabulary.
         seed: the seed of every pixel, label order and feature.
+        class_names: the class folder names of an ``image-folder`` fixture (e.g. ``["attack",
+            "real"]``; they set ``num_classes``); ignored for the other names.
 
     Returns:
         ``root`` as a :class:`~pathlib.Path`, ready for ``load_real_dataset(name, root)``.
@@ -221,7 +230,14 @@ def write_fixture(
         if num_classes is None
         else check_positive_int("num_classes", num_classes, minimum=2)
     )
+    names = list(class_names) if class_names is not None and name == "image-folder" else None
+    if names is not None and (len(names) < 2 or len(set(names)) != len(names)):
+        raise ValueError(f"class_names: expected 2 or more distinct names, got {names}")
     path = Path(root).expanduser()
     path.mkdir(parents=True, exist_ok=True)
-    writer(path, per_class, k, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    if names is not None:
+        _folder(path, per_class, len(names), rng, names)
+    else:
+        writer(path, per_class, k, rng)
     return path
