@@ -186,7 +186,8 @@ def _laplacian_rows(p: Tensor, c: Tensor) -> Tensor:
     k = p.shape[1]
     degree = c.sum(dim=1)
     quad = (p * p) @ degree - ((p @ c) * p).sum(dim=1)
-    return 2.0 * quad / (k * k)
+    # a nonnegative C makes the form >= 0; rounding can leave -1e-17 where it is 0
+    return 2.0 * quad.clamp_min(0.0) / (k * k)
 
 
 def _batch_correlation(p: Tensor, eps: float = 1e-8) -> Tensor:
@@ -216,7 +217,8 @@ def label_correlation_loss(
 
     so labels that co-occur in training are pushed to similar probabilities (``mean`` over the
     batch gives the spec's :math:`\frac{1}{NK^2}\sum_n\sum_{jk}`). Row n depends on example n
-    alone.
+    alone. The quadratic form is clamped at 0 (for a ``C`` with negative entries, i.e.
+    ``clip_negative=False``, the double sum can be negative and the clamp changes it).
 
     ``"align"``: :math:`\|\mathrm{corr}_{batch}(p) - C\|_F^2 / K^2` (batch Pearson correlation of
     the predicted probabilities, ``eps = 1e-8`` in the std, diagonals of both set to 0), one value
