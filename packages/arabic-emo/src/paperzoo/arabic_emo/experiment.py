@@ -346,7 +346,14 @@ EXPERIMENT = Experiment(
             "d_meta": 16,
             "lstm_hidden": 16,
         },
-        "quick": {},
+        # the spec's sizes (d_meta 128, Bi-LSTM 128, 10 epochs) cost ~7 min per seed on one CPU
+        # thread: quick keeps the protocol at a quarter of the widths and 6 stage-B epochs
+        "quick": {
+            "encoder_sizes": (16, 24, 32),
+            "d_meta": 32,
+            "lstm_hidden": 32,
+            "stage_b_epochs": 6,
+        },
         "full": {"stage_b_epochs": 20, "stage_a_epochs": 3},
     },
     seeds={"smoke": 1, "quick": 3, "full": 5},
