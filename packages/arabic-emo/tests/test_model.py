@@ -178,7 +178,7 @@ def test_bad_encoder_inputs_get_clear_errors(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(importlib, "import_module", no_transformers)
     with pytest.raises(ImportError, match=r"pip install 'paperzoo-arabic-emo\[hf\]'"):
-        StackedEncoder([EncoderSpec("UBC-NLP/MARBERT")])
+        StackedEncoder([EncoderSpec("aubmindlab/bert-base-arabertv02")])
 
 
 def test_bad_head_inputs_get_clear_errors() -> None:
