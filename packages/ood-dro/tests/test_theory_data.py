@@ -40,7 +40,7 @@ def test_linear_error_is_invariant_to_positive_scaling_and_bayes_is_its_minimum(
     thetas = torch.randn(20, 7, generator=g, dtype=torch.float64)
     e = linear_error(thetas, mu0)
     torch.testing.assert_close(linear_error(3.7 * thetas, mu0), e, rtol=1e-12, atol=0)
-    b = bayes_error(1.5)
+    b = bayes_error(float(mu0.norm()))  # 1.5 up to float32 rounding of the drawn direction
     assert float(e.min()) >= b - 1e-12
     assert float(linear_error(mu0, mu0)) == pytest.approx(b, abs=1e-12)
     assert bayes_error(1.0) == pytest.approx(0.15865525393145707)
