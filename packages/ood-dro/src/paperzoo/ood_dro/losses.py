@@ -72,8 +72,9 @@ def check_pm1_labels(
     """``y`` if it is a 1-D integer tensor of binary labels in ``{-1, +1}`` (of length ``n``).
 
     Raises:
-        TypeError: not an integer tensor. ValueError: wrong rank or length, or (with
-        ``validate``, one host sync) a value other than -1 and +1.
+        TypeError: not an integer tensor.
+        ValueError: wrong rank or length, or (with ``validate``, one host sync) a value other
+            than -1 and +1.
     """
     t = check_labels(name, y, n=n, validate=False)
     if validate and t.numel() > 0 and not bool(((t == 1) | (t == -1)).all()):
@@ -204,8 +205,9 @@ def robust_hinge_linear(
         ``(N,)``.
 
     Raises:
-        TypeError/ValueError: a non-float or non-1-D ``margin``, an empty batch, NaN/inf,
-        ``w_norm`` of another shape or negative, ``gamma <= 0``.
+        TypeError: a non-float ``margin``.
+        ValueError: a non-1-D ``margin``, an empty batch, NaN/inf, ``w_norm`` of another shape
+            or negative, ``gamma <= 0``.
     """
     g = check_positive("gamma", gamma, allow_inf=True)
     a = _check_margin(margin, w_norm, validate)

@@ -129,9 +129,10 @@ def robust_surrogate(
         detached (``x`` itself when ``steps = 0``).
 
     Raises:
-        TypeError/ValueError: non-float, empty or non-finite ``x``; bad labels; ``gamma <= 0``
-        with ``steps > 0`` (the inner sup is unbounded); ``steps < 0``; ``step_size <= 0``;
-        unknown ``cost``/``schedule``/``loss_fn``.
+        TypeError: non-float ``x`` or labels of the wrong type.
+        ValueError: empty or non-finite ``x``; bad label values; ``gamma <= 0`` with
+            ``steps > 0`` (the inner sup is unbounded); ``steps < 0``; ``step_size <= 0``;
+            unknown ``cost``/``schedule``/``loss_fn``.
 
     Deviations: the model's train/eval mode is left as it is (the reference switches to eval
     inside the ascent and never switches back); ``z*`` is detached explicitly.
