@@ -35,7 +35,7 @@ def test_num_features_below_one(bad: int) -> None:
         PositiveRandomFeatures(8, 2.5)  # type: ignore[arg-type]
 
 
-def test_negative_M() -> None:
+def test_negative_gerf_parameter() -> None:
     with pytest.raises(ValueError, match="M: expected a finite value >= 0"):
         SNNKLinear(8, 4, 16, M=-0.1)
     with pytest.raises(ValueError, match="M:"):

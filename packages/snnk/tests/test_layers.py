@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -48,7 +49,7 @@ def test_from_linear_error_falls_as_m_grows(activation: str) -> None:
             with torch.no_grad():
                 e.append(float((layer(x) - target).norm() / target.norm()))
         errs.append(sum(e) / len(e))
-    assert all(a > b for a, b in zip(errs, errs[1:], strict=False)), errs
+    assert all(a > b for a, b in itertools.pairwise(errs)), errs
     assert errs[-1] < 0.05, errs
 
 

@@ -102,7 +102,7 @@ def test_relative_mse_decays_as_one_over_m(kind: str) -> None:
 
 
 @pytest.mark.parametrize("M", [0.25, 1.0])
-def test_gerf_mean_is_unchanged_by_M(M: float) -> None:
+def test_gerf_mean_is_unchanged_by_the_gerf_parameter(M: float) -> None:
     x, w, b = _unit_ball_pair(8, 4)
     target = float(torch.cos(x @ w.T + b))
     est = _block_estimates("cos", x, w, b, 64, 400, M=M, seed=5)
