@@ -240,7 +240,9 @@ def _adapted(
     torch.manual_seed(seed)
     model = nn.Sequential(*copy.deepcopy(backbone), nn.Linear(cfg.hidden, 5))
     head = model[4]
-    if method == "full":
+    if method == "full":  # the backbone copy arrives frozen: unfreeze all of it
+        for p in model.parameters():
+            p.requires_grad_(True)
         return model
     where = ["1", "3"]  # after each hidden block, where Houlsby adapters go
     if method == "houlsby":
@@ -295,6 +297,7 @@ def _adapter_part(cfg: SNNKConfig, ctx: RunContext) -> tuple[list[Row], dict[str
         pre_acc = accuracy(net, *classes(split.x_test, split.y_test, 0), device=ctx.device)
         values.setdefault(("backbone (classes 0-4)", "test_acc"), []).append(pre_acc)
         for label, method, size in adapter_methods(cfg):
+            trained: dict[float, nn.Sequential] = {}
 
             def score(
                 params: dict[str, Any],
@@ -302,12 +305,14 @@ def _adapter_part(cfg: SNNKConfig, ctx: RunContext) -> tuple[list[Row], dict[str
                 size: int = size,
                 seed: int = seed,
                 backbone: nn.Sequential = backbone,
+                trained: dict[float, nn.Sequential] = trained,
             ) -> float:
                 model = _fit_adapted(method, size, backbone, params["lr"], tr, cfg, seed, ctx)
+                trained[params["lr"]] = model
                 return accuracy(model, *va, device=ctx.device)
 
             sel = select_on_validation(grid(lr=cfg.lrs), score, log=ctx.log)
-            model = _fit_adapted(method, size, backbone, sel.best["lr"], tr, cfg, seed, ctx)
+            model = trained[sel.best["lr"]]  # the run that was scored, not a retrain
             head = trainable_parameters(model[4])
             for metric, v in (
                 ("test_acc", accuracy(model, *te, device=ctx.device)),
@@ -506,7 +511,7 @@ EXPERIMENT = Experiment(
             "friedman_test": 100,
             "mlp_epochs": 2,
         },
-        "quick": {},
+        "quick": {"pretrain_epochs": 20, "adapt_epochs": 20, "mlp_epochs": 100},
         "full": {
             "kernel_reps": 200,
             "pretrain_epochs": 60,
