@@ -43,3 +43,21 @@ def test_smoke_reproduction_produces_rows_and_checks() -> None:
     assert find_row(res.rows, "cos", "kernel_mse_loglog_slope").mean < 0
     assert find_row(res.rows, "ridge on raw features", "friedman1_test_mse").mean > 0
     assert len(res.checks) == 2
+
+
+def test_full_fine_tune_trains_the_backbone_and_head_only_does_not() -> None:
+    from torch import nn
+
+    from paperzoo.core.models import mlp
+    from paperzoo.snnk import trainable_parameters
+    from paperzoo.snnk.experiment import SNNKConfig, _adapted
+
+    backbone = nn.Sequential(*list(mlp([40, 32, 32, 5]))[:4])
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    cfg = SNNKConfig(hidden=32)
+    full = _adapted("full", 0, backbone, cfg, 0)
+    assert trainable_parameters(full) == (40 * 32 + 32) + (32 * 32 + 32) + (32 * 5 + 5)
+    assert trainable_parameters(_adapted("head", 0, backbone, cfg, 0)) == 32 * 5 + 5
+    snnk = _adapted("cos-snnk", 8, backbone, cfg, 0)
+    assert trainable_parameters(snnk) == 2 * (8 * 32 + 32) + 32 * 5 + 5

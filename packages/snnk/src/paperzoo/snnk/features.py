@@ -33,6 +33,7 @@ __all__ = [
     "PRESCALES",
     "PositiveRandomFeatures",
     "Prescale",
+    "RandomProjection",
     "ReLURandomFeatures",
     "arccos_kernel",
     "check_input",
@@ -213,7 +214,45 @@ def arccos_kernel(x: Tensor, w: Tensor) -> Tensor:
     return k
 
 
-class PositiveRandomFeatures(nn.Module):
+class RandomProjection(nn.Module):
+    """A frozen ``G`` ``(num_features, in_dim)`` with ``N(0, I)`` rows (buffer, in ``state_dict``):
+    the base of the feature maps.
+
+    Args:
+        in_dim: ``d``. num_features: ``m``. orthogonal: orthogonal rows. seed: seed of ``G``
+        (``None``: torch's global generator). validate: input checks (host syncs).
+    """
+
+    G: Tensor
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_features: int,
+        orthogonal: bool = False,
+        seed: int | None = None,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        self.in_dim = check_positive_int("in_dim", in_dim)
+        self.num_features = check_positive_int("num_features", num_features)
+        self.orthogonal = bool(orthogonal)
+        self.seed = seed
+        self.validate = validate
+        self.register_buffer("G", self._draw())
+
+    def reset_parameters(self) -> None:
+        """Redraw ``G`` (from ``seed``, or torch's global generator)."""
+        self.G.copy_(self._draw())
+
+    def _draw(self) -> Tensor:
+        gen = seeded_generator(self.seed)
+        return gaussian_projection(
+            self.num_features, self.in_dim, orthogonal=self.orthogonal, generator=gen
+        )
+
+
+class PositiveRandomFeatures(RandomProjection):
     """The positive (GERF) feature map ``x (*, in_dim) -> Psi(x) (*, num_features)``.
 
     The projection ``G`` ``(m, d)`` is a frozen buffer (saved in ``state_dict``).
@@ -232,8 +271,6 @@ class PositiveRandomFeatures(nn.Module):
     (apparently unintended); ``"d^-1/4"`` scales both by ``d^(-1/4)``.
     """
 
-    G: Tensor
-
     def __init__(
         self,
         in_dim: int,
@@ -244,25 +281,9 @@ class PositiveRandomFeatures(nn.Module):
         seed: int | None = None,
         validate: bool = True,
     ) -> None:
-        super().__init__()
-        self.in_dim = check_positive_int("in_dim", in_dim)
-        self.num_features = check_positive_int("num_features", num_features)
+        super().__init__(in_dim, num_features, orthogonal, seed, validate)
         self.M = check_positive("M", M, allow_zero=True)
-        self.orthogonal = bool(orthogonal)
         self.prescale: Prescale = check_choice("prescale", prescale, PRESCALES)
-        self.seed = seed
-        self.validate = validate
-        self.register_buffer("G", self._draw())
-
-    def reset_parameters(self) -> None:
-        """Redraw ``G`` (from ``seed``, or torch's global generator)."""
-        self.G.copy_(self._draw())
-
-    def _draw(self) -> Tensor:
-        gen = seeded_generator(self.seed)
-        return gaussian_projection(
-            self.num_features, self.in_dim, orthogonal=self.orthogonal, generator=gen
-        )
 
     def forward(self, x: Tensor) -> Tensor:
         """``Psi(prescale(x))`` ``(*, num_features)`` of ``x`` ``(*, in_dim)``."""
@@ -278,7 +299,7 @@ class PositiveRandomFeatures(nn.Module):
         )
 
 
-class ReLURandomFeatures(nn.Module):
+class ReLURandomFeatures(RandomProjection):
     """The ReLU feature map ``x (*, in_dim) -> max(G x, floor) / sqrt(m)`` ``(*, num_features)``.
 
     Args:
@@ -290,8 +311,6 @@ class ReLURandomFeatures(nn.Module):
         validate: check inputs (a host sync for finiteness).
     """
 
-    G: Tensor
-
     def __init__(
         self,
         in_dim: int,
@@ -301,26 +320,10 @@ class ReLURandomFeatures(nn.Module):
         seed: int | None = None,
         validate: bool = True,
     ) -> None:
-        super().__init__()
-        self.in_dim = check_positive_int("in_dim", in_dim)
-        self.num_features = check_positive_int("num_features", num_features)
+        super().__init__(in_dim, num_features, orthogonal, seed, validate)
         self.floor = float(floor)
         if not math.isfinite(self.floor):
             raise ValueError(f"floor: expected a finite number, got {floor!r}")
-        self.orthogonal = bool(orthogonal)
-        self.seed = seed
-        self.validate = validate
-        self.register_buffer("G", self._draw())
-
-    def reset_parameters(self) -> None:
-        """Redraw ``G`` (from ``seed``, or torch's global generator)."""
-        self.G.copy_(self._draw())
-
-    def _draw(self) -> Tensor:
-        gen = seeded_generator(self.seed)
-        return gaussian_projection(
-            self.num_features, self.in_dim, orthogonal=self.orthogonal, generator=gen
-        )
 
     def forward(self, x: Tensor) -> Tensor:
         """``max(G x, floor) / sqrt(m)`` ``(*, num_features)`` of ``x`` ``(*, in_dim)``."""
