@@ -191,8 +191,9 @@ class SNNKLinear(nn.Module):
         """``Psi(x) Theta`` ``(*, out_features)`` of ``x`` ``(*, in_features)``.
 
         Raises:
-            TypeError: non-floating ``x``. ValueError: another last dim, an empty batch, NaN/inf
-            in ``x`` or ``Theta``, or a feature exponent that overflows (with ``validate``).
+            TypeError: non-floating ``x``, or another dtype than ``Theta`` outside autocast.
+            ValueError: another last dim, an empty batch, NaN/inf in ``x`` or ``Theta``, or a
+                feature exponent that overflows or underflows (with ``validate``).
         """
         check_input("SNNKLinear: x", x, self.in_features, validate=False)
         check_like("SNNKLinear: x", x, self.theta, owner="SNNKLinear")
