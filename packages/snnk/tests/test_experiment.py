@@ -1,0 +1,63 @@
+"""The registered reproduction: config checks, and each part end to end at a tiny budget."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paperzoo.core.checks import UserError
+from paperzoo.core.experiments import RunContext, find_row, get_experiment
+from paperzoo.snnk.experiment import kernel_relative_mse
+
+
+@pytest.mark.parametrize(
+    ("sets", "match"),
+    [
+        (["parts=kernel,attention"], "parts"),
+        (["kernel_ms=(16)"], "kernel_ms"),
+        (["lrs=()"], "lrs"),
+        (["bundle_m=0"], "bundle_m"),
+        (["friedman_noise=-1"], "friedman_noise"),
+        (["threads=0"], "threads"),
+    ],
+)
+def test_bad_config_values_are_one_user_error(sets: list[str], match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        get_experiment("snnk").make_config("smoke", sets)
+
+
+def test_kernel_relative_mse_shrinks_with_m() -> None:
+    for kind in ("cos", "relu"):
+        small = kernel_relative_mse(kind, 8, 8, 16, 20, seed=0)
+        large = kernel_relative_mse(kind, 8, 8, 1024, 20, seed=0)
+        assert large < small / 10
+
+
+@pytest.mark.slow
+def test_smoke_reproduction_produces_rows_and_checks() -> None:
+    exp = get_experiment("snnk")
+    cfg = exp.make_config(
+        "smoke", ["parts=kernel,bundle", "friedman_train=100", "friedman_test=50"]
+    )
+    res = exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))
+    assert find_row(res.rows, "cos", "kernel_mse_loglog_slope").mean < 0
+    assert find_row(res.rows, "ridge on raw features", "friedman1_test_mse").mean > 0
+    assert len(res.checks) == 2
+
+
+def test_full_fine_tune_trains_the_backbone_and_head_only_does_not() -> None:
+    from torch import nn
+
+    from paperzoo.core.models import mlp
+    from paperzoo.snnk import trainable_parameters
+    from paperzoo.snnk.experiment import SNNKConfig, _adapted
+
+    backbone = nn.Sequential(*list(mlp([40, 32, 32, 5]))[:4])
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    cfg = SNNKConfig(hidden=32)
+    full = _adapted("full", 0, backbone, cfg, 0)
+    assert trainable_parameters(full) == (40 * 32 + 32) + (32 * 32 + 32) + (32 * 5 + 5)
+    assert trainable_parameters(_adapted("head", 0, backbone, cfg, 0)) == 32 * 5 + 5
+    snnk = _adapted("cos-snnk", 8, backbone, cfg, 0)
+    assert trainable_parameters(snnk) == 2 * (8 * 32 + 32) + 32 * 5 + 5
