@@ -16,6 +16,7 @@ from paperzoo.modhifi.fidelity import (
 from paperzoo.modhifi.pruning import (
     ModHiFiPruner,
     PruningPlan,
+    l2_channel_scores,
     mask_input_channels,
     select_channels,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "compensation",
     "csm_from_contributions",
     "edit_slices",
+    "l2_channel_scores",
     "mask_input_channels",
     "random_slices",
     "recalibrate_batchnorm",

@@ -35,6 +35,7 @@ __all__ = [
     "ModHiFiPruner",
     "PruningPlan",
     "input_channels",
+    "l2_channel_scores",
     "mask_input_channels",
     "select_channels",
 ]
@@ -146,8 +147,8 @@ class ModHiFiPruner:
             layers must have the same ``n``); processed in this order (front to back).
         keep: fraction of each output channel's top components kept, in ``(0, 1]`` (paper: remove
             the bottom 1-20% per iteration, ``keep`` 0.8-0.99). Default 0.9.
-        budget: instead of ``keep``: keep exactly this many input channels per group (our
-            addition, for equal-budget comparisons).
+        budget: instead of ``keep``: keep exactly this many input channels per group (one int
+            for all groups or one per group; our addition, for equal-budget comparisons).
         compensate: rescale survivors by Prop. 3.8's ``delta`` (needs ``Q``). Default True.
         recalibrate_bn: re-estimate BatchNorm statistics on the calibration data in
             :meth:`apply` (paper follows OBC). Default True.
@@ -169,7 +170,7 @@ class ModHiFiPruner:
         layers: Sequence[LayerSpec],
         *,
         keep: float = 0.9,
-        budget: int | None = None,
+        budget: int | Sequence[int] | None = None,
         compensate: bool = True,
         recalibrate_bn: bool = True,
         ridge: float = 1e-4,
@@ -181,6 +182,7 @@ class ModHiFiPruner:
             raise ValueError("layers: expected a non-empty sequence of layers or groups")
         self.model = model
         self.groups: list[list[str]] = []
+        self._sizes: list[int] = []
         for spec in layers:
             members = [spec] if isinstance(spec, str | nn.Module) else list(spec)
             if not members:
@@ -191,11 +193,17 @@ class ModHiFiPruner:
                 raise ValueError(
                     f"layers: coupled group {names} has mismatched input channel counts {sizes}"
                 )
-            if budget is not None:
-                _check_budget(budget, sizes[0])
             self.groups.append(names)
+            self._sizes.append(sizes[0])
         self.keep = _check_keep(keep)
-        self.budget = budget
+        self.budgets: list[int] | None = None
+        if budget is not None:
+            per = [budget] * len(self.groups) if isinstance(budget, int) else list(budget)
+            if len(per) != len(self.groups):
+                raise ValueError(
+                    f"budget: expected one int or one per group ({len(self.groups)}), got {budget!r}"
+                )
+            self.budgets = [_check_budget(b, n) for b, n in zip(per, self._sizes, strict=True)]
         self.compensate = bool(compensate)
         self.recalibrate_bn = bool(recalibrate_bn)
         self.ridge = check_positive("ridge", ridge, allow_zero=True)
@@ -220,15 +228,15 @@ class ModHiFiPruner:
         warn_if_training(self.model)
         work = copy.deepcopy(self.model).eval()
         plan = PruningPlan(groups=[list(g) for g in self.groups])
-        for names in self.groups:
+        for g, names in enumerate(self.groups):
             stats = [
                 LayerStats.collect(work, nm, batches, center=self.center, need_q=self.compensate)
                 for nm in names
             ]
             kept = select_channels(
                 [s.scores(self.score) for s in stats],
-                keep=None if self.budget is not None else self.keep,
-                budget=self.budget,
+                keep=None if self.budgets is not None else self.keep,
+                budget=None if self.budgets is None else self.budgets[g],
             )
             for nm, st in zip(names, stats, strict=True):
                 if self.compensate:
@@ -278,7 +286,7 @@ class ModHiFiPruner:
         if self.plan is None or not self._applied:
             raise RuntimeError("materialize: call fit(data) and apply() first")
         small = copy.deepcopy(self.model).eval()
-        leaves = [(nm, m) for nm, m in small.named_modules() if not list(m.children())]
+        leaves = _leaves(small)
         for names in self.plan.groups:
             if len(names) != 1:
                 raise ValueError(
@@ -314,7 +322,10 @@ def _slice_param(m: nn.Module, name: str, idx: Tensor, dim: int) -> None:
         setattr(m, name, new)
 
 
-def _slice_pair(leaves: list[tuple[str, nn.Module]], name: str, idx: Tensor) -> None:
+def _producer(
+    leaves: list[tuple[str, nn.Module]], name: str
+) -> tuple[nn.Conv2d | nn.Linear, list[nn.modules.batchnorm._BatchNorm], nn.Conv2d | nn.Linear]:
+    """``(producer, BatchNorms in between, consumer)`` of layer ``name`` in leaf-module order."""
     pos = next(i for i, (nm, _) in enumerate(leaves) if nm == name)
     consumer = leaves[pos][1]
     assert isinstance(consumer, nn.Conv2d | nn.Linear)
@@ -333,7 +344,31 @@ def _slice_pair(leaves: list[tuple[str, nn.Module]], name: str, idx: Tensor) -> 
     elif isinstance(producer, nn.Linear):
         out = producer.out_features
     if producer is None or out != n or any(b.num_features != n for b in bns):
-        raise ValueError(f"materialize: no producer with {n} outputs right before {name!r}")
+        raise ValueError(f"layers: no producer with {n} outputs right before {name!r}")
+    return producer, bns, consumer
+
+
+def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(nm, m) for nm, m in model.named_modules() if not list(m.children())]
+
+
+def l2_channel_scores(model: nn.Module, layer: str | nn.Module) -> Tensor:
+    """The L2-norm filter-pruning baseline's scores ``(n,)`` for the input channels of ``layer``:
+    the L2 norm of each output filter of its producer (the previous Conv2d/Linear in module
+    order; Li et al.'s criterion). Keep the largest.
+
+    Raises:
+        ValueError: ``layer`` missing, or no producer with ``n`` outputs right before it.
+    """
+    name, mod = resolve_layer(model, layer)
+    check_scorable(name, mod)
+    producer, _, _ = _producer(_leaves(model), name)
+    scores: Tensor = producer.weight.detach().flatten(1).norm(dim=1)
+    return scores
+
+
+def _slice_pair(leaves: list[tuple[str, nn.Module]], name: str, idx: Tensor) -> None:
+    producer, bns, consumer = _producer(leaves, name)
     if isinstance(producer, nn.Conv2d) and producer.groups != 1:
         raise ValueError(f"materialize: the producer of {name!r} is a grouped conv")
     k = int(idx.numel())
