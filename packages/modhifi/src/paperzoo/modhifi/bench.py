@@ -4,11 +4,11 @@ model's real CPU inference speedup, against torch-pruning's L2 (magnitude) pruni
 Cases (each timed in this process and run; ``ratio`` = that impl's median over ours, > 1: ours
 is faster):
 
-- scoring conv2-conv4 of a BN CNN (64-128-128-256 on 3x32x32, 256 calibration inputs): our
+- scoring conv2-conv4 of a BN CNN (32-64-64-128 on 3x32x32, 64 calibration inputs): our
   saliency (one forward + one ``conv2d_weight`` per layer), our full statistics with ``Q``, and
   torch-pruning's ``MagnitudeImportance`` (weights only, no data: expected faster);
 - ``Q`` of one layer: the batched grouped convolution against a per-output-channel loop;
-- compensation for ``c_out = n = 128``: one batched Cholesky against a per-channel ``solve`` loop;
+- compensation for ``c_out = n = 64``: one batched Cholesky against a per-channel ``solve`` loop;
 - inference at batch 64 (the paper's CPU protocol, shorter): the dense model, ours after
   ``materialize()`` at 50% channel removal, and torch-pruning's L2-pruned model of the same shape.
 
@@ -35,6 +35,7 @@ from paperzoo.modhifi.stats import LayerStats
 __all__ = ["BENCHMARK", "loop_q", "loop_solve", "run_bench"]
 
 LAYERS = ("conv2", "conv3", "conv4")
+WIDTHS = (32, 64, 64, 128)
 
 
 def loop_q(conv: nn.Conv2d, x: Tensor) -> Tensor:
@@ -62,7 +63,7 @@ def loop_solve(q: Tensor, keep: Tensor, ridge: float = 1e-4) -> Tensor:
 
 def _model() -> nn.Sequential:
     torch.manual_seed(0)
-    net = bn_cnn(3, (64, 128, 128, 256), 10)
+    net = bn_cnn(3, WIDTHS, 10)
     net.train()
     with torch.no_grad():
         net(torch.rand(128, 3, 32, 32))
@@ -100,7 +101,7 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
     rt = 1.0 if ctx.quick else 3.0
     model = _model().to(dev)
     g = torch.Generator().manual_seed(1)
-    calib = torch.rand(256, 3, 32, 32, generator=g).to(dev)
+    calib = torch.rand(64, 3, 32, 32, generator=g).to(dev)
     rows: list[BenchRow] = []
     peer = _peer(model, calib)
 
@@ -114,7 +115,7 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
     if peer is not None:
         impls["torch-pruning L2 importance"] = peer[0]
     rows += compare(
-        "score conv2-conv4, 256 calib inputs",
+        "score conv2-conv4 of a 32-64-64-128 BN CNN, 64 calib inputs 3x32x32",
         impls,
         ours="ours saliency",
         device=dev,
@@ -124,13 +125,13 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
 
     conv = model.get_submodule("conv3")
     assert isinstance(conv, nn.Conv2d)
-    feats = model[:8](calib[:64]).detach()  # conv3's input: (64, 128, 16, 16)
+    feats = model[:8](calib[:16]).detach()  # conv3's input: (16, 64, 16, 16)
 
     def batched_q() -> object:
         return LayerStats.collect(conv, conv, feats, center="none")
 
     rows += compare(
-        "Q of conv3 (128x128, 3x3), 64 inputs",
+        "Q of conv3 (64 -> 64, 3x3, 16x16 maps), 16 inputs",
         {"ours batched grouped conv": batched_q, "per-channel loop": lambda: loop_q(conv, feats)},
         ours="ours batched grouped conv",
         device=dev,
@@ -141,9 +142,9 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
     q = LayerStats.collect(conv, conv, feats, center="none").q
     assert q is not None
     q = q.cpu()
-    keep = torch.arange(128) % 2 == 0
+    keep = torch.arange(64) % 2 == 0
     rows += compare(
-        "compensation solve, c_out=128, |C|=64 of 128",
+        "compensation solve, c_out=64, |C|=32 of 64",
         {
             "ours batched Cholesky": lambda: compensation(q, keep),
             "per-channel solve": lambda: loop_solve(q, keep),
@@ -155,7 +156,7 @@ def run_bench(ctx: BenchContext) -> list[BenchRow]:
     )
 
     pruned = copy.deepcopy(model)
-    p = ModHiFiPruner(pruned, list(LAYERS), budget=[32, 64, 64])
+    p = ModHiFiPruner(pruned, list(LAYERS), budget=[w // 2 for w in WIDTHS[:3]])
     p.fit(calib)
     p.apply()
     small = p.materialize()
