@@ -29,7 +29,7 @@ def calibration_batches(
 
     Raises:
         TypeError: a batch that is not a floating tensor; ValueError: no rows at all, or NaN/inf
-        values (checked when ``validate``).
+            values (checked when ``validate``).
     """
     check_positive_int("batch_size", batch_size)
     if isinstance(data, Tensor):

@@ -141,7 +141,7 @@ def compensation(
 
     Raises:
         TypeError: ``keep`` not a bool tensor; ValueError: a negative ridge, or a singular
-        ``Q[C, C]`` with ``ridge=0`` (add a ridge).
+            ``Q[C, C]`` with ``ridge=0`` (add a ridge).
     """
     q = _check_q(q)
     keep = _check_keep(keep, q)

@@ -64,7 +64,7 @@ def select_channels(
 
     Raises:
         ValueError: both or neither given, ``keep`` outside ``(0, 1]``, ``budget`` outside
-        ``[1, n]``, or score matrices with different ``n``.
+            ``[1, n]``, or score matrices with different ``n``.
     """
     if (keep is None) == (budget is None):
         raise ValueError("keep, budget: give exactly one of them")
@@ -161,7 +161,7 @@ class ModHiFiPruner:
 
     Raises:
         TypeError/ValueError: an unsupported or missing layer, ``keep`` outside ``(0, 1]``, a
-        budget outside ``[1, n]``, a coupled group with different channel counts, a negative ridge.
+            budget outside ``[1, n]``, a coupled group with different channel counts, a negative ridge.
     """
 
     def __init__(
@@ -281,7 +281,7 @@ class ModHiFiPruner:
 
         Raises:
             RuntimeError: before :meth:`apply`; ValueError: a coupled group (use a dependency-graph
-            tool such as torch-pruning), no matching producer, or a model whose output changes.
+                tool such as torch-pruning), no matching producer, or a model whose output changes.
         """
         if self.plan is None or not self._applied:
             raise RuntimeError("materialize: call fit(data) and apply() first")

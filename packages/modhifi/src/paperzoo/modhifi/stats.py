@@ -173,7 +173,7 @@ class LayerStats:
 
         Raises:
             TypeError/ValueError: an unsupported layer, a layer not in ``model``, empty or
-            non-finite data, or data the model rejects.
+                non-finite data, or data the model rejects.
         """
         name, mod = resolve_layer(model, layer)
         layer_ = check_scorable(name, mod)

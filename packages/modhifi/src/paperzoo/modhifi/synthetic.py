@@ -43,7 +43,7 @@ class GaussianMixtureSampler:
 
         Raises:
             TypeError/ValueError: not a float tensor of rank >= 2, or fewer images than mixture
-            components.
+                components.
         """
         from sklearn.decomposition import PCA
         from sklearn.mixture import GaussianMixture

@@ -95,7 +95,7 @@ class ModHiFiUnlearner:
 
     Raises:
         TypeError/ValueError: unsupported or missing layers, ``fraction`` outside ``(0, 1]``, an
-        unknown mode or granularity.
+            unknown mode or granularity.
     """
 
     def __init__(
