@@ -11,7 +11,9 @@ from torch import nn
 from paperzoo.modhifi import (
     LayerStats,
     ModHiFiPruner,
+    calibration_batches,
     compensation,
+    l2_channel_scores,
     recalibrate_batchnorm,
     select_channels,
 )
@@ -198,3 +200,25 @@ def test_bad_pruner_arguments_raise() -> None:
     singular = ModHiFiPruner(net, ["12"], keep=0.5, ridge=0.0, recalibrate_bn=False)
     with pytest.raises(ValueError, match="singular"), pytest.warns(UserWarning, match="ridge"):
         singular.fit(calib(2))  # 2 samples, 5 inputs: Q[C, C] singular without a ridge
+
+
+def test_l2_baseline_scores_are_the_producer_filter_norms() -> None:
+    net = tiny_cnn()
+    torch.testing.assert_close(
+        l2_channel_scores(net, "7"), net[3].weight.detach().flatten(1).norm(dim=1)
+    )
+    torch.testing.assert_close(
+        l2_channel_scores(net, "12"), net[7].weight.detach().flatten(1).norm(dim=1)
+    )
+    with pytest.raises(ValueError, match="producer"):
+        l2_channel_scores(net, "0")
+
+
+def test_labelled_batches_are_accepted_and_labels_ignored() -> None:
+    x = calib(40)
+    batches = [(x[:20], torch.zeros(20, dtype=torch.long)), (x[20:], torch.ones(20))]
+    got = calibration_batches(batches)
+    assert [b.shape[0] for b in got] == [20, 20] and torch.equal(torch.cat(got), x)
+    a = LayerStats.collect(tiny_cnn(), "7", batches, need_q=False)
+    b = LayerStats.collect(tiny_cnn(), "7", x, need_q=False)
+    torch.testing.assert_close(a.saliency, b.saliency)
