@@ -44,6 +44,7 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, N, d) -> (B, N, d)``."""
+        _check_tokens("x", x, self.d_model)
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(self.q_norm(q), self.k_norm(k), v)
@@ -75,6 +76,7 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, MoEAux | None]:
         """``(B, N, d) -> ((B, N, d), MoEAux | None)``."""
+        _check_tokens("x", x, self.attn.d_model)
         x = x + self.attn(self.norm1(x))
         h = self.ffn(self.norm2(x))
         if isinstance(h, tuple):
