@@ -361,7 +361,7 @@ EXPERIMENT = Experiment(
             "eval_batch": 32,
             "prototypes_per_class": 4,
         },
-        "quick": {"steps": 800},
+        "quick": {"steps": 320},
         "full": {},
     },
     seeds={"smoke": 1, "quick": 3, "full": 3},
