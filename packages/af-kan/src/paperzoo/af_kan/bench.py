@@ -33,6 +33,12 @@ from .models import AFKAN, MLP, RBFKAN, BSplineKAN, ReLUKAN
 
 __all__ = ["BENCHMARK", "equal_params_width", "run_bench"]
 
+EAGER_PASSES = 285
+"""Ops over ``(N, d)`` tensors (allocations excluded) of the eager fused Function for one forward
++ backward at ``n = 6``: per bump 16 forward and 30 backward, plus 9 outside the bump loops (the
+negation and two exponentials, five accumulator fills, the final ``ḡ_x`` scaling); counted by
+``tests/test_bench.py``."""
+
 log = logging.getLogger("paperzoo.af_kan.bench")
 
 
@@ -143,7 +149,11 @@ def _floor_case(case: str, batch: int, device: torch.device, min_run_time: float
       only: the cheapest pass any SiLU-bump basis needs (the fused basis needs 2 per element
       forward and 2 more backward, plus ~40 multiply-adds);
     * the fused basis sums (:func:`~paperzoo.af_kan.fused.silu_quad1_sums`: ``Σ_j F``,
-      ``Σ_j a_j F``, min/max) forward, and forward + backward.
+      ``Σ_j a_j F``, min/max) forward, and forward + backward, compiled and eager (the eager
+      Function is what the default layer runs);
+    * ``eager: 285 elementwise passes``: the eager Function's op count (:data:`EAGER_PASSES`),
+      each an in-place multiply over one of ten ``(N, d)`` buffers in turn (the
+      loop's working set): what eager PyTorch costs for that many passes, whatever they compute.
     """
     torch.manual_seed(0)
     widths = [784, 64, 10]
@@ -172,11 +182,25 @@ def _floor_case(case: str, batch: int, device: torch.device, min_run_time: float
         f_sum, f_proj = c_basis(x_req)
         (f_sum.sum() + f_proj.sum()).backward()
 
+    def eager_basis_step() -> None:
+        x_req.grad = None
+        f_sum, f_proj = basis(x_req)
+        (f_sum.sum() + f_proj.sum()).backward()
+
+    bufs = [torch.rand_like(x) for _ in range(10)]
+
+    def passes() -> None:
+        for i in range(EAGER_PASSES):
+            bufs[i % 10].mul_(1.0)
+
     impls: dict[str, Callable[[], object]] = {
         f"mlp (equal parameters, 784-{h}-10): training step": _step(mlp, x),
         "compiled: one division per basis element, forward": lambda: c_div(x),
         "compiled: fused basis sums (layer 1), forward": lambda: c_basis(x),
         "compiled: fused basis sums (layer 1), forward + backward": basis_step,
+        "eager: fused basis sums (layer 1), forward": lambda: basis(x),
+        "eager: fused basis sums (layer 1), forward + backward": eager_basis_step,
+        f"eager: {EAGER_PASSES} elementwise passes over (N, d) (the Function's op count)": passes,
     }
     return compare(case, impls, ours=next(iter(impls)), device=device, min_run_time=min_run_time)
 
