@@ -560,10 +560,7 @@ class FactoredSphericalLinear(nn.Module):
                 eye = torch.eye(dt, dtype=h.dtype, device=h.device)
                 self.U_inv.copy_(torch.linalg.solve(eye - eta * s_mat, self.U_inv))
             else:
-                c = eta * gq2
-                system = torch.eye(m, dtype=h.dtype, device=h.device) - (h @ h.T) * c[None, :]
-                r = torch.linalg.solve(system, h @ self.U_inv)
-                self.U_inv.add_(h.T @ (c[:, None] * r))
+                self._woodbury_m(h, eta * gq2)
         else:
             self.U_inv.copy_(torch.linalg.inv(self.U))
         # 3. ω ← ω - η (S ω + u)
@@ -578,6 +575,13 @@ class FactoredSphericalLinear(nn.Module):
         # 6. w̄ ← w̄ - η (S w̄ + D u + ū)
         self.w_bar.sub_(eta * w_step)
 
+    def _woodbury_m(self, h: Tensor, c: Tensor) -> None:
+        """``U⁻¹ ← (I + Hᵀ C (I - H Hᵀ C)⁻¹ H) U⁻¹`` with ``C = diag(c)``: an ``m × m`` solve."""
+        m = h.shape[0]
+        system = torch.eye(m, dtype=h.dtype, device=h.device) - (h @ h.T) * c[None, :]
+        r = torch.linalg.solve(system, h @ self.U_inv)
+        self.U_inv.add_(h.T @ (c[:, None] * r))
+
     def _update_reference(
         self, h: Tensor, target: Tensor, grad_a: Tensor, grad_q: Tensor, grad_s: Tensor, eta: float
     ) -> None:
@@ -586,7 +590,6 @@ class FactoredSphericalLinear(nn.Module):
         Kept as the reference :meth:`_update` is tested against; forms the ``m × m`` matrix
         ``M̃`` and (Woodbury) solves an ``m × m`` system.
         """
-        m = h.shape[0]
         hq = h @ self.Q  # Ĥ
         s = h @ self.w_bar
         y_bar = grad_a.sum(1)
@@ -609,10 +612,7 @@ class FactoredSphericalLinear(nn.Module):
         # 2. U ← U (I - 2η Hᵀ diag(g_q) H); U⁻¹ ← (I + Hᵀ C (I - H Hᵀ C)⁻¹ H) U⁻¹, C = 2η diag(g_q)
         self.U.sub_(eta * ((self.U @ h.T) @ gqh))
         if self.inverse == "woodbury":
-            c = eta * gq2
-            system = torch.eye(m, dtype=h.dtype, device=h.device) - (h @ h.T) * c[None, :]
-            r = torch.linalg.solve(system, h @ self.U_inv)
-            self.U_inv.add_(h.T @ (c[:, None] * r))
+            self._woodbury_m(h, eta * gq2)
         else:
             self.U_inv.copy_(torch.linalg.inv(self.U))
         # 3. ω ← ω - η Hᵀ(2 diag(g_q) H ω + g_s)
