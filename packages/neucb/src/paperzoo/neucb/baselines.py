@@ -2,8 +2,10 @@ r"""Baselines: NeuralUCB, NeuralTS (diagonal), neural epsilon-greedy, linear Squ
 
 The network baselines model the *reward* ``r = 1 - y`` (as in their papers) and pick the arm with
 the highest score; they are trained by the same OGD(+replay) steps as the regression agents so
-the comparison isolates the exploration rule. Per-arm gradients of NeuralUCB/NeuralTS come from
-one ``torch.func.vmap`` over the arms, not a Python loop.
+the comparison isolates the exploration rule. Per-arm gradients of NeuralUCB/NeuralTS are never a
+Python loop over arms: for a chain of Linear layers (``mlp``) they stay factored per layer (inputs
+times output gradients, no ``(K, P)`` matrix); for any other network they come from one
+``torch.func.vmap`` over the arms.
 """
 
 from __future__ import annotations
