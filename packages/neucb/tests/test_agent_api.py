@@ -387,3 +387,52 @@ def test_the_draw_is_torch_multinomials_draw_and_never_a_zero_probability_arm():
         want = int(torch.multinomial(probs, 1, generator=reference))
         got = agent._sample(probs, contexts, probs)
         assert got == want and probs[got] > 0
+
+
+@pytest.mark.parametrize(("depth", "activation"), [(1, "relu"), (2, "softplus"), (0, "relu")])
+def test_neuralucb_per_layer_bonus_equals_the_vmapped_per_arm_gradients(depth, activation):
+    # The default path for a Linear chain keeps the gradients factored (activations times
+    # output gradients); it must give the vmapped path's scores, bonus and chosen gradient.
+    torch.manual_seed(3)
+    net = mlp(10, 8, depth=depth, activation=activation).double()
+    agent = NeuralUCB(net, lr=0.1, nu=0.5, lam=1e-2, m=2.0)
+    assert agent._chain is not None
+    gen = torch.Generator().manual_seed(5)
+    for _ in range(4):  # move theta and Z away from their initial values
+        contexts = torch.randn(6, 10, generator=gen, dtype=torch.float64)
+        action, _ = agent.select(contexts)
+        agent.update(contexts[action], float(action % 2))
+    contexts = torch.randn(6, 10, generator=gen, dtype=torch.float64)
+    f_layers, g_layers = agent._per_arm_layers(contexts)
+    f_vmap, g_vmap = agent._per_arm_vmap(contexts)
+    torch.testing.assert_close(f_layers, f_vmap, rtol=1e-12, atol=1e-14)
+    var_layers, var_vmap = agent._variance(g_layers), agent._variance(g_vmap)
+    assert var_vmap.min() > 0 and (var_vmap.max() - var_vmap.min()) > 0
+    torch.testing.assert_close(var_layers, var_vmap, rtol=1e-10, atol=1e-15)
+    for arm in (0, 5):
+        torch.testing.assert_close(
+            agent._arm_grad(g_layers, arm), agent._arm_grad(g_vmap, arm), rtol=1e-12, atol=1e-15
+        )
+
+
+def test_neuralucb_keeps_the_vmapped_path_for_other_networks():
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(6, 1)
+            self.scale = nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.scale * self.lin(x)
+
+    agent = NeuralUCB(Scaled(), lr=0.1)
+    assert agent._chain is None
+    frozen = mlp(6, 4)
+    frozen[0].bias.requires_grad_(False)
+    assert NeuralUCB(frozen, lr=0.1)._chain is not None  # a frozen bias is just not a parameter
+    with_norm = nn.Sequential(nn.Linear(6, 4), nn.LayerNorm(4), nn.Linear(4, 1))
+    assert NeuralUCB(with_norm, lr=0.1)._chain is None
+    contexts = torch.randn(3, 6)
+    action, _ = agent.select(contexts)
+    agent.update(contexts[action], 0.5)
+    assert agent.Z.shape == (8,)

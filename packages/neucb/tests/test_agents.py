@@ -242,3 +242,40 @@ def test_neufastcb_round_matches_a_hand_computation_of_the_spec_formulas():
     agent.update(x[action], y)
     for p, want in zip(net.parameters(), after, strict=True):
         torch.testing.assert_close(p.detach(), want, atol=1e-12, rtol=0.0)
+
+
+@pytest.mark.parametrize(
+    ("cls", "perturb_scale", "radius"),
+    [(NeuSquareCB, 0.0, None), (NeuSquareCB, 0.1, 0.5), (NeuFastCB, 0.05, None)],
+)
+def test_closed_form_linear_step_equals_the_autograd_step(cls, perturb_scale, radius):
+    # A bare nn.Linear(D, 1) takes its OGD steps without autograd; the 0.1.0 autograd step
+    # (_reference_step) must play the same stream: same arms, same probabilities, same weights.
+    from paperzoo.neucb import from_sklearn, run
+
+    env = from_sklearn("digits", 120, seed=1)
+    agents = []
+    for reference in (False, True):
+        torch.manual_seed(0)
+        model = nn.Linear(env.dim, 1).double()
+        agent = cls(model, gamma=30.0, lr=0.5, perturb_scale=perturb_scale, radius=radius, seed=3)
+        assert agent._linear is model
+        agent._reference_step = reference
+        agents.append((agent, run(env, agent)))
+    (fast, out_fast), (ref, out_ref) = agents
+    assert torch.equal(out_fast["actions"], out_ref["actions"])
+    torch.testing.assert_close(out_fast["probs"], out_ref["probs"], rtol=1e-9, atol=1e-12)
+    for p, q in zip(fast.params, ref.params, strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
+    assert out_fast["cum_regret"][-1] < 120 * 0.9  # it learned something: not all mistakes
+
+
+def test_all_finite_flag_equals_torch_isfinite_all():
+    from paperzoo.neucb.agents import _all_finite
+
+    x = torch.tensor([0.0, -1.5, 3e38, -3e38, 1e-45])
+    assert bool(_all_finite(x)) and bool(torch.isfinite(x).all())
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        y = x.clone()
+        y[2] = bad
+        assert not bool(_all_finite(y)) and not bool(torch.isfinite(y).all())

@@ -634,3 +634,36 @@ def test_stabilize_range_must_hold_one(low: float, high: float) -> None:
     with pytest.raises(ValueError, match=r"0 < low <= 1 <= high < inf"):
         layer.stabilize(low, high)
     assert torch.equal(layer.U, before)
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "inverse", "weight_decay"),
+    [
+        (40, 1, "woodbury", 0.0),
+        (5, 2, "woodbury", 0.1),
+        (40, 3, "recompute", 0.0),
+        (12, 1, "woodbury", 0.0),
+    ],
+)
+def test_default_update_equals_the_reference_m_by_m_update(
+    m: int, k: int, inverse: str, weight_decay: float
+) -> None:
+    # m = 40 > d~ = 9 takes the d~ x d~ Woodbury solve, m = 5 the m x m one; repeated targets
+    # (D = 30 < m K) exercise the duplicate accumulation of Y Y^T. float64, eight steps.
+    g = torch.Generator().manual_seed(11)
+    fast = FactoredSphericalLinear(
+        8, 30, dtype=f64, stabilize_every=0, inverse=inverse, generator=g
+    )  # type: ignore[arg-type]
+    ref = FactoredSphericalLinear.from_linear(fast.to_linear(), stabilize_every=0, inverse=inverse)  # type: ignore[arg-type]
+    ref._reference_update = True
+    init = fast.weight_augmented()
+    for step in range(8):
+        h = torch.randn(m, 8, generator=g, dtype=f64)
+        t = torch.randint(0, 30, (m, k), generator=g)
+        for layer in (fast, ref):
+            z_loss_from_stats(*layer(h, t), 30, a=0.5, b=0.1).backward()
+            layer.sgd_step(0.3 + 0.05 * step, weight_decay)
+    for name in ("V", "U", "U_inv", "omega", "Q", "w_bar"):
+        torch.testing.assert_close(getattr(fast, name), getattr(ref, name), rtol=1e-10, atol=1e-12)
+    assert (fast.weight_augmented() - init).abs().max() > 1e-3  # the steps moved W
+    fast.check_invariants(atol=1e-9)

@@ -2,14 +2,17 @@ r"""Baselines: NeuralUCB, NeuralTS (diagonal), neural epsilon-greedy, linear Squ
 
 The network baselines model the *reward* ``r = 1 - y`` (as in their papers) and pick the arm with
 the highest score; they are trained by the same OGD(+replay) steps as the regression agents so
-the comparison isolates the exploration rule. Per-arm gradients of NeuralUCB/NeuralTS come from
-one ``torch.func.vmap`` over the arms, not a Python loop.
+the comparison isolates the exploration rule. Per-arm gradients of NeuralUCB/NeuralTS are never a
+Python loop over arms: for a chain of Linear layers (``mlp``) they stay factored per layer (inputs
+times output gradients, no ``(K, P)`` matrix); for any other network they come from one
+``torch.func.vmap`` over the arms.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -36,6 +39,65 @@ class _RewardAgent(OnlineNeuralAgent):
 
     def _oracle_loss(self, out: Tensor, target: Tensor) -> Tensor:
         return squared_loss(out, target, validate=False)
+
+    def _oracle_grad(self, out: Tensor, target: Tensor) -> Tensor:
+        return (out - target) / out.shape[0]  # of mean ½(f - y)²
+
+
+#: Parameter-free modules that act on each row (each arm) on its own, elementwise: a
+#: ``nn.Sequential`` of these and ``nn.Linear`` layers gets the per-layer bonus path.
+_ROWWISE = (
+    nn.ReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Softplus,
+    nn.Identity,
+)
+
+
+@dataclass
+class _LayerGrads:
+    """Per-arm gradients in factored form: for each ``nn.Linear`` of the chain, its inputs
+    ``acts (K, in)`` and the gradients of ``f`` at its outputs ``deltas (K, out)``; arm ``k``'s
+    weight gradient is ``deltas[k] ⊗ acts[k]`` and its bias gradient ``deltas[k]``."""
+
+    acts: list[Tensor]
+    deltas: list[Tensor]
+
+
+#: One link of the chain: the module, and for a Linear the indices of its weight and bias among
+#: the agent's trainable parameters (``None``: no bias).
+_Link = tuple[nn.Module, int | None, int | None]
+
+
+def _linear_chain(net: nn.Module, names: list[str]) -> list[_Link] | None:
+    """The chain of ``net`` when it is an ``nn.Sequential`` of ``nn.Linear`` and row-wise
+    parameter-free modules whose trainable parameters are exactly the Linear layers' weights (and
+    biases; a frozen bias is a constant); else None."""
+    if not isinstance(net, nn.Sequential):
+        return None
+    index = {n: i for i, n in enumerate(names)}
+    chain: list[_Link] = []
+    covered: set[str] = set()
+    for key, module in net.named_children():
+        if isinstance(module, nn.Linear):
+            w, b = f"{key}.weight", f"{key}.bias"
+            if w not in index:  # a frozen weight: keep the general path
+                return None
+            b_idx = index.get(b)  # None: no bias, or a frozen one (a constant)
+            covered.update([w] + ([b] if b_idx is not None else []))
+            chain.append((module, index[w], b_idx))
+        elif type(module) in _ROWWISE:
+            chain.append((module, None, None))
+        else:
+            return None
+    if covered != set(names):
+        return None
+    return chain
 
 
 class _GradientBonusAgent(_RewardAgent):
@@ -73,27 +135,97 @@ class _GradientBonusAgent(_RewardAgent):
         self._grad_and_value: Callable[
             [dict[str, Tensor], Tensor], tuple[dict[str, Tensor], Tensor]
         ] = vmap(grad_and_value(scalar_output), in_dims=(None, 0))
+        # the per-layer path when the network is a plain chain of Linear layers (e.g. ``mlp``)
+        self._chain = _linear_chain(net, self.names)
 
-    def _per_arm(self, contexts: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """``(f (K,), grads)``: predicted rewards and per-arm parameter gradients ``(K, ...)``."""
+    def _per_arm(self, contexts: Tensor) -> tuple[Tensor, dict[str, Tensor] | _LayerGrads]:
+        """``(f (K,), grads)``: predicted rewards and the per-arm gradients.
+
+        For a chain of ``nn.Linear`` and row-wise activations (:func:`~paperzoo.neucb.mlp`) the
+        gradients stay factored (:meth:`_per_arm_layers`, ``O(K · width)`` memory); for any other
+        network they are the ``(K, ...)`` per-parameter tensors of :meth:`_per_arm_vmap`.
+        """
+        if self._chain is not None:
+            return self._per_arm_layers(contexts)
+        return self._per_arm_vmap(contexts)
+
+    def _per_arm_vmap(self, contexts: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(f (K,), grads)`` through one ``torch.func.vmap``: every per-arm gradient
+        materialised, ``{name: (K, *param.shape)}`` (the ``(K, P)`` matrix in pieces)."""
         params = {n: p.detach() for n, p in zip(self.names, self.params, strict=True)}
         grads, f = self._grad_and_value(params, contexts)
         return f, grads
 
-    def _variance(self, grads: dict[str, Tensor]) -> Tensor:
+    def _per_arm_layers(self, contexts: Tensor) -> tuple[Tensor, _LayerGrads]:
+        """``(f (K,), grads)`` for a Linear chain: one batched forward over the ``K`` arms and one
+        backward of ``Σ_k f_k`` to the Linear outputs (the arms do not interact, so row ``k`` of
+        each output gradient is arm ``k``'s own), keeping each Linear's inputs."""
+        assert self._chain is not None
+        acts: list[Tensor] = []
+        outs: list[Tensor] = []
+        with torch.enable_grad():
+            x = contexts
+            for module, w_idx, _ in self._chain:
+                if w_idx is None:
+                    x = module(x)
+                    continue
+                assert isinstance(module, nn.Linear)
+                acts.append(x.detach())
+                bias = None if module.bias is None else module.bias.detach()
+                x = torch.nn.functional.linear(x, module.weight.detach(), bias)
+                if not x.requires_grad:
+                    x.requires_grad_(True)
+                outs.append(x)
+            if x.numel() != contexts.shape[0]:
+                raise ValueError(
+                    f"model must map (N, D) to one score per row, (N,) or (N, 1); got "
+                    f"{tuple(x.shape)} for N = {contexts.shape[0]}"
+                )
+            f = x.reshape(contexts.shape[0])
+            deltas = torch.autograd.grad(f.sum(), outs)
+        return f.detach(), _LayerGrads(acts, list(deltas))
+
+    def _variance(self, grads: dict[str, Tensor] | _LayerGrads) -> Tensor:
         r""":math:`\lambda g^\top Z^{-1} g / m` per arm ``(K,)``, with ``Z`` diagonal.
 
-        Computed per parameter tensor as ``g^2 @ (1/Z)`` (a matrix-vector product), which avoids
-        concatenating the ``(K, P)`` gradients.
+        Materialised gradients: per parameter tensor ``g^2 @ (1/Z)`` (a matrix-vector product,
+        no concatenated ``(K, P)`` matrix). Factored gradients of a Linear layer: the squared
+        weight gradient of arm ``k`` is ``δ_k² ⊗ a_k²``, so its term is
+        ``((δ² @ Z_W⁻¹) * a²).sum(1)`` (``Z_W⁻¹`` the ``(out, in)`` block of ``1/Z``), plus
+        ``δ² @ Z_b⁻¹`` for the bias: ``O(K · out · in)`` time, no ``(K, out, in)`` tensor.
         """
         inv = torch.split(1.0 / self.Z, self._sizes)
         total: Tensor | None = None
-        for name, inv_z in zip(self.names, inv, strict=True):
-            g = grads[name]
-            term = g.reshape(g.shape[0], -1).square() @ inv_z
-            total = term if total is None else total + term
+        if isinstance(grads, _LayerGrads):
+            assert self._chain is not None
+            linears = [(w, b) for _, w, b in self._chain if w is not None]
+            for (w_idx, b_idx), a, d in zip(linears, grads.acts, grads.deltas, strict=True):
+                d2 = d.square()
+                inv_w = inv[w_idx].view(d.shape[1], a.shape[1])
+                term = ((d2 @ inv_w) * a.square()).sum(1)
+                if b_idx is not None:
+                    term = term + d2 @ inv[b_idx]
+                total = term if total is None else total + term
+        else:
+            for name, inv_z in zip(self.names, inv, strict=True):
+                g = grads[name]
+                term = g.reshape(g.shape[0], -1).square() @ inv_z
+                total = term if total is None else total + term
         assert total is not None
         return self.lam * total / self.m
+
+    def _arm_grad(self, grads: dict[str, Tensor] | _LayerGrads, action: int) -> Tensor:
+        """Arm ``action``'s flat gradient ``(P,)`` in the order of ``self.params``."""
+        if not isinstance(grads, _LayerGrads):
+            return torch.cat([grads[n][action].reshape(-1) for n in self.names])
+        assert self._chain is not None
+        pieces: list[Tensor] = [self.Z[:0]] * len(self.names)
+        linears = [(w, b) for _, w, b in self._chain if w is not None]
+        for (w_idx, b_idx), a, d in zip(linears, grads.acts, grads.deltas, strict=True):
+            pieces[w_idx] = torch.outer(d[action], a[action]).reshape(-1)
+            if b_idx is not None:
+                pieces[b_idx] = d[action]
+        return torch.cat(pieces)
 
     def _update(self, context: Tensor, loss: float, action: int) -> None:
         assert self._chosen_grad is not None
@@ -102,10 +234,10 @@ class _GradientBonusAgent(_RewardAgent):
         super()._update(context, loss, action)
 
     def _pick(
-        self, contexts: Tensor, scores: Tensor, grads: dict[str, Tensor]
+        self, contexts: Tensor, scores: Tensor, grads: dict[str, Tensor] | _LayerGrads
     ) -> tuple[int, Tensor]:
         action = self._read_action(scores.argmax(), self._finite(contexts, scores), contexts)
-        self._chosen_grad = torch.cat([grads[n][action].reshape(-1) for n in self.names])
+        self._chosen_grad = self._arm_grad(grads, action)
         probs = torch.zeros(contexts.shape[0], device=self.device, dtype=self.dtype)
         probs[action] = 1.0
         return action, probs

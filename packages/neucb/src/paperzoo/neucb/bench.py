@@ -8,8 +8,9 @@ Cases (every ratio is the other implementation's median time over ours, measured
   regret is written into its name. Needs the ``bench`` dependency group (skipped without it).
 * ``select``: one NeuFastCB arm selection (one batched forward over the K arms) against a
   per-arm Python loop of forwards, for several K, and widths m.
-* ``ucb-grads``: NeuralUCB's per-arm gradients and bonus through one ``torch.func.vmap`` against the
-  per-arm ``backward`` loop of the official NeuralUCB code.
+* ``ucb-grads``: NeuralUCB's scores and bonus from per-layer factored gradients (activations times
+  output gradients, the default for a Linear chain) against one ``torch.func.vmap`` of the per-arm
+  gradients (the 0.1.0 default) and the per-arm ``backward`` loop of the official NeuralUCB code.
 * ``round``: a full NeuFastCB round (select + update) with replay off and on (replay = 1, batch 32).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -66,7 +68,11 @@ def _vw_stream(env: ClassificationBandit, losses: list[Tensor]) -> Callable[[], 
     return play
 
 
-def _ours_stream(env: ClassificationBandit, device: torch.device) -> Callable[[], float]:
+def _ours_stream(
+    env: ClassificationBandit, device: torch.device, reference: bool = False
+) -> Callable[[], float]:
+    """Play the stream; ``reference``: with the 0.1.0 autograd OGD step (not the closed form)."""
+
     def play() -> float:
         torch.manual_seed(0)
         agent = NeuSquareCB(
@@ -77,9 +83,30 @@ def _ours_stream(env: ClassificationBandit, device: torch.device) -> Callable[[]
             gamma_schedule="sqrt",
             seed=0,
         )
+        agent._reference_step = reference
         return float(run(env, agent)["cum_regret"][-1])
 
     return play
+
+
+def _ops_per_round(env: ClassificationBandit, device: torch.device, rounds: int = 50) -> float:
+    """The torch operator calls (ATen dispatches, views included) per round of
+    :func:`_ours_stream`, averaged over ``rounds`` rounds."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            _Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    agent = NeuSquareCB(nn.Linear(env.dim, 1).to(device), 10.0, 0.5, 0.0, gamma_schedule="sqrt")
+    with _Count():  # type: ignore[no-untyped-call]
+        run(env, agent, n_rounds=rounds)
+    return _Count.calls / rounds
 
 
 def _vw_race(ctx: BenchContext) -> list[BenchRow]:
@@ -91,16 +118,21 @@ def _vw_race(ctx: BenchContext) -> list[BenchRow]:
     n_rounds = 300 if ctx.quick else 1000
     env = from_sklearn("digits", n_rounds, seed=0)
     losses = [env.round(t)[1] for t in range(n_rounds)]
-    ours, vw = _ours_stream(env, ctx.device), _vw_stream(env, losses)
-    r_ours, r_vw = ours(), vw()
+    ours_play, vw = _ours_stream(env, ctx.device), _vw_stream(env, losses)
+    ref_play = _ours_stream(env, ctx.device, reference=True)
+    r_ours, r_vw, r_ref = ours_play(), vw(), ref_play()
+    per_round = _ops_per_round(env, ctx.device)
+    ours = f"paperzoo NeuSquareCB linear (regret {r_ours:.0f}; {per_round:.0f} torch calls/round)"
+    ref = "same, 0.1.0 autograd step"
     case = f"vw-race: digits T={n_rounds}, linear squarecb, whole stream"
     return compare(
         case,
         {
-            f"paperzoo NeuSquareCB linear (regret {r_ours:.0f})": ours,
+            ours: ours_play,
             f"vowpalwabbit --cb_explore_adf --squarecb (regret {r_vw:.0f})": vw,
+            f"{ref} (regret {r_ref:.0f})": ref_play,
         },
-        ours=f"paperzoo NeuSquareCB linear (regret {r_ours:.0f})",
+        ours=ours,
         device=ctx.device,
         min_run_time=0.5 if ctx.quick else 1.0,
         memory=False,
@@ -162,18 +194,28 @@ def _ucb_cases(ctx: BenchContext) -> list[BenchRow]:
         agent = NeuralUCB(mlp(k * d, 100).to(ctx.device), lr=0.1, nu=0.1)
         contexts = torch.randn(k, k * d, device=ctx.device) / (d**0.5)
 
+        def layers(a: NeuralUCB = agent, c: Tensor = contexts) -> Tensor:
+            f, grads = a._per_arm_layers(c)
+            return f + a.nu * a._variance(grads).sqrt()
+
         def vmapped(a: NeuralUCB = agent, c: Tensor = contexts) -> Tensor:
-            f, grads = a._per_arm(c)
+            f, grads = a._per_arm_vmap(c)
             return f + a.nu * a._variance(grads).sqrt()
 
         def looped(a: NeuralUCB = agent, c: Tensor = contexts) -> Tensor:
             return _loop_bonus(a, c)
 
+        torch.testing.assert_close(layers(), looped(), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(vmapped(), looped(), rtol=1e-4, atol=1e-5)
+        ours = "per-layer factored gradients (ours)"
         rows += compare(
             f"ucb-grads: K={k}, D={k * d}, m=100",
-            {"torch.func.vmap (ours)": vmapped, "per-arm backward loop (official code)": looped},
-            ours="torch.func.vmap (ours)",
+            {
+                ours: layers,
+                "torch.func.vmap (0.1.0 default)": vmapped,
+                "per-arm backward loop (official code)": looped,
+            },
+            ours=ours,
             device=ctx.device,
             min_run_time=0.3 if ctx.quick else 0.5,
         )

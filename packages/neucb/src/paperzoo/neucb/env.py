@@ -45,7 +45,7 @@ def encode_disjoint(x: Tensor, n_arms: int) -> Tensor:
     """
     _check_encode_args(x, n_arms)
     eye = torch.eye(n_arms, dtype=x.dtype, device=x.device)
-    out = torch.einsum("ak,bd->bakd", eye, x)
+    out = eye[None, :, :, None] * x[:, None, None, :]  # (B, K, K, d): the outer product
     return out.reshape(x.shape[0], n_arms, n_arms * x.shape[1])
 
 

@@ -70,14 +70,14 @@ def _gap_and_best(pred_loss: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def _scaled_gap(gap: Tensor, gamma: float | Tensor) -> Tensor:
     # gamma * gap with 0 * inf := 0 so that gamma = inf gives the greedy limit without NaNs.
-    scaled = gap * gamma
-    return torch.where(gap > 0, scaled, torch.zeros_like(scaled))
+    return torch.where(gap > 0, gap * gamma, 0.0)
 
 
 def _fill_best(probs: Tensor, best_idx: Tensor) -> Tensor:
-    probs = probs.scatter(-1, best_idx, 0.0)
+    # in place: ``probs`` is a fresh tensor of the caller's
+    probs = probs.scatter_(-1, best_idx, 0.0)
     remainder = 1.0 - probs.sum(dim=-1, keepdim=True)
-    return probs.scatter(-1, best_idx, remainder)
+    return probs.scatter_(-1, best_idx, remainder)
 
 
 def igw_probs(pred_loss: Tensor, gamma: float | Tensor, *, validate: bool = True) -> Tensor:

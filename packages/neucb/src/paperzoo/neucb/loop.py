@@ -66,31 +66,33 @@ def run(
         raise ValueError(
             f"rounds [{start}, {start + total}) exceed the environment's {env.n_rounds} rounds"
         )
-    actions = torch.empty(total, dtype=torch.int64)
-    # the probabilities stay where the agent made them and move to the CPU once, at the end
-    probs_all: Tensor | None = None
-    regret = torch.empty(total, dtype=torch.float64)
-    observed = torch.empty(total, dtype=torch.float64)
+    # Per round only the agent's own work and the loss read: the rounds' actions, probabilities
+    # and loss vectors are kept as they come and stacked once, at the end (the probabilities
+    # stay where the agent made them and move to the CPU then).
+    actions: list[int] = []
+    probs_rows: list[Tensor] = []
+    loss_rows: list[Tensor] = []
     began = time.perf_counter()
     for i in range(total):
         contexts, losses = env.round(start + i)
         action, probs = agent.select(contexts)
-        loss = losses[action]
-        agent.update(contexts[action], float(loss))
-        actions[i] = action
-        if probs_all is None:
-            probs_all = probs.new_empty(total, env.n_arms)
-        probs_all[i] = probs.detach()
-        observed[i] = loss
-        regret[i] = loss - losses.min()
-    assert probs_all is not None
-    probs_cpu = probs_all.to("cpu", torch.float64)
+        agent.update(contexts[action], float(losses[action]))
+        actions.append(action)
+        probs_rows.append(probs.detach())
+        loss_rows.append(losses)
+    probs_cpu = torch.stack(probs_rows).to("cpu", torch.float64)
+    table = torch.stack([row.to("cpu") for row in loss_rows])
+    chosen = torch.tensor(actions, dtype=torch.int64)
+    picked = table.gather(1, chosen[:, None])[:, 0]
+    # in the losses' dtype, then float64: the per-round values of the 0.1.0 loop exactly
+    regret = (picked - table.min(1).values).to(torch.float64)
+    observed = picked.to(torch.float64)
     seconds = time.perf_counter() - began
     cum = regret.cumsum(0)
     log.debug("%s: %d rounds, regret %.1f, %.2fs", type(agent).__name__, total, cum[-1], seconds)
     return {
         "cum_regret": cum,
-        "actions": actions,
+        "actions": chosen,
         "probs": probs_cpu,
         "losses": observed,
         "seconds": seconds,

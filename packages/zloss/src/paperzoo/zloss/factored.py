@@ -92,6 +92,8 @@ class _Stash:
     grad_q: Tensor  # (m,)
     grad_s: Tensor  # (m,)
     version: int
+    hq: Tensor  # (m, d~) H Q, from the forward
+    z: Tensor  # (m, d~) Wᵀ(Ẏ + 1 g_sᵀ) per row, from the backward
 
 
 class _FactoredSpherical(torch.autograd.Function):
@@ -110,10 +112,9 @@ class _FactoredSpherical(torch.autograd.Function):
         sq_sum = (ht * hq).sum(1)
         sum_ = ht @ layer.w_bar
         hu = ht @ layer.U.T  # rows U h_j
-        target_logits = (
-            torch.einsum("mkd,md->mk", layer.V[target], hu) + (ht @ layer.omega)[:, None]
-        )
-        ctx.save_for_backward(ht, hq, target)
+        vt = layer.V[target]  # (m, K, d~), gathered once for forward and backward
+        target_logits = torch.einsum("mkd,md->mk", vt, hu) + (ht @ layer.omega)[:, None]
+        ctx.save_for_backward(ht, hq, target, vt)
         ctx.layer = layer  # type: ignore[attr-defined]
         ctx.version = layer._version  # type: ignore[attr-defined]
         ctx.in_features = h.shape[1]  # type: ignore[attr-defined]
@@ -130,11 +131,12 @@ class _FactoredSpherical(torch.autograd.Function):
                 "FactoredSphericalLinear was updated (sgd_step) between this forward and its "
                 "backward; run forward, backward, then sgd_step"
             )
-        ht, hq, target = ctx.saved_tensors
+        ht, hq, target, vt = ctx.saved_tensors
         with torch.autocast(ht.device.type, enabled=False):
             grad_a, grad_q, grad_s = (g.to(ht.dtype) for g in (grad_a, grad_q, grad_s))
-            grad_ht = 2.0 * grad_q[:, None] * hq + layer._z(ht, target, grad_a, grad_s)
-        layer._stash.append(_Stash(ht, target, grad_a, grad_q, grad_s, ctx.version))
+            z = layer._z(ht, target, grad_a, grad_s, vt)
+            grad_ht = 2.0 * grad_q[:, None] * hq + z
+        layer._stash.append(_Stash(ht, target, grad_a, grad_q, grad_s, ctx.version, hq, z))
         if len(layer._stash) == _STASH_WARN_AT:
             warnings.warn(
                 f"FactoredSphericalLinear holds the gradients of {_STASH_WARN_AT} backward passes "
@@ -240,6 +242,8 @@ class FactoredSphericalLinear(nn.Module):
         self.num_updates = 0
         self._version = 0
         self._stash: list[_Stash] = []
+        # True: sgd_step runs the 0.1.0 m × m update (_update_reference; tests and the benchmark)
+        self._reference_update = False
         self.reset_parameters(generator)
 
     # ------------------------------------------------------------------ state
@@ -350,9 +354,21 @@ class FactoredSphericalLinear(nn.Module):
             return h
         return torch.cat([h, h.new_full((h.shape[0], 1), self.bias_value)], dim=1)
 
-    def _z(self, ht: Tensor, target: Tensor, grad_a: Tensor, grad_s: Tensor) -> Tensor:
-        """``Z = Wᵀ(Ẏ + 1 g_sᵀ)`` per row: ``(Σ_k G_A V[T]) U + ȳ ω + g_s w̄``, (m, d~)."""
-        yv = torch.einsum("mk,mkd->md", grad_a, self.V[target])
+    def _z(
+        self,
+        ht: Tensor,
+        target: Tensor,
+        grad_a: Tensor,
+        grad_s: Tensor,
+        vt: Tensor | None = None,
+    ) -> Tensor:
+        """``Z = Wᵀ(Ẏ + 1 g_sᵀ)`` per row: ``(Σ_k G_A V[T]) U + ȳ ω + g_s w̄``, (m, d~).
+
+        ``vt`` is ``V[target]`` ``(m, K, d~)`` when the caller already gathered it.
+        """
+        if vt is None:
+            vt = self.V[target]
+        yv = torch.einsum("mk,mkd->md", grad_a, vt)
         return yv @ self.U + grad_a.sum(1)[:, None] * self.omega + grad_s[:, None] * self.w_bar
 
     # ------------------------------------------------------------------ forward
@@ -425,7 +441,7 @@ class FactoredSphericalLinear(nn.Module):
         if any(s.version != self._version for s in self._stash):
             self._stash.clear()
             raise RuntimeError("stashed gradients were computed for an older state of the layer")
-        h, target, grad_a, grad_q, grad_s = self._collect_stash()
+        h, target, grad_a, grad_q, grad_s, hq, z = self._collect_stash()
         self._stash.clear()
         if self.validate and not bool(
             torch.isfinite(grad_a).all()
@@ -437,7 +453,10 @@ class FactoredSphericalLinear(nn.Module):
                 "the layer was not updated and the gradients were dropped"
             )
         with torch.no_grad(), torch.autocast(h.device.type, enabled=False):
-            self._update(h, target, grad_a, grad_q, grad_s, lr / decay)
+            if self._reference_update:
+                self._update_reference(h, target, grad_a, grad_q, grad_s, lr / decay)
+            else:
+                self._update(h, target, grad_a, grad_q, grad_s, lr / decay, hq=hq, z=z)
             if decay != 1.0:
                 self.U.mul_(decay)
                 self.U_inv.div_(decay)
@@ -449,10 +468,10 @@ class FactoredSphericalLinear(nn.Module):
         if self.stabilize_every and self.num_updates % self.stabilize_every == 0:
             self.stabilize()
 
-    def _collect_stash(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def _collect_stash(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         if len(self._stash) == 1:
             s = self._stash[0]
-            return s.h, s.target, s.grad_a, s.grad_q, s.grad_s
+            return s.h, s.target, s.grad_a, s.grad_q, s.grad_s, s.hq, s.z
         k = max(s.target.shape[1] for s in self._stash)
 
         def pad(t: Tensor) -> Tensor:  # extra targets: class 0 with zero gradient
@@ -464,30 +483,120 @@ class FactoredSphericalLinear(nn.Module):
             torch.cat([pad(s.grad_a) for s in self._stash]),
             torch.cat([s.grad_q for s in self._stash]),
             torch.cat([s.grad_s for s in self._stash]),
+            torch.cat([s.hq for s in self._stash]),
+            torch.cat([s.z for s in self._stash]),
         )
 
+    @staticmethod
+    def _yy(target: Tensor, grad_a: Tensor, dtype: torch.dtype) -> Tensor:
+        """``Ẏ Ẏᵀ`` (m, m): ``Σ_kl G_A[i,k] G_A[j,l] [T_ik == T_jl]``; duplicates accumulate.
+
+        The ``(mK)²`` comparison is taken over blocks of rows so that it stays below
+        ``_YY_BLOCK`` elements (one block, the whole matrix, whenever ``(mK)²`` fits, e.g. always
+        for ``K = 1`` and ``m <= 4096``).
+        """
+        m, k = target.shape
+        flat_t, flat_g = target.reshape(-1), grad_a.reshape(-1)
+        rows = max(1, _YY_BLOCK // (m * k * k))
+        blocks = []
+        for start in range(0, m, rows):  # over blocks of examples, not examples
+            bt, bg = flat_t[start * k : (start + rows) * k], flat_g[start * k : (start + rows) * k]
+            same = (bt[:, None] == flat_t[None, :]).to(dtype)
+            blocks.append((same * bg[:, None] * flat_g[None, :]).reshape(-1, k, m, k).sum((1, 3)))
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+
     def _update(
+        self,
+        h: Tensor,
+        target: Tensor,
+        grad_a: Tensor,
+        grad_q: Tensor,
+        grad_s: Tensor,
+        eta: float,
+        *,
+        hq: Tensor | None = None,
+        z: Tensor | None = None,
+    ) -> None:
+        """Steps 1-6 of the exact update with rate ``eta``, in ``d~ × d~`` form (the default).
+
+        The same update as :meth:`_update_reference` (equal to float rounding; tested), regrouped
+        so that no ``m × m`` matrix but ``Ẏ Ẏᵀ`` is formed: with ``P = 2 diag(g_q) H`` and
+        ``S = Hᵀ P`` (``d~ × d~``), ``Hᵀ M̃ H = (PᵀĤ) S + D uuᵀ + Hᵀ(ẎẎᵀ H) + u ūᵀ + ū uᵀ
+        + S (ZᵀH) + (HᵀZ) S`` (``u = Hᵀ g_s``, ``ū = Hᵀ ȳ``), ``grad_Hᵀ H = (PᵀĤ)ᵀ + ZᵀH``,
+        ``U ← U - η U S``, and for ``m > d~`` the Woodbury step is the equal ``d~ × d~`` solve
+        ``U⁻¹ ← (I - η S)⁻¹ U⁻¹`` (the ``m × m`` solve otherwise). ``hq = H Q`` and ``z`` (the
+        rows of ``Wᵀ(Ẏ + 1 g_sᵀ)``) are reused from the backward pass when given. Cost
+        ``O(m d² + m² d + d³)`` with about half the ``m d²`` products of the reference.
+        """
+        m, dt = h.shape
+        if hq is None:
+            hq = h @ self.Q  # Ĥ
+        if z is None:
+            z = self._z(h, target, grad_a, grad_s)
+        y_bar = grad_a.sum(1)
+        yy = self._yy(target, grad_a, h.dtype)
+        gq2 = 2.0 * grad_q
+        p = gq2[:, None] * h  # 2 diag(g_q) H
+        s_mat = h.T @ p  # Hᵀ 2 diag(g_q) H, (d~, d~)
+        u_s, u_y = h.T @ grad_s, h.T @ y_bar
+        ptq = p.T @ hq  # Pᵀ Ĥ
+        zth = z.T @ h  # Zᵀ H
+        sz = s_mat @ zth
+        ht_m_h = (
+            ptq @ s_mat
+            + self.num_classes * torch.outer(u_s, u_s)
+            + h.T @ (yy @ h)
+            + torch.outer(u_s, u_y)
+            + torch.outer(u_y, u_s)
+            + sz
+            + sz.T
+        )
+        cross = ptq.T + zth  # grad_Hᵀ H
+        w_step = s_mat @ self.w_bar + self.num_classes * u_s + u_y
+        # 2. U ← U (I - η S); U⁻¹ ← (I - η S)⁻¹ U⁻¹
+        self.U.sub_(eta * (self.U @ s_mat))
+        if self.inverse == "woodbury":
+            if m > dt:
+                eye = torch.eye(dt, dtype=h.dtype, device=h.device)
+                self.U_inv.copy_(torch.linalg.solve(eye - eta * s_mat, self.U_inv))
+            else:
+                self._woodbury_m(h, eta * gq2)
+        else:
+            self.U_inv.copy_(torch.linalg.inv(self.U))
+        # 3. ω ← ω - η (S ω + u)
+        self.omega.sub_(eta * (s_mat @ self.omega + u_s))
+        # 4. V[T] ← V[T] - η Ẏᵀ H U_new⁻¹  (only the K·m target rows)
+        hv = h @ self.U_inv
+        delta = (-eta) * grad_a[:, :, None] * hv[:, None, :]
+        self.V.index_add_(0, target.reshape(-1), delta.reshape(-1, dt))
+        # 5. Q ← Q - η(grad_Hᵀ H + Hᵀ grad_H) + η² Hᵀ M̃ H
+        self.Q.add_(-eta * (cross + cross.T) + (eta * eta) * ht_m_h)
+        self.Q.copy_(0.5 * (self.Q + self.Q.T))
+        # 6. w̄ ← w̄ - η (S w̄ + D u + ū)
+        self.w_bar.sub_(eta * w_step)
+
+    def _woodbury_m(self, h: Tensor, c: Tensor) -> None:
+        """``U⁻¹ ← (I + Hᵀ C (I - H Hᵀ C)⁻¹ H) U⁻¹`` with ``C = diag(c)``: an ``m × m`` solve."""
+        m = h.shape[0]
+        system = torch.eye(m, dtype=h.dtype, device=h.device) - (h @ h.T) * c[None, :]
+        r = torch.linalg.solve(system, h @ self.U_inv)
+        self.U_inv.add_(h.T @ (c[:, None] * r))
+
+    def _update_reference(
         self, h: Tensor, target: Tensor, grad_a: Tensor, grad_q: Tensor, grad_s: Tensor, eta: float
     ) -> None:
-        """Steps 1-6 of the exact update with rate ``eta`` (the module docstring's notation)."""
-        m = h.shape[0]
+        """Steps 1-6 of the exact update with rate ``eta`` in ``m × m`` form (the 0.1.0 path).
+
+        Kept as the reference :meth:`_update` is tested against; forms the ``m × m`` matrix
+        ``M̃`` and (Woodbury) solves an ``m × m`` system.
+        """
         hq = h @ self.Q  # Ĥ
         s = h @ self.w_bar
         y_bar = grad_a.sum(1)
         z = self._z(h, target, grad_a, grad_s)  # Wᵀ(Ẏ + 1 g_sᵀ) per row
         grad_h = 2.0 * grad_q[:, None] * hq + z
-        # Ẏ Ẏᵀ (m, m): Σ_kl G_A[i,k] G_A[j,l] [T_ik == T_jl]; duplicates accumulate. The
-        # (mK)² comparison is taken over blocks of rows so that it stays below _YY_BLOCK elements
-        # (one block, the whole matrix, whenever (mK)² fits, e.g. always for K = 1 and m <= 4096).
-        flat_t, flat_g = target.reshape(-1), grad_a.reshape(-1)
-        k = target.shape[1]
-        rows = max(1, _YY_BLOCK // (m * k * k))
-        blocks = []
-        for start in range(0, m, rows):  # over blocks of examples, not examples
-            bt, bg = flat_t[start * k : (start + rows) * k], flat_g[start * k : (start + rows) * k]
-            same = (bt[:, None] == flat_t[None, :]).to(h.dtype)
-            blocks.append((same * bg[:, None] * flat_g[None, :]).reshape(-1, k, m, k).sum((1, 3)))
-        yy = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+        flat_t = target.reshape(-1)
+        yy = self._yy(target, grad_a, h.dtype)
         gq2 = 2.0 * grad_q
         hz = h @ z.T  # h_i · Z_j
         m_tilde = (
@@ -503,10 +612,7 @@ class FactoredSphericalLinear(nn.Module):
         # 2. U ← U (I - 2η Hᵀ diag(g_q) H); U⁻¹ ← (I + Hᵀ C (I - H Hᵀ C)⁻¹ H) U⁻¹, C = 2η diag(g_q)
         self.U.sub_(eta * ((self.U @ h.T) @ gqh))
         if self.inverse == "woodbury":
-            c = eta * gq2
-            system = torch.eye(m, dtype=h.dtype, device=h.device) - (h @ h.T) * c[None, :]
-            r = torch.linalg.solve(system, h @ self.U_inv)
-            self.U_inv.add_(h.T @ (c[:, None] * r))
+            self._woodbury_m(h, eta * gq2)
         else:
             self.U_inv.copy_(torch.linalg.inv(self.U))
         # 3. ω ← ω - η Hᵀ(2 diag(g_q) H ω + g_s)
