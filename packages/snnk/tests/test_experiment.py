@@ -61,3 +61,19 @@ def test_full_fine_tune_trains_the_backbone_and_head_only_does_not() -> None:
     assert trainable_parameters(_adapted("head", 0, backbone, cfg, 0)) == 32 * 5 + 5
     snnk = _adapted("cos-snnk", 8, backbone, cfg, 0)
     assert trainable_parameters(snnk) == 2 * (8 * 32 + 32) + 32 * 5 + 5
+
+
+@pytest.mark.slow  # about 50 s on the shared 2-core machine (mnist1d plus 17 short fits)
+def test_parts_adapters_runs_only_the_adapter_part() -> None:
+    """``--set parts=adapters`` (the README's larger-budget run) gives (b)'s rows and checks only."""
+    from paperzoo.snnk.experiment import adapter_methods
+
+    exp = get_experiment("snnk")
+    cfg = exp.make_config("smoke", ["parts=adapters", "lrs=(1e-3,1e-2)"])
+    res = exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))
+    assert [c.name[:3] for c in res.checks] == ["(b)"] * 4
+    assert not any(r.metric.startswith(("kernel", "diabetes", "friedman")) for r in res.rows)
+    for label, _method, _size in adapter_methods(cfg):
+        assert 0.0 <= find_row(res.rows, label, "test_acc").mean <= 1.0
+        assert find_row(res.rows, label, "lr").mean in cfg.lrs
+    assert res.extra["adapter_n"]["test"] > 0
