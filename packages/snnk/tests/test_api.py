@@ -15,6 +15,7 @@ EXPECTED = [
     "BundledLayer",
     "Cos",
     "Exp",
+    "FeatureRangeError",
     "FullyBundledNetwork",
     "GaussianActivation",
     "HoulsbyAdapter",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -77,3 +79,36 @@ def test_parts_adapters_runs_only_the_adapter_part() -> None:
         assert 0.0 <= find_row(res.rows, label, "test_acc").mean <= 1.0
         assert find_row(res.rows, label, "lr").mean in cfg.lrs
     assert res.extra["adapter_n"]["test"] > 0
+
+
+def test_features_out_of_range_raise_a_value_error_subclass() -> None:
+    from paperzoo.snnk import FeatureRangeError
+    from paperzoo.snnk.features import positive_features
+
+    g = torch.randn(8, 4)
+    with pytest.raises(FeatureRangeError, match="underflows"):
+        positive_features(torch.full((2, 4), 20.0), g)  # |x|^2 / 2 = 800
+    assert issubclass(FeatureRangeError, ValueError)
+
+
+@pytest.mark.slow  # about 50 s on the shared 2-core machine, like the adapter-part test above
+def test_a_diverged_learning_rate_is_never_selected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate whose random features leave the dtype's range scores NaN (logged and listed in
+    ``extra``); selection takes the other rate instead of the whole run crashing."""
+    from paperzoo.snnk import FeatureRangeError
+    from paperzoo.snnk import experiment as ex
+
+    real = ex._fit_adapted
+
+    def fit(method: str, size: int, backbone: Any, lr: float, *args: Any) -> Any:
+        if method == "cos-snnk" and lr == 1e-2:
+            raise FeatureRangeError("positive features: every feature of a row underflows")
+        return real(method, size, backbone, lr, *args)
+
+    monkeypatch.setattr(ex, "_fit_adapted", fit)
+    exp = get_experiment("snnk")
+    cfg = exp.make_config("smoke", ["parts=adapters", "lrs=(1e-3,1e-2)"])
+    res = exp.run(cfg, RunContext(seeds=[0], device=torch.device("cpu"), budget="smoke"))
+    cos = [label for label, method, _ in ex.adapter_methods(cfg) if method == "cos-snnk"]
+    assert cos and all(find_row(res.rows, label, "lr").mean == 1e-3 for label in cos)
+    assert len(res.extra["diverged_candidates"]) == len(cos)

@@ -26,6 +26,7 @@ from .bundling import (
     ridge_fit,
 )
 from .features import (
+    FeatureRangeError,
     PositiveRandomFeatures,
     ReLURandomFeatures,
     arccos_kernel,
@@ -54,6 +55,7 @@ __all__ = [
     "BundledLayer",
     "Cos",
     "Exp",
+    "FeatureRangeError",
     "FullyBundledNetwork",
     "GaussianActivation",
     "HoulsbyAdapter",

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ from paperzoo.core.training import fit
 
 from .adapters import HoulsbyAdapter, add_adapters, add_lora, add_snnk_adapters
 from .bundling import FullyBundledNetwork, ridge_cv, ridge_fit
-from .features import arccos_kernel
+from .features import FeatureRangeError, arccos_kernel
 from .layers import trainable_parameters
 from .urf import URF, activation_function
 
@@ -287,6 +288,7 @@ def _adapter_part(cfg: SNNKConfig, ctx: RunContext) -> tuple[list[Row], dict[str
     va = classes(split.x_val, split.y_val, 5)
     te = classes(split.x_test, split.y_test, 5)
     values: dict[tuple[str, str], list[float]] = {}
+    diverged: list[str] = []  # candidates whose random features left the dtype's range
     for seed in ctx.seeds:
         seed_everything(seed)
         net = mlp([split.num_features, cfg.hidden, cfg.hidden, 5])
@@ -302,16 +304,24 @@ def _adapter_part(cfg: SNNKConfig, ctx: RunContext) -> tuple[list[Row], dict[str
             def score(
                 params: dict[str, Any],
                 method: str = method,
+                label: str = label,
                 size: int = size,
                 seed: int = seed,
                 backbone: nn.Sequential = backbone,
                 trained: dict[float, nn.Sequential] = trained,
             ) -> float:
-                model = _fit_adapted(method, size, backbone, params["lr"], tr, cfg, seed, ctx)
+                try:
+                    model = _fit_adapted(method, size, backbone, params["lr"], tr, cfg, seed, ctx)
+                except FeatureRangeError as err:  # this candidate diverged: it cannot win
+                    diverged.append(f"{label} lr={params['lr']:g}: {err}")
+                    ctx.log.warning("seed %d %s lr=%g diverged: %s", seed, label, params["lr"], err)
+                    return math.nan
                 trained[params["lr"]] = model
                 return accuracy(model, *va, device=ctx.device)
 
             sel = select_on_validation(grid(lr=cfg.lrs), score, log=ctx.log)
+            if sel.best["lr"] not in trained:  # every learning rate diverged
+                raise FeatureRangeError(f"seed {seed}, {label}: every lr diverged: {diverged}")
             model = trained[sel.best["lr"]]  # the run that was scored, not a retrain
             head = trainable_parameters(model[4])
             for metric, v in (
@@ -330,7 +340,8 @@ def _adapter_part(cfg: SNNKConfig, ctx: RunContext) -> tuple[list[Row], dict[str
             "train": len(tr[1]),
             "val": len(va[1]),
             "test": len(te[1]),
-        }
+        },
+        "diverged_candidates": diverged,  # learning rates whose features left the dtype's range
     }
     return rows, extra
 

@@ -31,6 +31,7 @@ from paperzoo.core.checks import (
 
 __all__ = [
     "PRESCALES",
+    "FeatureRangeError",
     "PositiveRandomFeatures",
     "Prescale",
     "RandomProjection",
@@ -173,18 +174,27 @@ def positive_features(x: Tensor, G: Tensor, M: float = 0.0, *, validate: bool = 
     return log_feats.exp()
 
 
+class FeatureRangeError(ValueError):
+    """Positive random features that overflow or all underflow in the working dtype.
+
+    A ``ValueError`` (so ``except ValueError`` still catches it), raised by the exponent check of
+    :func:`positive_features` instead of returning inf or all-zero rows; a training run whose
+    inputs drift out of range (e.g. an adapter diverging) can catch exactly this.
+    """
+
+
 def _check_exponent(log_feats: Tensor, M: float) -> None:
     info = torch.finfo(log_feats.dtype)
     row_top = log_feats.detach().amax(dim=-1)
     top, dead = torch.stack([row_top.max(), (row_top.exp() == 0).any().to(row_top.dtype)]).tolist()
     if top > math.log(info.max):
-        raise ValueError(
+        raise FeatureRangeError(
             f"positive features: exponent {top:.4g} overflows {log_feats.dtype} (max "
             f"{math.log(info.max):.4g}); the input norm is too large for prescale=None: "
             "use prescale='d^-1/4' or 'l2', or scale the input"
         )
     if dead:
-        raise ValueError(
+        raise FeatureRangeError(
             f"positive features: every feature of a row underflows to 0 in {log_feats.dtype} "
             f"(largest exponent of that row {float(row_top.min()):.4g}, M={M}); lower M "
             "(M = 0 is the default), prescale the input, or compute in float64"
