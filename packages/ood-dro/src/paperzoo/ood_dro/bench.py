@@ -28,7 +28,8 @@ the theta gradient is below ``1e-4`` times the first one) with its iteration cap
 2800 robust iterations, fixed inside skwdro); ours uses the same rule and cap.
 
 Deviation: skwdro is run with ``cost="t-NC-2-2"`` (``||x - z||_2^2`` on the features, labels
-fixed, as ours) and ``learning_rate=0.05`` (Adam, its non-adaptive lr). Its default cost
+fixed, as ours) and ``learning_rate=0.05``, which selects its non-adaptive optimiser (AdamW with
+amsgrad, no weight decay; 0.05 is its own default step there). Its default cost
 ``"t-NLC-2-2"`` is ``((||x - z|| + kappa |y - y'|) / (1 + kappa))^2`` with ``kappa = 1e8``, which
 makes moving ``x`` nearly free (another problem), and its default adaptive optimiser (Prodigy)
 raised a float overflow on this problem with the ``t-NC-2-2`` cost (the race tries it once and
