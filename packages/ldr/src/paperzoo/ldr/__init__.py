@@ -45,4 +45,4 @@ __all__ = [
     "worst_case_distribution",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"

@@ -21,7 +21,7 @@ from paperzoo.noprop.functional import (
 from paperzoo.noprop.schedules import CosineSchedule, DiscreteSchedule, LearnableSchedule
 from paperzoo.noprop.vmapped import train_blocks_vmapped
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = [
     "ConvDenoiseBlock",

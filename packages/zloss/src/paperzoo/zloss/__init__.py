@@ -31,7 +31,7 @@ from paperzoo.zloss.losses import (
     z_loss_from_stats,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = [
     "DENSE_SPHERICAL_LOSSES",
