@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from paperzoo.core.checks import UserError, check_positive, check_positive_int
 from paperzoo.core.data import Split, load_dataset
-from paperzoo.core.datasets import load_real_dataset
+from paperzoo.core.datasets import load_real_split
 from paperzoo.core.devices import seed_everything
 from paperzoo.core.evaluation import predict
 from paperzoo.core.experiments import Check, Curve, Experiment, Result, Row, RunContext
@@ -201,22 +201,12 @@ def _race_one(
 
 
 def _real_split(cfg: LossesConfig, name: str, seed: int) -> Split:
-    """A real data set read from ``cfg.data_root``, flattened, with a seeded validation split."""
-    parts = {}
-    for part in ("train", "test"):
-        ds = load_real_dataset(name, cfg.data_root, split=part, augment=False)
-        xs, ys = zip(*(ds.dataset[i] for i in range(len(ds))), strict=True)
-        parts[part] = (torch.stack([x.flatten().float() for x in xs]), torch.as_tensor(ys).long())
-        if part == "train":
-            k = ds.num_classes
-            shape = tuple(ds.input_shape or (parts[part][0].shape[1],))
-    x, y = parts["train"]
-    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
-    n_val = x.shape[0] // 6
-    va, tr = perm[:n_val], perm[n_val:]
-    if cfg.real_max_train:
-        tr = tr[: cfg.real_max_train]
-    return Split(x[tr], y[tr], x[va], y[va], *parts["test"], k, "classification", name, shape)
+    """A real data set read from ``cfg.data_root`` by the core's ``load_real_split`` (official
+    test split, flattened, pixels in [0, 1] as the offline image sets, a seeded stratified sixth
+    of train for validation), the training rows capped at ``real_max_train``."""
+    s = load_real_split(name, cfg.data_root, seed=seed, val_fraction=1 / 6)
+    cap = cfg.real_max_train or None
+    return replace(s, x_train=s.x_train[:cap], y_train=s.y_train[:cap])
 
 
 def _entries(cfg: LossesConfig) -> list[tuple[str, str, bool]]:
